@@ -1,0 +1,14 @@
+//! `seje`: the reproducibility package for SEJE (Xie et al., "Learning Text-Image Joint Embedding
+//! for Efficient Cross-Modal Retrieval with Deep Feature Engineering", ACM TOIS 40(4), 2021).
+//!
+//! Spec: spec/README.md (the index: paper section → spec page → module → tests).
+//!
+//! The crate mirrors the paper's pipeline: Phase I (offline feature engineering), Phase II (joint
+//! embedding learning), evaluation, and the data layer. Modules land as their issues are done; the
+//! README's status table says which exist.
+
+pub mod error;
+pub mod phase2;
+pub mod runtime;
+
+pub use error::{Error, Result};

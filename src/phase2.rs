@@ -1,0 +1,6 @@
+//! Phase II: the joint embedding (image encoder, recipe encoder, losses, training).
+//!
+//! Spec: spec/phase2-embedding-space.md (the shared space; the encoders and losses get their own
+//! pages as they are implemented, see spec/README.md).
+
+pub mod embedding_space;

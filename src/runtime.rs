@@ -1,0 +1,76 @@
+//! Runtime: seeding, CPU threads and what libtorch this binary runs on.
+//!
+//! Spec: spec/runtime.md. Paper: the authors seed `torch.manual_seed(1234)`,
+//! `torch.cuda.manual_seed(1234)` and NumPy with 1234 (SEJE `train.py`, ../shared/SEJE-SPEC.md §5.1);
+//! every command and test of this package starts with [`seed_everything`].
+
+use serde::Serialize;
+
+/// The seed of the authors' code (`train.py`, `test.py`); the default everywhere.
+pub const PAPER_SEED: u64 = 1234;
+
+/// The libtorch version this binary was built against (read from the layout's `build-version`).
+pub const LIBTORCH_VERSION: &str = env!("SEJE_LIBTORCH_VERSION");
+
+/// Seeds libtorch's CPU and CUDA generators, turns cudnn benchmarking off (it picks kernels by
+/// timing, which is not deterministic) and, when `threads` is given, fixes the CPU thread count.
+///
+/// Data order is not driven by this seed: data loaders own a separate seeded RNG so that model
+/// changes do not reshuffle the data.
+pub fn seed_everything(seed: u64, threads: Option<usize>) {
+    // libtorch takes an i64; the bit pattern is what matters, so wrap rather than fail.
+    tch::manual_seed(seed as i64);
+    if tch::Cuda::is_available() {
+        tch::Cuda::manual_seed_all(seed);
+        tch::Cuda::cudnn_set_benchmark(false);
+    }
+    if let Some(n) = threads {
+        tch::set_num_threads(n.max(1) as i32);
+    }
+    tracing::debug!(seed, ?threads, "seeded libtorch");
+}
+
+/// What `seje info` reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct RuntimeInfo {
+    /// Version of this package.
+    pub seje_version: &'static str,
+    /// libtorch version the binary was built against.
+    pub libtorch_version: &'static str,
+    /// Intra-op CPU threads libtorch uses.
+    pub cpu_threads: i32,
+    /// Whether libtorch was built with OpenMP.
+    pub openmp: bool,
+    /// Whether MKL is available.
+    pub mkl: bool,
+    /// Whether a CUDA device is usable by this process now.
+    pub cuda_available: bool,
+    /// Number of CUDA devices (0 without CUDA).
+    pub cuda_devices: i64,
+}
+
+/// Collects [`RuntimeInfo`] from the loaded libtorch.
+pub fn runtime_info() -> RuntimeInfo {
+    let cuda_available = tch::Cuda::is_available();
+    RuntimeInfo {
+        seje_version: env!("CARGO_PKG_VERSION"),
+        libtorch_version: LIBTORCH_VERSION,
+        cpu_threads: tch::get_num_threads(),
+        openmp: tch::utils::has_openmp(),
+        mkl: tch::utils::has_mkl(),
+        cuda_available,
+        cuda_devices: if cuda_available {
+            tch::Cuda::device_count()
+        } else {
+            0
+        },
+    }
+}
+
+/// `n` draws of U[0, 1) from libtorch's CPU generator right after [`seed_everything`]`(seed)`.
+/// The spec page pins these values, so a change of seeding or generator is caught.
+pub fn seeded_uniform(seed: u64, n: usize) -> Vec<f32> {
+    seed_everything(seed, None);
+    let t = tch::Tensor::rand([n as i64], (tch::Kind::Float, tch::Device::Cpu));
+    Vec::<f32>::try_from(&t).expect("a 1-d float tensor converts to Vec<f32>")
+}

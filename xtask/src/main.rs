@@ -1,0 +1,63 @@
+//! `cargo xtask`: the workspace's task runner (rust-analyzer style). It orchestrates; the science
+//! lives in the `seje` library.
+//!
+//! Spec: spec/README.md (toolchain and commands). Tasks:
+//! - `setup`: obtain libtorch 2.11.0 from pinned, checksummed PyPI wheels (see `libtorch.rs`);
+//! - `test`: setup, then fmt, clippy and the whole test suite (what `.ci/run` calls).
+
+mod libtorch;
+mod test;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "cargo xtask",
+    about = "Task runner of the SEJE reproducibility package"
+)]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Obtain libtorch 2.11.0 (pinned PyPI wheels, SHA-256 verified) and link it as `.libtorch`.
+    Setup {
+        /// Re-verify the cached wheels and lay libtorch out again even if the stamp says it is ready.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Setup, then `cargo fmt --check`, `cargo clippy -D warnings` and `cargo test --workspace`.
+    Test {
+        /// Extra arguments passed to `cargo test` after `--` (for example a test name filter).
+        #[arg(last = true)]
+        test_args: Vec<String>,
+    },
+}
+
+fn workspace_root() -> PathBuf {
+    // xtask/Cargo.toml sits one level below the workspace root.
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask has a parent directory")
+        .to_path_buf()
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let root = workspace_root();
+    match cli.task {
+        Task::Setup { force } => {
+            libtorch::setup(&root, force)?;
+        }
+        Task::Test { test_args } => {
+            libtorch::setup(&root, false)?;
+            test::run(&root, &test_args)?;
+        }
+    }
+    Ok(())
+}
