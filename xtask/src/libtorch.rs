@@ -542,19 +542,6 @@ mod tests {
         }
     }
 
-    const RULES: &[ExtractRule] = &[
-        ExtractRule {
-            from: "torch/lib/",
-            to: "lib/",
-            exclude_prefixes: &["libtorch_cuda"],
-        },
-        ExtractRule {
-            from: "torch/include/",
-            to: "include/",
-            exclude_prefixes: &[],
-        },
-    ];
-
     fn fake_wheel(sha: &'static str) -> Wheel {
         Wheel {
             requirement: "torch==0.0.0",
@@ -562,7 +549,8 @@ mod tests {
             sha256: sha,
             size: 1,
             platforms: &[],
-            extract: RULES,
+            // The real torch rules: lib/ minus libtorch_cuda*, include/.
+            extract: WHEELS[0].extract,
         }
     }
 
@@ -570,7 +558,8 @@ mod tests {
         Box::leak(s.into_boxed_str())
     }
 
-    fn fixture() -> (tempfile::TempDir, PathBuf, String) {
+    /// A temp dir with a good fake torch wheel, a cache path, a counting fetcher and the pins.
+    fn fixture() -> (tempfile::TempDir, PathBuf, CopyFetch, [Wheel; 1]) {
         let dir = tempfile::tempdir().unwrap();
         let src = dir.path().join("source.whl");
         let sha = make_wheel(
@@ -582,18 +571,17 @@ mod tests {
                 ("torch/__init__.py", b""),
             ],
         );
-        (dir, src, sha)
-    }
-
-    #[test]
-    fn installs_cpu_layout_and_second_run_is_a_no_op() {
-        let (dir, src, sha) = fixture();
         let cache = dir.path().join("cache");
         let fetch = CopyFetch {
             source: src,
             calls: Cell::new(0),
         };
-        let w = [fake_wheel(leak(sha))];
+        (dir, cache, fetch, [fake_wheel(leak(sha))])
+    }
+
+    #[test]
+    fn installs_cpu_layout_and_second_run_is_a_no_op() {
+        let (_dir, cache, fetch, w) = fixture();
         let layout = install(&cache, &w, &fetch, false).unwrap();
         assert_eq!(
             fs::read(layout.join("lib/libtorch_cpu.so")).unwrap(),
@@ -616,13 +604,7 @@ mod tests {
 
     #[test]
     fn a_damaged_layout_is_laid_out_again_from_the_cached_wheel() {
-        let (dir, src, sha) = fixture();
-        let cache = dir.path().join("cache");
-        let fetch = CopyFetch {
-            source: src,
-            calls: Cell::new(0),
-        };
-        let w = [fake_wheel(leak(sha))];
+        let (_dir, cache, fetch, w) = fixture();
         let layout = install(&cache, &w, &fetch, false).unwrap();
         fs::remove_file(layout.join("build-version")).unwrap();
         install(&cache, &w, &fetch, false).unwrap();
@@ -632,38 +614,28 @@ mod tests {
 
     #[test]
     fn corrupt_cached_wheel_is_fetched_again_before_extraction() {
-        let (dir, src, sha) = fixture();
-        let cache = dir.path().join("cache");
+        let (_dir, cache, fetch, w) = fixture();
         fs::create_dir_all(cache.join("wheels")).unwrap();
         fs::write(cache.join("wheels/torch-fake.whl"), b"garbage").unwrap();
-        let fetch = CopyFetch {
-            source: src,
-            calls: Cell::new(0),
-        };
-        let w = [fake_wheel(leak(sha.clone()))];
         let layout = install(&cache, &w, &fetch, false).unwrap();
         assert_eq!(fetch.calls.get(), 1);
         assert_eq!(
             sha256_file(&cache.join("wheels/torch-fake.whl")).unwrap(),
-            sha
+            w[0].sha256
         );
         assert!(layout.join("lib/libtorch_cpu.so").exists());
     }
 
     #[test]
     fn wrong_digest_is_reported_removed_and_never_extracted() {
-        let (dir, src, sha) = fixture();
-        let cache = dir.path().join("cache");
-        let fetch = CopyFetch {
-            source: src,
-            calls: Cell::new(0),
-        };
+        let (_dir, cache, fetch, good) = fixture();
+        let sha = good[0].sha256;
         let wrong = "0".repeat(64);
         let w = [fake_wheel(leak(wrong.clone()))];
         let err = format!("{:#}", install(&cache, &w, &fetch, false).unwrap_err());
         assert!(err.contains("digest mismatch for torch-fake.whl"), "{err}");
         assert!(
-            err.contains(&wrong) && err.contains(&sha),
+            err.contains(&wrong) && err.contains(sha),
             "both digests are named: {err}"
         );
         assert!(
@@ -679,47 +651,36 @@ mod tests {
         assert!(!cache.join("libtorch-2.11.0-cpu.partial").exists());
     }
 
-    #[test]
-    fn path_traversal_entries_are_refused_and_nothing_stays() {
+    /// Installs a single fake wheel made of `entries` into a fresh cache; returns the error text.
+    fn install_error(entries: &[(&str, &[u8])]) -> (tempfile::TempDir, String) {
         let dir = tempfile::tempdir().unwrap();
-        let src = dir.path().join("evil.whl");
-        let sha = make_wheel(
-            &src,
-            &[
-                ("torch/lib/libtorch_cpu.so", b"cpu"),
-                ("torch/include/../../../escape.h", b"x"),
-            ],
-        );
-        let cache = dir.path().join("cache");
+        let src = dir.path().join("bad.whl");
+        let sha = make_wheel(&src, entries);
         let fetch = CopyFetch {
             source: src,
             calls: Cell::new(0),
         };
+        let cache = dir.path().join("cache");
         let err = install(&cache, &[fake_wheel(leak(sha))], &fetch, false).unwrap_err();
-        assert!(
-            format!("{err:#}").contains("would leave the destination"),
-            "{err:#}"
-        );
         assert!(!cache.join("libtorch-2.11.0-cpu").exists());
         assert!(!cache.join("libtorch-2.11.0-cpu.partial").exists());
+        (dir, format!("{err:#}"))
+    }
+
+    #[test]
+    fn path_traversal_entries_are_refused_and_nothing_stays() {
+        let (dir, err) = install_error(&[
+            ("torch/lib/libtorch_cpu.so", b"cpu"),
+            ("torch/include/../../../escape.h", b"x"),
+        ]);
+        assert!(err.contains("would leave the destination"), "{err}");
         assert!(!dir.path().join("escape.h").exists());
     }
 
     #[test]
     fn missing_rule_target_is_an_error() {
-        let dir = tempfile::tempdir().unwrap();
-        let src = dir.path().join("empty.whl");
-        let sha = make_wheel(&src, &[("torch/lib/libtorch_cpu.so", b"cpu")]);
-        let cache = dir.path().join("cache");
-        let fetch = CopyFetch {
-            source: src,
-            calls: Cell::new(0),
-        };
-        let err = install(&cache, &[fake_wheel(leak(sha))], &fetch, false).unwrap_err();
-        assert!(
-            format!("{err:#}").contains("has no entry under torch/include/"),
-            "{err:#}"
-        );
+        let (_dir, err) = install_error(&[("torch/lib/libtorch_cpu.so", b"cpu")]);
+        assert!(err.contains("has no entry under torch/include/"), "{err}");
     }
 
     #[test]
