@@ -24,6 +24,14 @@ pub enum Error {
         /// What is wrong with it.
         problem: String,
     },
+    /// A loss term would be NaN or infinite; training stops instead of spreading it.
+    #[error("non-finite {term}: {problem}")]
+    NonFinite {
+        /// Which loss term (for example `L_D (seje_log form)`).
+        term: String,
+        /// Why it is not finite.
+        problem: String,
+    },
     /// libtorch reported an error.
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),

@@ -3,7 +3,14 @@
 //!
 //! Spec: spec/README.md (the list of operations is on each page that uses them).
 
+use seje::phase2::category_alignment::cross_entropy;
+use seje::phase2::discriminator::{alignment_from_scores, critic_loss, AlignmentForm};
 use seje::phase2::embedding_space as space;
+use seje::phase2::layers;
+use seje::phase2::objective::{total_loss, LossTerms, ObjectiveConfig};
+use seje::phase2::triplet::{
+    triplet_loss, triplet_loss_from_distances, NegativeMode, TripletConfig,
+};
 use tch::Kind;
 use toml::{Table, Value};
 
@@ -31,6 +38,61 @@ pub fn run(op: &str, ex: &Table) -> Result<Value, String> {
             Ok(Value::Array(
                 v.into_iter().map(|x| Value::Float(f64::from(x))).collect(),
             ))
+        }
+        "triplet_loss_from_distances" => {
+            let d = tensor(ex, "d")?;
+            let classes = optional_int_tensor(ex, "classes")?;
+            let out = triplet_loss_from_distances(&d, classes.as_ref(), &triplet_config(ex)?)
+                .map_err(err)?;
+            scalar(&out.loss)
+        }
+        "triplet_loss" => {
+            let classes = optional_int_tensor(ex, "classes")?;
+            let (x, y) = (tensor(ex, "images")?, tensor(ex, "recipes")?);
+            let out = triplet_loss(&x, &y, classes.as_ref(), &triplet_config(ex)?).map_err(err)?;
+            scalar(&out.loss)
+        }
+        "cross_entropy" => {
+            let classes =
+                optional_int_tensor(ex, "classes")?.ok_or("example is missing input `classes`")?;
+            scalar(&cross_entropy("logits", &tensor(ex, "logits")?, &classes).map_err(err)?)
+        }
+        "critic_loss" => {
+            let (real, fake) = (tensor(ex, "real_scores")?, tensor(ex, "fake_scores")?);
+            scalar(&critic_loss(&real, &fake, alignment_form(ex)?).map_err(err)?)
+        }
+        "alignment_from_scores" => {
+            let fake = tensor(ex, "fake_scores")?;
+            scalar(&alignment_from_scores(&fake, alignment_form(ex)?).map_err(err)?)
+        }
+        "linear_init_bounds" => {
+            let fan = int(ex, "fan_in")?;
+            Ok(Value::Table(Table::from_iter([
+                (
+                    "weight".to_string(),
+                    Value::Float(layers::linear_bound(fan)),
+                ),
+                ("bias".to_string(), Value::Float(layers::bias_bound(fan))),
+            ])))
+        }
+        "total_loss" => {
+            let cfg = match string(ex, "config")? {
+                "paper" => ObjectiveConfig::paper(),
+                "authors_code" => ObjectiveConfig::authors_code(),
+                other => return Err(format!("unknown config `{other}` (paper, authors_code)")),
+            };
+            let term = |k: &str| -> Result<Option<tch::Tensor>, String> {
+                ex.get(k)
+                    .map(|v| float(v, k).map(tch::Tensor::from))
+                    .transpose()
+            };
+            let terms = LossTerms {
+                triplet: term("triplet")?.ok_or("example is missing input `triplet`")?,
+                category_image: term("category_image")?,
+                category_recipe: term("category_recipe")?,
+                alignment: term("alignment")?,
+            };
+            scalar(&total_loss(&terms, &cfg))
         }
         other => Err(format!(
             "unknown op `{other}`: add it to tests/spec/registry.rs"
@@ -103,6 +165,48 @@ fn tensor(ex: &Table, key: &str) -> Result<tch::Tensor, String> {
     Ok(tch::Tensor::from_slice(&flat)
         .view(shape.as_slice())
         .to_kind(kind(ex)?))
+}
+
+fn optional_int_tensor(ex: &Table, key: &str) -> Result<Option<tch::Tensor>, String> {
+    let Some(v) = ex.get(key) else {
+        return Ok(None);
+    };
+    let items = v
+        .as_array()
+        .ok_or_else(|| format!("input `{key}` must be an array of integers"))?;
+    let ints: Vec<i64> = items
+        .iter()
+        .map(|i| {
+            i.as_integer()
+                .ok_or_else(|| format!("input `{key}` must contain integers"))
+        })
+        .collect::<Result<_, _>>()?;
+    Ok(Some(tch::Tensor::from_slice(&ints)))
+}
+
+/// `negatives` (instance | class | double), `gamma` (default 16) and `margin` (default 0).
+fn triplet_config(ex: &Table) -> Result<TripletConfig, String> {
+    let mut cfg = TripletConfig::paper();
+    cfg.negatives = NegativeMode::parse(string(ex, "negatives")?).map_err(err)?;
+    if let Some(g) = ex.get("gamma") {
+        cfg.gamma = float(g, "gamma")?;
+    }
+    if let Some(m) = ex.get("margin") {
+        cfg.margin = float(m, "margin")?;
+    }
+    Ok(cfg)
+}
+
+fn alignment_form(ex: &Table) -> Result<AlignmentForm, String> {
+    match string(ex, "form")? {
+        "wgan_gp" => Ok(AlignmentForm::WganGp),
+        "seje_log" => Ok(AlignmentForm::SejeLog),
+        other => Err(format!("unknown form `{other}` (wgan_gp, seje_log)")),
+    }
+}
+
+fn scalar(t: &tch::Tensor) -> Result<Value, String> {
+    Ok(Value::Float(f64::try_from(t).map_err(|e| e.to_string())?))
 }
 
 /// `dtype = "f32"` (default, the model's precision) or `"f64"`.
