@@ -3,9 +3,12 @@
 //! Spec: spec/phase2-embedding-space.md (the shared space; the encoders and losses get their own
 //! pages as they are implemented, see spec/README.md).
 
+pub mod backbone;
 pub mod category_alignment;
 pub mod discriminator;
 pub mod embedding_space;
+pub mod image_encoder;
 pub mod layers;
 pub mod objective;
+pub mod recipe_encoder;
 pub mod triplet;

@@ -1,0 +1,177 @@
+//! The recipe encoder: LSTM over the sentence features (output at each recipe's last sentence) ⊕
+//! Linear+LeakyReLU of the term feature → Linear → BatchNorm1d → LeakyReLU(0.02) → L2
+//! normalisation.
+//!
+//! Spec: spec/phase2-encoders.md. Paper: recipe embedding learning of Phase II, sequence feature
+//! plus term feature (§5, numbering unverified; ../shared/SEJE-SPEC.md §3.2). Authors' code:
+//! `trijoint.py` (`stRNN_`, `tfidf_embedding`, `recipe_embedding`), git-disl/SEJE @ 694a835.
+//!
+//! The authors sort by length, pack, run and unpack; we run the LSTM on the padded batch and take
+//! the output at step L_b − 1. For a unidirectional LSTM the outputs before L_b never see the
+//! padding, so both give the same vector (the golden test checks it against packed PyTorch).
+
+use tch::nn::{self, Module, ModuleT};
+use tch::{Kind, Tensor};
+
+use crate::error::{Error, Result};
+use crate::phase2::embedding_space::l2_normalize;
+use crate::phase2::image_encoder::ENCODER_SLOPE;
+use crate::phase2::layers;
+
+/// Widths of the recipe branch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecipeEncoderConfig {
+    /// Width of a sentence feature (`stDim = 1024`).
+    pub sentence: i64,
+    /// LSTM hidden width (`srnnDim = 1024`).
+    pub hidden: i64,
+    /// Width of the weighted term feature (300).
+    pub term: i64,
+    /// Width of the joint embedding (`embDim = 1024`).
+    pub embedding: i64,
+}
+
+impl RecipeEncoderConfig {
+    /// The authors' widths.
+    pub fn paper() -> Self {
+        Self {
+            sentence: 1024,
+            hidden: 1024,
+            term: 300,
+            embedding: 1024,
+        }
+    }
+}
+
+/// PyTorch's `nn.LSTM(input, hidden, batch_first=True)`: one layer, unidirectional, all four
+/// tensors U(±1/√hidden), drawn in PyTorch's order.
+#[derive(Debug)]
+struct Lstm {
+    params: [Tensor; 4], // weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0
+    hidden: i64,
+}
+
+impl Lstm {
+    fn new(p: nn::Path, input: i64, hidden: i64) -> Self {
+        let k = 1.0 / (hidden as f64).sqrt();
+        let init = nn::Init::Uniform { lo: -k, up: k };
+        Self {
+            params: [
+                p.var("weight_ih_l0", &[4 * hidden, input], init),
+                p.var("weight_hh_l0", &[4 * hidden, hidden], init),
+                p.var("bias_ih_l0", &[4 * hidden], init),
+                p.var("bias_hh_l0", &[4 * hidden], init),
+            ],
+            hidden,
+        }
+    }
+
+    /// Outputs of every step: `[B, T, input]` → `[B, T, hidden]`.
+    fn outputs(&self, x: &Tensor, train: bool) -> Tensor {
+        let b = x.size()[0];
+        let zeros = Tensor::zeros([1, b, self.hidden], (x.kind(), x.device()));
+        let (out, _, _) = x.lstm(
+            &[&zeros, &zeros],
+            &self.params.each_ref(),
+            true,
+            1,
+            0.0,
+            train,
+            false,
+            true,
+        );
+        out
+    }
+}
+
+/// The recipe branch.
+#[derive(Debug)]
+pub struct RecipeEncoder {
+    lstm: Lstm,
+    term: nn::Linear,
+    fuse: nn::Linear,
+    bn: nn::BatchNorm,
+    cfg: RecipeEncoderConfig,
+}
+
+impl RecipeEncoder {
+    /// Variables `stRNN_.lstm.*`, `tfidf_embedding.0.*`, `recipe_embedding.{0,1}.*` under `p`.
+    pub fn new(p: nn::Path, cfg: &RecipeEncoderConfig) -> Self {
+        Self {
+            lstm: Lstm::new(&p / "stRNN_" / "lstm", cfg.sentence, cfg.hidden),
+            term: layers::linear(&p / "tfidf_embedding" / "0", cfg.term, cfg.embedding),
+            fuse: layers::linear(
+                &p / "recipe_embedding" / "0",
+                cfg.hidden + cfg.embedding,
+                cfg.embedding,
+            ),
+            bn: nn::batch_norm1d(
+                &p / "recipe_embedding" / "1",
+                cfg.embedding,
+                Default::default(),
+            ),
+            cfg: *cfg,
+        }
+    }
+
+    /// e_r = norm(LReLU(BN(W [LSTM(f_sent)_{L−1} ; LReLU(W_t f_term + b_t)] + b))).
+    ///
+    /// # Shapes
+    /// `sentences: [B, T, S]` (zero-padded), `lengths: [B]` int64 in 1..=T, `term: [B, 300]` →
+    /// `[B, E]`
+    pub fn forward(
+        &self,
+        sentences: &Tensor,
+        lengths: &Tensor,
+        term: &Tensor,
+        train: bool,
+    ) -> Result<Tensor> {
+        let (b, t) = match sentences.size()[..] {
+            [b, t, s] if s == self.cfg.sentence && t >= 1 => (b, t),
+            _ => {
+                return Err(Error::Shape {
+                    what: "sentence features".into(),
+                    expected: format!("[B, T, {}] with T >= 1", self.cfg.sentence),
+                    got: sentences.size(),
+                })
+            }
+        };
+        if lengths.size() != [b] || lengths.kind() != Kind::Int64 {
+            return Err(Error::Shape {
+                what: "sentence counts".into(),
+                expected: format!("[{b}] int64"),
+                got: lengths.size(),
+            });
+        }
+        if term.size() != [b, self.cfg.term] {
+            return Err(Error::Shape {
+                what: "term features".into(),
+                expected: format!("[{b}, {}]", self.cfg.term),
+                got: term.size(),
+            });
+        }
+        let bad = lengths.lt(1).logical_or(&lengths.gt(t));
+        if bool::try_from(bad.any())? {
+            let row = i64::try_from(bad.to_kind(Kind::Int64).argmax(0, false))?;
+            return Err(Error::Invalid {
+                what: "sentence counts".into(),
+                problem: format!(
+                    "row {row} has {} sentences, outside 1..={t}",
+                    i64::try_from(lengths.get(row))?
+                ),
+            });
+        }
+        let out = self.lstm.outputs(sentences, train); // [B, T, H]
+        let last = (lengths - 1)
+            .view([b, 1, 1])
+            .expand([b, 1, self.cfg.hidden], false);
+        let seq = out.gather(1, &last, false).squeeze_dim(1); // [B, H]
+        let term = layers::leaky_relu(&self.term.forward(term), ENCODER_SLOPE); // [B, E]
+        let h = self.fuse.forward(&Tensor::cat(&[&seq, &term], 1)); // [B, E]
+        l2_normalize(&layers::leaky_relu(
+            &self.bn.forward_t(&h, train),
+            ENCODER_SLOPE,
+        ))
+    }
+}

@@ -1,0 +1,131 @@
+//! ResNet-family backbones against torchvision 0.26: variable names and shapes of the three
+//! architectures, and the forward pass of a tiny member built from torchvision's own blocks.
+//!
+//! Spec: spec/phase2-backbones.md.
+
+use std::collections::HashMap;
+
+use seje::phase2::backbone::{Backbone, BackboneConfig};
+use tch::{nn, Device, Kind, Tensor};
+
+fn golden_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/golden/backbones")
+}
+
+/// `name [d0, d1, ...]` lines, sorted, for a VarStore.
+fn layout(vs: &nn::VarStore) -> Vec<String> {
+    let mut v: Vec<String> = vs
+        .variables()
+        .into_iter()
+        .map(|(name, t)| format!("{name} {:?}", t.size()))
+        .collect();
+    v.sort();
+    v
+}
+
+// Python: for name, t in torchvision.models.<arch>(weights=None).state_dict().items()
+#[test]
+fn golden_variable_names_and_shapes_equal_torchvision_state_dicts() {
+    for (arch, cfg) in [
+        ("resnet50", BackboneConfig::resnet50()),
+        ("resnext101_32x8d", BackboneConfig::resnext101_32x8d()),
+        ("wide_resnet50_2", BackboneConfig::wide_resnet50_2()),
+    ] {
+        let text = std::fs::read_to_string(golden_dir().join(format!("{arch}.state_dict.txt")))
+            .expect("golden list");
+        let mut want: Vec<String> = text
+            .lines()
+            .filter(|l| !l.contains("num_batches_tracked"))
+            .map(str::to_string)
+            .collect();
+        want.sort();
+        let vs = nn::VarStore::new(Device::Cpu);
+        let _ = tch::no_grad(|| Backbone::new(vs.root(), &cfg));
+        assert_eq!(layout(&vs), want, "{arch}");
+    }
+}
+
+#[test]
+fn tiny_layout_snapshot() {
+    let vs = nn::VarStore::new(Device::Cpu);
+    let _ = Backbone::new(vs.root(), &BackboneConfig::tiny());
+    insta::assert_snapshot!("backbone_tiny_layout", layout(&vs).join("\n"));
+}
+
+fn load_tiny() -> (nn::VarStore, Backbone, HashMap<String, Tensor>) {
+    let path = golden_dir().join("tiny.npz");
+    let g: HashMap<String, Tensor> = Tensor::read_npz(path)
+        .expect("tiny.npz")
+        .into_iter()
+        .collect();
+    let vs = nn::VarStore::new(Device::Cpu);
+    let model = Backbone::new(vs.root(), &BackboneConfig::tiny());
+    tch::no_grad(|| {
+        for (name, mut var) in vs.variables() {
+            let src = g
+                .get(&format!("param.{name}"))
+                .unwrap_or_else(|| panic!("golden lacks {name}"));
+            var.copy_(src);
+        }
+    });
+    (vs, model, g)
+}
+
+fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
+    assert_eq!(a.size(), b.size());
+    f64::try_from(
+        (a.to_kind(Kind::Double) - b.to_kind(Kind::Double))
+            .abs()
+            .max(),
+    )
+    .unwrap()
+}
+
+// Python: TinyResNet(...).eval().features(x) and .train().features(x) (torchvision Bottleneck)
+#[test]
+fn golden_tiny_features_match_torchvision_blocks() {
+    let (vs, model, g) = load_tiny();
+    let x = &g["input"];
+    let eval = tch::no_grad(|| model.features(x, false)).unwrap();
+    let d = max_abs_diff(&eval, &g["features_eval"]);
+    assert!(d <= 1e-5, "eval features differ by {d:e}");
+    let train = tch::no_grad(|| model.features(x, true)).unwrap();
+    let d = max_abs_diff(&train, &g["features_train"]);
+    assert!(d <= 1e-5, "train features differ by {d:e}");
+    let running = &vs.variables()["bn1.running_mean"];
+    let d = max_abs_diff(running, &g["bn1_running_mean_after_train"]);
+    assert!(d <= 1e-6, "running mean after one step differs by {d:e}");
+}
+
+#[test]
+fn images_of_the_wrong_shape_are_named() {
+    let vs = nn::VarStore::new(Device::Cpu);
+    let model = Backbone::new(vs.root(), &BackboneConfig::tiny());
+    let x = Tensor::zeros([2, 1, 40, 40], (Kind::Float, Device::Cpu));
+    let err = model.features(&x, false).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "images: expected shape [B, 3, H, W] with H, W >= 32, got [2, 1, 40, 40]"
+    );
+    let err = model
+        .logits(
+            &Tensor::zeros([1, 3, 40, 40], (Kind::Float, Device::Cpu)),
+            false,
+        )
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "backbone: built without a classifier (`num_classes` is none)"
+    );
+}
+
+#[test]
+fn feature_widths() {
+    assert_eq!(BackboneConfig::resnext101_32x8d().feature_dim(), 2048);
+    assert_eq!(BackboneConfig::tiny().feature_dim(), 256);
+    let err = BackboneConfig::by_name("vgg16").unwrap_err().to_string();
+    assert!(
+        err.starts_with("backbone: unknown architecture `vgg16`"),
+        "{err}"
+    );
+}
