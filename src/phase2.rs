@@ -9,6 +9,7 @@ pub mod discriminator;
 pub mod embedding_space;
 pub mod image_encoder;
 pub mod layers;
+pub mod model;
 pub mod objective;
 pub mod recipe_encoder;
 pub mod triplet;

@@ -129,3 +129,64 @@ fn feature_widths() {
         "{err}"
     );
 }
+
+/// Name and shape lines of a generated layout file, without `num_batches_tracked`, mapped through
+/// the authors' checkpoint names.
+fn authors_layout(file: &str) -> Vec<String> {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/golden/authors_layout")
+            .join(file),
+    )
+    .expect("layout file");
+    let mut v: Vec<String> = text
+        .lines()
+        .filter_map(|l| {
+            let (name, shape) = l.split_once(' ').expect("name shape");
+            seje::phase2::model::authors_checkpoint_name(name).map(|n| format!("{n} {shape}"))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+// Python: AuthorsModel().state_dict() (trijoint.py layout, DataParallel backbone) and the
+// DataParallel discriminator; see fixtures/golden/authors_layout/generate.py
+#[test]
+fn golden_authors_checkpoint_names_map_onto_our_model() {
+    use seje::phase2::discriminator::{Discriminator, DiscriminatorConfig};
+    use seje::phase2::model::{JointEmbedding, ModelConfig};
+    let vs = nn::VarStore::new(Device::Cpu);
+    let _ = tch::no_grad(|| JointEmbedding::new(vs.root(), &ModelConfig::paper()));
+    assert_eq!(layout(&vs), authors_layout("authors_model.state_dict.txt"));
+    let vs = nn::VarStore::new(Device::Cpu);
+    let _ = Discriminator::new(vs.root(), &DiscriminatorConfig::paper());
+    assert_eq!(
+        layout(&vs),
+        authors_layout("authors_discriminator.state_dict.txt")
+    );
+}
+
+#[test]
+fn checkpoint_name_mapping_examples() {
+    use seje::phase2::model::authors_checkpoint_name as map;
+    assert_eq!(
+        map("visionMLP.module.0.weight").as_deref(),
+        Some("visionMLP.conv1.weight")
+    );
+    assert_eq!(
+        map("visionMLP.module.6.22.conv2.weight").as_deref(),
+        Some("visionMLP.layer3.22.conv2.weight")
+    );
+    assert_eq!(map("visionMLP.module.1.num_batches_tracked"), None);
+    assert_eq!(map("module.model.4.bias").as_deref(), Some("model.4.bias"));
+    assert_eq!(
+        map("stRNN_.lstm.weight_hh_l0").as_deref(),
+        Some("stRNN_.lstm.weight_hh_l0")
+    );
+    assert_eq!(
+        map("visionMLP.module.9.weight"),
+        None,
+        "no such child holds variables"
+    );
+}

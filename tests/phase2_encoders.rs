@@ -29,8 +29,8 @@ fn golden() -> HashMap<String, Tensor> {
 
 fn build(g: &HashMap<String, Tensor>) -> (nn::VarStore, ImageHead, RecipeEncoder) {
     let vs = nn::VarStore::new(Device::Cpu);
-    let image = ImageHead::new(vs.root(), 20, 5, 8);
-    let recipe = RecipeEncoder::new(vs.root(), &CFG);
+    let image = ImageHead::new(&vs.root(), 20, 5, 8);
+    let recipe = RecipeEncoder::new(&vs.root(), &CFG);
     tch::no_grad(|| {
         for (name, mut var) in vs.variables() {
             var.copy_(
@@ -135,5 +135,42 @@ proptest! {
         prop_assert!(max_abs_diff(&base, &noisy) == 0.0);
         let norms = base.norm_scalaropt_dim(2, [1i64].as_slice(), false);
         prop_assert!(max_abs_diff(&norms, &norms.ones_like()) < 1e-6);
+    }
+}
+
+#[test]
+fn the_tiny_joint_model_produces_unit_embeddings_and_logits() {
+    use seje::phase2::backbone::BackboneConfig;
+    use seje::phase2::model::{JointEmbedding, JointInput, ModelConfig};
+    let cfg = ModelConfig {
+        backbone: BackboneConfig::tiny(),
+        category_feature: 5,
+        recipe: CFG,
+        classes: Some(7),
+    };
+    let vs = nn::VarStore::new(Device::Cpu);
+    let model = JointEmbedding::new(vs.root(), &cfg);
+    let opts = (Kind::Float, Device::Cpu);
+    let (images, category) = (
+        Tensor::randn([3, 3, 40, 40], opts),
+        Tensor::randn([3, 5], opts),
+    );
+    let (sentences, term) = (Tensor::randn([3, 4, 10], opts), Tensor::randn([3, 6], opts));
+    let lengths = Tensor::from_slice(&[4i64, 1, 2]);
+    let input = JointInput {
+        images: &images,
+        category: &category,
+        sentences: &sentences,
+        lengths: &lengths,
+        term: &term,
+    };
+    let out = model.forward(&input, true).unwrap();
+    assert_eq!(out.image.size(), [3, 8]);
+    assert_eq!(out.recipe.size(), [3, 8]);
+    assert_eq!(out.image_logits.unwrap().size(), [3, 7]);
+    assert_eq!(out.recipe_logits.unwrap().size(), [3, 7]);
+    for e in [&out.image, &out.recipe] {
+        let norms = e.norm_scalaropt_dim(2, [1i64].as_slice(), false);
+        assert!(max_abs_diff(&norms, &norms.ones_like()) < 1e-6);
     }
 }

@@ -27,7 +27,7 @@ pub struct ImageHead {
 
 impl ImageHead {
     /// Variables `visual_embedding.0.{weight,bias}` and `visual_embedding.1.*` under `p`.
-    pub fn new(p: nn::Path, features: i64, category: i64, embedding: i64) -> Self {
+    pub fn new(p: &nn::Path, features: i64, category: i64, embedding: i64) -> Self {
         let v = p / "visual_embedding";
         Self {
             linear: layers::linear(&v / "0", features + category, embedding),
@@ -67,10 +67,10 @@ pub struct ImageEncoder {
 
 impl ImageEncoder {
     /// Creates the branch under `p` (the trunk is built without `fc`).
-    pub fn new(p: nn::Path, backbone: &BackboneConfig, category: i64, embedding: i64) -> Self {
+    pub fn new(p: &nn::Path, backbone: &BackboneConfig, category: i64, embedding: i64) -> Self {
         let cfg = backbone.with_classes(None);
         Self {
-            backbone: Backbone::new(&p / "visionMLP", &cfg),
+            backbone: Backbone::new(p / "visionMLP", &cfg),
             head: ImageHead::new(p, cfg.feature_dim(), category, embedding),
         }
     }

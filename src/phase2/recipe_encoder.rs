@@ -97,17 +97,17 @@ pub struct RecipeEncoder {
 
 impl RecipeEncoder {
     /// Variables `stRNN_.lstm.*`, `tfidf_embedding.0.*`, `recipe_embedding.{0,1}.*` under `p`.
-    pub fn new(p: nn::Path, cfg: &RecipeEncoderConfig) -> Self {
+    pub fn new(p: &nn::Path, cfg: &RecipeEncoderConfig) -> Self {
         Self {
-            lstm: Lstm::new(&p / "stRNN_" / "lstm", cfg.sentence, cfg.hidden),
-            term: layers::linear(&p / "tfidf_embedding" / "0", cfg.term, cfg.embedding),
+            lstm: Lstm::new(p / "stRNN_" / "lstm", cfg.sentence, cfg.hidden),
+            term: layers::linear(p / "tfidf_embedding" / "0", cfg.term, cfg.embedding),
             fuse: layers::linear(
-                &p / "recipe_embedding" / "0",
+                p / "recipe_embedding" / "0",
                 cfg.hidden + cfg.embedding,
                 cfg.embedding,
             ),
             bn: nn::batch_norm1d(
-                &p / "recipe_embedding" / "1",
+                p / "recipe_embedding" / "1",
                 cfg.embedding,
                 Default::default(),
             ),

@@ -188,8 +188,8 @@ fn parameter_count(component: &str) -> Result<Value, String> {
                 let _ = Backbone::new(root, &BackboneConfig::by_name(arch).map_err(err)?);
             }
             _ => match component {
-                "image_head" => drop(ImageHead::new(root, 2048, 300, 1024)),
-                "recipe_encoder" => drop(RecipeEncoder::new(root, &RecipeEncoderConfig::paper())),
+                "image_head" => drop(ImageHead::new(&root, 2048, 300, 1024)),
+                "recipe_encoder" => drop(RecipeEncoder::new(&root, &RecipeEncoderConfig::paper())),
                 "category_head" => drop(CategoryHead::new(root, 1024, 1005)),
                 "discriminator" => drop(Discriminator::new(root, &DiscriminatorConfig::paper())),
                 other => return Err(format!("unknown component `{other}`")),
