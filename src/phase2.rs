@@ -3,6 +3,7 @@
 //! Spec: spec/phase2-embedding-space.md (the shared space; the encoders and losses get their own
 //! pages as they are implemented, see spec/README.md).
 
+pub mod adam;
 pub mod backbone;
 pub mod category_alignment;
 pub mod discriminator;

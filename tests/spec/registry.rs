@@ -95,6 +95,23 @@ pub fn run(op: &str, ex: &Table) -> Result<Value, String> {
             scalar(&total_loss(&terms, &cfg))
         }
         "parameter_count" => parameter_count(string(ex, "component")?),
+        "adam_steps" => {
+            use seje::phase2::adam::{Adam, AdamConfig};
+            let mut vs = tch::nn::VarStore::new(tch::Device::Cpu);
+            let init = float(get(ex, "init")?, "init")?;
+            let p = vs.root().var("p", &[1], tch::nn::Init::Const(init));
+            vs.double(); // converts in place: `p` now holds float64
+            let mut opt = Adam::new(&vs, AdamConfig::pytorch(float(get(ex, "lr")?, "lr")?));
+            let grads = get(ex, "grads")?
+                .as_array()
+                .ok_or("input `grads` must be an array")?;
+            for g in grads {
+                opt.zero_grad();
+                (&p * float(g, "grads")?).sum(tch::Kind::Double).backward();
+                opt.step();
+            }
+            scalar(&p.get(0))
+        }
         other => Err(format!(
             "unknown op `{other}`: add it to tests/spec/registry.rs"
         )),
