@@ -13,4 +13,5 @@ pub mod layers;
 pub mod model;
 pub mod objective;
 pub mod recipe_encoder;
+pub mod step;
 pub mod triplet;

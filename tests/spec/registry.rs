@@ -95,6 +95,13 @@ pub fn run(op: &str, ex: &Table) -> Result<Value, String> {
             scalar(&total_loss(&terms, &cfg))
         }
         "parameter_count" => parameter_count(string(ex, "component")?),
+        "interpolation_weights" => {
+            let (seed, n, it) = (int(ex, "seed")?, int(ex, "n")?, int(ex, "iteration")?);
+            let w = seje::phase2::step::interpolation_weights(seed as u64, n as usize, it as u64);
+            Ok(Value::Array(
+                w.into_iter().map(|x| Value::Float(f64::from(x))).collect(),
+            ))
+        }
         "adam_steps" => {
             use seje::phase2::adam::{Adam, AdamConfig};
             let mut vs = tch::nn::VarStore::new(tch::Device::Cpu);
