@@ -32,6 +32,23 @@ pub enum Error {
         /// Why it is not finite.
         problem: String,
     },
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What the operating system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A configuration is malformed, has an unknown key or an invalid value.
+    #[error("{origin}: {problem}")]
+    Config {
+        /// The file or override it came from.
+        origin: String,
+        /// What is wrong.
+        problem: String,
+    },
     /// libtorch reported an error.
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),

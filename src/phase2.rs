@@ -6,6 +6,7 @@
 pub mod adam;
 pub mod backbone;
 pub mod category_alignment;
+pub mod config;
 pub mod discriminator;
 pub mod embedding_space;
 pub mod image_encoder;

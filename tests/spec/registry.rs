@@ -95,6 +95,34 @@ pub fn run(op: &str, ex: &Table) -> Result<Value, String> {
             scalar(&total_loss(&terms, &cfg))
         }
         "parameter_count" => parameter_count(string(ex, "component")?),
+        "paper_config" => {
+            use seje::phase2::config::TrainConfig;
+            let path =
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("paper/configs/paper.toml");
+            let overrides: Vec<String> = match ex.get("set") {
+                None => Vec::new(),
+                Some(v) => v
+                    .as_array()
+                    .ok_or("input `set` must be an array of strings")?
+                    .iter()
+                    .map(|s| {
+                        s.as_str()
+                            .map(str::to_string)
+                            .ok_or("input `set` must be an array of strings")
+                    })
+                    .collect::<Result<_, _>>()?,
+            };
+            let cfg = TrainConfig::load(&path, &overrides).map_err(err)?;
+            let resolved: toml::Table = cfg.to_toml().parse().map_err(|e| format!("{e}"))?;
+            let key = string(ex, "key")?;
+            let mut node = &Value::Table(resolved);
+            for part in key.split('.') {
+                node = node
+                    .get(part)
+                    .ok_or_else(|| format!("no `{key}` in the resolved config"))?;
+            }
+            Ok(node.clone())
+        }
         "interpolation_weights" => {
             let (seed, n, it) = (int(ex, "seed")?, int(ex, "n")?, int(ex, "iteration")?);
             let w = seje::phase2::step::interpolation_weights(seed as u64, n as usize, it as u64);
