@@ -14,5 +14,6 @@ pub mod layers;
 pub mod model;
 pub mod objective;
 pub mod recipe_encoder;
+pub mod run_dir;
 pub mod step;
 pub mod triplet;
