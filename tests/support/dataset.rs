@@ -31,6 +31,12 @@ pub fn recipe(id: &str, partition: &'static str, n_images: usize) -> RecipeSpec 
 /// Writes layer1.json, layer2.json, det_ingrs.json and the images (JPEG, `w × h`, a gradient
 /// whose colours depend on the image index) under `root`; `flat` puts images in `images/`.
 pub fn write(root: &Path, recipes: &[RecipeSpec], w: u32, h: u32, flat: bool) {
+    write_json(root, recipes);
+    write_images(root, recipes, w, h, flat);
+}
+
+/// Writes only the three JSON files.
+pub fn write_json(root: &Path, recipes: &[RecipeSpec]) {
     let l1: Vec<serde_json::Value> = recipes
         .iter()
         .map(|r| {
@@ -72,6 +78,10 @@ pub fn write(root: &Path, recipes: &[RecipeSpec], w: u32, h: u32, flat: bool) {
     ] {
         std::fs::write(root.join(name), serde_json::to_string_pretty(&v).unwrap()).unwrap();
     }
+}
+
+/// Writes the images of `recipes`.
+pub fn write_images(root: &Path, recipes: &[RecipeSpec], w: u32, h: u32, flat: bool) {
     for r in recipes {
         for (k, im) in r.images.iter().enumerate() {
             let rel = if flat {
