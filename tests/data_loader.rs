@@ -164,6 +164,24 @@ fn the_skip_policy_reports_a_corrupt_image_and_fail_stops() {
 }
 
 #[test]
+fn a_flat_image_folder_loads_like_the_tree() {
+    let recipes: Vec<_> = (0..5)
+        .map(|i| dataset::recipe(&format!("{i:04x}"), "train", 2))
+        .collect();
+    let (tree, flat_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    dataset::write(tree.path(), &recipes, 12, 9, false);
+    dataset::write(flat_dir.path(), &recipes, 12, 9, true);
+    assert!(flat_dir.path().join("images/000000.jpg").is_file());
+    let load = |root: &std::path::Path| {
+        let (ds, _) = pairs::open(root).unwrap();
+        let pairs = ds.split(Partition::Train).to_vec();
+        let loader = Loader::new(root.to_path_buf(), pairs, cfg(2, 2, Mode::Train, 9)).unwrap();
+        flat(&epoch(&loader, 0))
+    };
+    assert_eq!(load(tree.path()), load(flat_dir.path()));
+}
+
+#[test]
 fn bad_settings_are_refused() {
     let (dir, pairs) = setup(1);
     let e = Loader::new(dir.path().to_path_buf(), pairs, cfg(0, 1, Mode::Eval, 0))

@@ -85,19 +85,11 @@ impl CheckReport {
             );
         }
         let _ = writeln!(s, "excluded recipes (first rule broken):");
-        let rows: [(&str, fn(&pairs::Exclusions) -> usize); 5] = [
-            ("in remove1M.txt", |e| e.removed),
-            ("20 or more instructions", |e| e.too_many_instructions),
-            ("no detected ingredient", |e| e.no_detected_ingredients),
-            ("20 or more detected ingredients", |e| {
-                e.too_many_detected_ingredients
-            }),
-            ("no image", |e| e.no_images),
-        ];
-        for (label, get) in rows {
+        for k in 0..5 {
+            let label = self.join.train.excluded.by_reason()[k].label;
             let counts: Vec<String> = Partition::ALL
                 .iter()
-                .map(|&p| format!("{} {}", p, get(&self.join.split(p).excluded)))
+                .map(|&p| format!("{} {}", p, self.join.split(p).excluded.by_reason()[k].count))
                 .collect();
             let _ = writeln!(s, "  {label:<32} {}", counts.join(", "));
         }

@@ -48,7 +48,41 @@ pub struct Exclusions {
     pub no_images: usize,
 }
 
+/// One exclusion rule: its key (as in [`Exclusions`]' fields), its label and its count.
+pub struct Reason {
+    /// Field name (`too_many_instructions`).
+    pub key: &'static str,
+    /// Words for the summary (`20 or more instructions`).
+    pub label: &'static str,
+    /// Recipes counted under it.
+    pub count: usize,
+}
+
 impl Exclusions {
+    /// The counts by rule, in the order the rules are applied.
+    pub fn by_reason(&self) -> [Reason; 5] {
+        let r = |key, label, count| Reason { key, label, count };
+        [
+            r("removed", "in remove1M.txt", self.removed),
+            r(
+                "too_many_instructions",
+                "20 or more instructions",
+                self.too_many_instructions,
+            ),
+            r(
+                "no_detected_ingredients",
+                "no detected ingredient",
+                self.no_detected_ingredients,
+            ),
+            r(
+                "too_many_detected_ingredients",
+                "20 or more detected ingredients",
+                self.too_many_detected_ingredients,
+            ),
+            r("no_images", "no image", self.no_images),
+        ]
+    }
+
     /// All excluded recipes.
     pub fn total(&self) -> usize {
         self.removed

@@ -122,25 +122,14 @@ pub fn join(ex: &Table) -> Result<Value, String> {
         }
     }
     let mut excluded = Table::new();
-    let sum = |f: fn(&pairs::Exclusions) -> usize| {
-        Partition::ALL
+    for k in 0..5 {
+        let key = report.train.excluded.by_reason()[k].key;
+        let n: usize = Partition::ALL
             .iter()
-            .map(|&p| f(&report.split(p).excluded))
-            .sum::<usize>()
-    };
-    let reasons: [(&str, fn(&pairs::Exclusions) -> usize); 5] = [
-        ("removed", |e| e.removed),
-        ("too_many_instructions", |e| e.too_many_instructions),
-        ("no_detected_ingredients", |e| e.no_detected_ingredients),
-        ("too_many_detected_ingredients", |e| {
-            e.too_many_detected_ingredients
-        }),
-        ("no_images", |e| e.no_images),
-    ];
-    for (name, f) in reasons {
-        let n = sum(f);
+            .map(|&p| report.split(p).excluded.by_reason()[k].count)
+            .sum();
         if n > 0 {
-            excluded.insert(name.into(), Value::Integer(n as i64));
+            excluded.insert(key.into(), Value::Integer(n as i64));
         }
     }
     let mut out = Table::new();

@@ -3,6 +3,9 @@
 //!
 //! Spec: spec/data-recipe1m.md.
 
+// Each test crate that includes this module uses a subset of it.
+#![allow(dead_code)]
+
 use std::path::Path;
 
 /// One recipe of a test dataset.
