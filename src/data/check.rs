@@ -117,10 +117,12 @@ impl CheckReport {
     }
 }
 
+/// What became of one image. Missing images carry nothing (the error is rebuilt only when it is
+/// reported), so checking a million missing images does not hold a million messages.
 enum Status {
     Found,
-    Missing(Error),
-    Corrupt(Error),
+    Missing,
+    Corrupt(Box<Error>),
 }
 
 /// Checks the dataset at `root`. `progress` is called with the number of images checked so far
@@ -145,7 +147,7 @@ pub fn check(
     };
     let done = std::sync::atomic::AtomicU64::new(0);
     for p in Partition::ALL {
-        let pairs = dataset.split(p).to_vec();
+        let pairs = dataset.take_split(p);
         let status: Vec<Vec<Status>> = pairs
             .par_iter()
             .map(|pair| {
@@ -153,10 +155,10 @@ pub fn check(
                     .iter()
                     .map(|im| {
                         let s = match images::resolve(root, p, &pair.recipe_id, im) {
-                            Err(e) => Status::Missing(e),
+                            Err(_) => Status::Missing,
                             Ok(rel) => match images::decode(root, &rel, &pair.recipe_id, im) {
                                 Ok(_) => Status::Found,
-                                Err(e) => Status::Corrupt(e),
+                                Err(e) => Status::Corrupt(Box::new(e)),
                             },
                         };
                         progress(done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1);
@@ -176,19 +178,19 @@ pub fn check(
                         usable.push(im);
                         continue;
                     }
-                    Status::Missing(e) => {
+                    Status::Missing => {
                         counts.missing += 1;
-                        e
+                        images::missing(p, &pair.recipe_id, &im)
                     }
                     Status::Corrupt(e) => {
                         counts.corrupt += 1;
-                        e
+                        *e
                     }
                 };
                 if policy == ImagePolicy::Fail {
                     return Err(e);
                 }
-                tracing::warn!(error = %e, "image skipped");
+                tracing::debug!(error = %e, "image skipped");
                 if report.problems.len() < LISTED_PROBLEMS {
                     report.problems.push(e.to_string());
                 }
@@ -199,6 +201,9 @@ pub fn check(
                 pair.images = usable;
                 kept.push(pair);
             }
+        }
+        if counts.missing + counts.corrupt > 0 {
+            tracing::warn!(split = %p, missing = counts.missing, corrupt = counts.corrupt, "images skipped");
         }
         counts.pairs_usable = kept.len();
         dataset.set_split(p, kept);

@@ -77,11 +77,20 @@ pub fn resolve(root: &Path, partition: Partition, recipe: &str, image_id: &str) 
     if root.join(&flat).is_file() {
         return Ok(flat);
     }
-    Err(Error::ImageMissing {
+    Err(missing(partition, recipe, image_id))
+}
+
+/// The [`Error::ImageMissing`] of an image found in neither layout.
+pub fn missing(partition: Partition, recipe: &str, image_id: &str) -> Error {
+    Error::ImageMissing {
         recipe: recipe.to_string(),
         image: image_id.to_string(),
-        tried: format!("{} and {}", slash(&tree), slash(&flat)),
-    })
+        tried: format!(
+            "{} and {}",
+            slash(&tree_path(partition, image_id)),
+            slash(&flat_path(image_id))
+        ),
+    }
 }
 
 /// A relative path with `/` separators, for messages that must not depend on the platform.

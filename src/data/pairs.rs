@@ -158,6 +158,11 @@ impl Dataset {
         &self.splits[p.index()]
     }
 
+    /// Takes the pairs of one split out, leaving it empty.
+    pub fn take_split(&mut self, p: Partition) -> Vec<Pair> {
+        std::mem::take(&mut self.splits[p.index()])
+    }
+
     /// Replaces the pairs of one split (used by the image check to drop unusable images).
     pub fn set_split(&mut self, p: Partition, pairs: Vec<Pair>) {
         self.splits[p.index()] = pairs;
