@@ -25,7 +25,7 @@ use crate::{Error, Result};
 /// Loader settings.
 #[derive(Debug, Clone)]
 pub struct LoaderConfig {
-    /// Pairs per batch (paper: 160); the last batch may be smaller.
+    /// Pairs per batch (authors' code: 100); the last batch may be smaller.
     pub batch_size: usize,
     /// Worker threads (at least 1).
     pub workers: usize,
