@@ -2,7 +2,9 @@
 //! with the paper's sizes (and the fixtures' small sizes) and batched into tensors.
 //!
 //! Spec: spec/data-images.md (loader throughput). Run with `cargo bench --bench data`; the
-//! numbers in the spec page name the machine they were measured on.
+//! numbers in the spec page name the machine they were measured on. With
+//! `SEJE_BENCH_ROOT=<dataset root>` it also loads the train split of that dataset (for example a
+//! synthetic set from `seje synth`) with both transform sizes.
 
 use std::path::Path;
 use std::time::Instant;
@@ -92,5 +94,17 @@ fn main() {
             workers,
             "96x80 JPEG -> resize 72, crop 64",
         );
+    }
+    if let Some(root) = std::env::var_os("SEJE_BENCH_ROOT") {
+        let root = std::path::PathBuf::from(root);
+        let (ds, _) = seje::data::pairs::open(&root).expect("dataset");
+        let train = ds.split(Partition::Train).to_vec();
+        println!("{}: {} train pairs", root.display(), train.len());
+        for (t, label) in [
+            (TransformConfig::tiny(), "dataset -> resize 72, crop 64"),
+            (TransformConfig::paper(), "dataset -> resize 256, crop 224"),
+        ] {
+            run(&root, &train, t, 2, label);
+        }
     }
 }
