@@ -161,6 +161,34 @@ fn skip_policy_counts_the_corrupt_image_and_succeeds() {
 }
 
 #[test]
+fn the_json_report_carries_the_counts() {
+    let out = seje()
+        .args([
+            "data",
+            "check",
+            "--root",
+            "fixtures/bad/corrupt_image",
+            "--images",
+            "skip",
+            "--json",
+        ])
+        .output()
+        .expect("seje runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["policy"], "skip");
+    assert_eq!(v["test"]["corrupt"], 1);
+    assert_eq!(v["test"]["pairs_usable"], 0);
+    assert_eq!(v["train"]["found"], 1);
+    assert_eq!(v["join"]["val"]["pairs"], 1);
+    assert_eq!(v["problems"].as_array().map(Vec::len), Some(1));
+}
+
+#[test]
 fn a_valid_dataset_passes_with_its_counts() {
     let dir = tempfile::tempdir().unwrap();
     let mut recipes = vec![
