@@ -32,20 +32,126 @@ pub enum Error {
         /// Why it is not finite.
         problem: String,
     },
-    /// A file could not be read or written.
-    #[error("{}: {source}", path.display())]
-    Io {
-        /// The file.
-        path: std::path::PathBuf,
-        /// What the operating system said.
-        #[source]
-        source: std::io::Error,
-    },
     /// A configuration is malformed, has an unknown key or an invalid value.
     #[error("{origin}: {problem}")]
     Config {
         /// The file or override it came from.
         origin: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A JSON file is not valid JSON, or a value in it has the wrong type.
+    #[error("{file}:{line}:{column}: malformed json: {problem}")]
+    Json {
+        /// The file, relative to the dataset root.
+        file: String,
+        /// 1-based line of the problem.
+        line: usize,
+        /// 1-based column of the problem.
+        column: usize,
+        /// What the parser found.
+        problem: String,
+    },
+    /// A record lacks a field the dataset format requires.
+    #[error("{file}: {record}: missing field `{field}`")]
+    MissingField {
+        /// The file, relative to the dataset root.
+        file: String,
+        /// Which record: `recipe <id>`, or `entry <n>` when the id itself is missing.
+        record: String,
+        /// The missing field.
+        field: &'static str,
+    },
+    /// A field has a value outside its domain (a partition that is not train/val/test, a `valid`
+    /// list whose length differs from the ingredient list).
+    #[error("{file}: {record}: field `{field}` {problem}")]
+    BadField {
+        /// The file, relative to the dataset root.
+        file: String,
+        /// Which record (`recipe <id>`).
+        record: String,
+        /// The field.
+        field: &'static str,
+        /// What is wrong with it.
+        problem: String,
+    },
+    /// The same recipe id appears twice in one file.
+    #[error("{file}: recipe {id} appears twice (entries {first} and {second})")]
+    DuplicateId {
+        /// The file, relative to the dataset root.
+        file: String,
+        /// The repeated recipe id.
+        id: String,
+        /// 0-based index of the first entry with this id.
+        first: usize,
+        /// 0-based index of the second entry with this id.
+        second: usize,
+    },
+    /// A recipe id is not lowercase hex, or could escape the image root.
+    #[error("{file}: recipe id {id:?} {problem}")]
+    BadRecipeId {
+        /// The file, relative to the dataset root.
+        file: String,
+        /// The offending id, verbatim.
+        id: String,
+        /// Why it is refused.
+        problem: String,
+    },
+    /// An image id is not `<lowercase hex>.<jpg|jpeg|png>`, or could escape the image root.
+    #[error("{file}: recipe {recipe}: image id {image:?} {problem}")]
+    BadImageId {
+        /// The file, relative to the dataset root.
+        file: String,
+        /// The recipe that lists the image.
+        recipe: String,
+        /// The offending image id, verbatim.
+        image: String,
+        /// Why it is refused.
+        problem: String,
+    },
+    /// A recipe of layer1.json has no entry in another file that must describe every recipe.
+    #[error("{file}: no entry for recipe {id} (listed in layer1.json)")]
+    MissingRecord {
+        /// The file that lacks the entry, relative to the dataset root.
+        file: String,
+        /// The recipe id.
+        id: String,
+    },
+    /// An image listed in layer2.json is in neither image layout.
+    #[error("recipe {recipe}: image {image} not found (looked for {tried})")]
+    ImageMissing {
+        /// The recipe that lists the image.
+        recipe: String,
+        /// The image id.
+        image: String,
+        /// The paths tried, relative to the dataset root.
+        tried: String,
+    },
+    /// An image file exists but cannot be decoded.
+    #[error("{file}: recipe {recipe}: image {image} cannot be decoded: {problem}")]
+    ImageCorrupt {
+        /// The image file, relative to the dataset root.
+        file: String,
+        /// The recipe that lists the image.
+        recipe: String,
+        /// The image id.
+        image: String,
+        /// What the decoder said.
+        problem: String,
+    },
+    /// A file cannot be read or written.
+    #[error("{file}: {problem}")]
+    Io {
+        /// The file (relative to the dataset root where there is one).
+        file: String,
+        /// The operating system's message.
+        problem: String,
+    },
+    /// A feature store file is not what the reader expects.
+    #[error("{file}: feature store: {problem}")]
+    FeatureStore {
+        /// The store file.
+        file: String,
         /// What is wrong.
         problem: String,
     },

@@ -3,6 +3,10 @@
 //! Spec: spec/README.md (commands). Subcommands are added with the components they expose; the
 //! README's status table lists what exists.
 
+use std::path::PathBuf;
+
+use std::process::ExitCode;
+
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
@@ -27,9 +31,44 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Datasets in Recipe1M format: check what a root holds.
+    Data {
+        #[command(subcommand)]
+        command: DataCommand,
+    },
 }
 
-fn main() -> Result<()> {
+#[derive(Subcommand)]
+enum DataCommand {
+    /// Read layer1/layer2/det_ingrs, join the image-recipe pairs, find and decode every kept
+    /// image, and print pairs per split, images found/missing/corrupt and why recipes were
+    /// excluded. Exits non-zero on a fatal problem.
+    Check {
+        /// Dataset root (holds layer1.json, layer2.json, det_ingrs.json and images/).
+        #[arg(long)]
+        root: PathBuf,
+        /// What to do with a missing or undecodable image: stop (`fail`) or count it and go on
+        /// (`skip`).
+        #[arg(long, default_value = "fail", value_parser = ["fail", "skip"])]
+        images: String,
+        /// Print the report as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Errors are printed as one `error: …` line (no backtrace) and give exit status 1.
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<()> {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.log)?)
@@ -51,6 +90,27 @@ fn main() -> Result<()> {
                 );
             }
         }
+        Command::Data {
+            command: DataCommand::Check { root, images, json },
+        } => data_check(&root, &images, json)?,
+    }
+    Ok(())
+}
+
+fn data_check(root: &std::path::Path, images: &str, json: bool) -> Result<()> {
+    let policy: seje::data::images::ImagePolicy = images.parse().map_err(anyhow::Error::msg)?;
+    let bar =
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    bar.set_style(indicatif::ProgressStyle::with_template(
+        "{spinner} checking images: {pos} ({per_sec})",
+    )?);
+    let result = seje::data::check::check(root, policy, &|_| bar.inc(1));
+    bar.finish_and_clear();
+    let (report, _) = result?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.render());
     }
     Ok(())
 }

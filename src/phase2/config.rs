@@ -134,8 +134,8 @@ impl TrainConfig {
     /// does not parse as TOML is taken as a string) and checks the result.
     pub fn load(path: &Path, overrides: &[String]) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
-            path: path.to_path_buf(),
-            source: e,
+            file: path.display().to_string(),
+            problem: e.to_string(),
         })?;
         Self::parse(&text, &path.display().to_string(), overrides)
     }

@@ -83,8 +83,8 @@ pub struct RunDir {
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     move |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
+        file: path.display().to_string(),
+        problem: source.to_string(),
     }
 }
 

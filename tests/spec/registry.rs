@@ -147,34 +147,58 @@ pub fn run(op: &str, ex: &Table) -> Result<Value, String> {
             }
             scalar(&p.get(0))
         }
+        "recipe1m_join" => data_ops::join(ex),
+        "check_id" => {
+            let id = string(ex, "id")?;
+            let r = match string(ex, "kind")? {
+                "recipe" => seje::data::ids::check_recipe_id(id),
+                "image" => seje::data::ids::check_image_id(id),
+                other => return Err(format!("unknown kind `{other}` (recipe, image)")),
+            };
+            r.map(|()| Value::String("ok".into()))
+        }
+        "image_path" => {
+            let p: seje::data::recipe1m::Partition = string(ex, "partition")?.parse()?;
+            let path = seje::data::images::tree_path(p, string(ex, "image")?);
+            Ok(Value::String(seje::data::images::slash(&path)))
+        }
+        "resized_size" => data_ops::resized_size(ex),
+        "center_crop_origin" => data_ops::center_crop_origin(ex),
+        "resize_bilinear" => data_ops::resize(ex),
+        "normalize_pixel" => data_ops::normalize_pixel(ex),
+        "epoch_order" => data_ops::epoch_order(ex),
+        "feature_store" => data_ops::feature_store(ex),
         other => Err(format!(
             "unknown op `{other}`: add it to tests/spec/registry.rs"
         )),
     }
 }
 
+#[path = "data_ops.rs"]
+mod data_ops;
+
 fn err(e: seje::Error) -> String {
     e.to_string()
 }
 
-fn get<'a>(ex: &'a Table, key: &str) -> Result<&'a Value, String> {
+pub fn get<'a>(ex: &'a Table, key: &str) -> Result<&'a Value, String> {
     ex.get(key)
         .ok_or_else(|| format!("example is missing input `{key}`"))
 }
 
-fn string<'a>(ex: &'a Table, key: &str) -> Result<&'a str, String> {
+pub fn string<'a>(ex: &'a Table, key: &str) -> Result<&'a str, String> {
     get(ex, key)?
         .as_str()
         .ok_or_else(|| format!("input `{key}` must be a string"))
 }
 
-fn int(ex: &Table, key: &str) -> Result<i64, String> {
+pub fn int(ex: &Table, key: &str) -> Result<i64, String> {
     get(ex, key)?
         .as_integer()
         .ok_or_else(|| format!("input `{key}` must be an integer"))
 }
 
-fn float(v: &Value, key: &str) -> Result<f64, String> {
+pub fn float(v: &Value, key: &str) -> Result<f64, String> {
     match v {
         Value::Float(f) => Ok(*f),
         Value::Integer(i) => Ok(*i as f64),

@@ -1,0 +1,110 @@
+//! Loader throughput (images/s): generated JPEGs in the four-level tree, decoded, transformed
+//! with the paper's sizes (and the fixtures' small sizes) and batched into tensors.
+//!
+//! Spec: spec/data-images.md (loader throughput). Run with `cargo bench --bench data`; the
+//! numbers in the spec page name the machine they were measured on. With
+//! `SEJE_BENCH_ROOT=<dataset root>` it also loads the train split of that dataset (for example a
+//! synthetic set from `seje synth`) with both transform sizes.
+
+use std::path::Path;
+use std::time::Instant;
+
+use seje::data::images::{tree_path, ImagePolicy};
+use seje::data::loader::{Loader, LoaderConfig};
+use seje::data::pairs::Pair;
+use seje::data::recipe1m::Partition;
+use seje::data::transforms::{Mode, TransformConfig};
+
+/// Writes `n` JPEGs of `w × h` (smooth colour fields with texture, quality 90) and their pairs.
+fn write_images(root: &Path, n: usize, w: u32, h: u32) -> Vec<Pair> {
+    (0..n)
+        .map(|i| {
+            let recipe_id = format!("{i:010x}");
+            let image = format!("{:010x}.jpg", i * 7919 + 4096);
+            let path = root.join(tree_path(Partition::Train, &image));
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            let img = image::RgbImage::from_fn(w, h, |x, y| {
+                let t = (x * 3 + y * 5 + i as u32 * 11) % 256;
+                image::Rgb([t as u8, ((x ^ y) % 256) as u8, (y * 255 / h) as u8])
+            });
+            img.save_with_format(&path, image::ImageFormat::Jpeg)
+                .expect("jpeg");
+            Pair {
+                recipe_id,
+                partition: Partition::Train,
+                images: vec![image],
+            }
+        })
+        .collect()
+}
+
+fn run(root: &Path, pairs: &[Pair], transform: TransformConfig, workers: usize, label: &str) {
+    let cfg = LoaderConfig {
+        batch_size: 64,
+        workers,
+        prefetch: 2,
+        shuffle: true,
+        mode: Mode::Train,
+        transform,
+        seed: 1234,
+        policy: ImagePolicy::Fail,
+    };
+    let loader = Loader::new(root.to_path_buf(), pairs.to_vec(), cfg).expect("loader");
+    // One warm-up epoch (page cache, allocator), then the timed one.
+    for b in loader.epoch(0) {
+        b.expect("batch");
+    }
+    let start = Instant::now();
+    let mut n = 0;
+    for b in loader.epoch(1) {
+        n += b.expect("batch").samples.len();
+    }
+    let s = start.elapsed().as_secs_f64();
+    println!(
+        "{label:<44} workers {workers}: {n} images in {s:.2} s = {:.0} images/s",
+        n as f64 / s
+    );
+}
+
+fn main() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let n = 512;
+    let big = dir.path().join("big");
+    let pairs = write_images(&big, n, 512, 384);
+    let small = dir.path().join("small");
+    let small_pairs = write_images(&small, n, 96, 80);
+    println!(
+        "loader throughput, {n} generated JPEGs, batch 64, train transforms, {} CPU threads available",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    for workers in [1, 2] {
+        run(
+            &big,
+            &pairs,
+            TransformConfig::paper(),
+            workers,
+            "512x384 JPEG -> resize 256, crop 224",
+        );
+    }
+    for workers in [1, 2] {
+        run(
+            &small,
+            &small_pairs,
+            TransformConfig::tiny(),
+            workers,
+            "96x80 JPEG -> resize 72, crop 64",
+        );
+    }
+    if let Some(root) = std::env::var_os("SEJE_BENCH_ROOT") {
+        let root = std::path::PathBuf::from(root);
+        let (ds, _) = seje::data::pairs::open(&root).expect("dataset");
+        let train = ds.split(Partition::Train).to_vec();
+        println!("{}: {} train pairs", root.display(), train.len());
+        for (t, label) in [
+            (TransformConfig::tiny(), "dataset -> resize 72, crop 64"),
+            (TransformConfig::paper(), "dataset -> resize 256, crop 224"),
+        ] {
+            run(&root, &train, t, 2, label);
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! The data layer: Recipe1M's files and images, the paper's image transforms, the batch loader,
+//! the dataset check and the feature store for Phase I outputs.
+//!
+//! Spec: spec/data-recipe1m.md (files, splits, inclusion rules), spec/data-images.md (paths,
+//! transforms, loader) and spec/data-feature-store.md (stored features).
+
+pub mod check;
+pub mod feature_store;
+pub mod ids;
+pub mod images;
+pub mod json_stream;
+pub mod loader;
+pub mod pairs;
+pub mod recipe1m;
+pub mod resample;
+pub mod transforms;

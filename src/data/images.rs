@@ -1,0 +1,180 @@
+//! Where a Recipe1M image lives and how it is decoded: the four-level tree
+//! `images/{partition}/{c0}/{c1}/{c2}/{c3}/{id}` (the authors' `data_loader.py`) or a flat
+//! `images/{id}` folder; JPEG and PNG through the `image` crate. What happens to an image that is
+//! missing or cannot be decoded is a policy, never a silent substitute.
+//!
+//! Spec: spec/data-images.md (paths, decoding, policy). The authors' loader replaces an unreadable
+//! image by a white 224×224 image without a word (../shared/SEJE-SPEC.md §5.3); this module does
+//! not.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use image::RgbImage;
+use serde::Serialize;
+
+use super::recipe1m::Partition;
+use crate::{Error, Result};
+
+/// What to do with an image that is missing or cannot be decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImagePolicy {
+    /// Stop with an error naming the recipe, the image and the file (the default).
+    #[default]
+    Fail,
+    /// Leave the image out, count it and log it; a pair with no usable image left is dropped.
+    Skip,
+}
+
+impl FromStr for ImagePolicy {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "fail" => Ok(ImagePolicy::Fail),
+            "skip" => Ok(ImagePolicy::Skip),
+            other => Err(format!("image policy {other:?} is not fail or skip")),
+        }
+    }
+}
+
+impl fmt::Display for ImagePolicy {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(match self {
+            ImagePolicy::Fail => "fail",
+            ImagePolicy::Skip => "skip",
+        })
+    }
+}
+
+/// The tree path of an image, relative to the dataset root:
+/// `images/{partition}/{c0}/{c1}/{c2}/{c3}/{id}` with `ci` the i-th character of the id.
+/// The id must have passed [`super::ids::check_image_id`] (ASCII, 4 or more characters).
+pub fn tree_path(partition: Partition, image_id: &str) -> PathBuf {
+    let mut p = PathBuf::from("images");
+    p.push(partition.as_str());
+    for c in image_id.chars().take(4) {
+        p.push(c.to_string());
+    }
+    p.push(image_id);
+    p
+}
+
+/// The flat path of an image, relative to the dataset root: `images/{id}`.
+pub fn flat_path(image_id: &str) -> PathBuf {
+    Path::new("images").join(image_id)
+}
+
+/// Finds an image: the tree path first, then the flat one. Returns the path relative to `root`,
+/// or [`Error::ImageMissing`] naming both paths tried.
+pub fn resolve(root: &Path, partition: Partition, recipe: &str, image_id: &str) -> Result<PathBuf> {
+    let tree = tree_path(partition, image_id);
+    if root.join(&tree).is_file() {
+        return Ok(tree);
+    }
+    let flat = flat_path(image_id);
+    if root.join(&flat).is_file() {
+        return Ok(flat);
+    }
+    Err(missing(partition, recipe, image_id))
+}
+
+/// The [`Error::ImageMissing`] of an image found in neither layout.
+pub fn missing(partition: Partition, recipe: &str, image_id: &str) -> Error {
+    Error::ImageMissing {
+        recipe: recipe.to_string(),
+        image: image_id.to_string(),
+        tried: format!(
+            "{} and {}",
+            slash(&tree_path(partition, image_id)),
+            slash(&flat_path(image_id))
+        ),
+    }
+}
+
+/// A relative path with `/` separators, for messages that must not depend on the platform.
+pub fn slash(p: &Path) -> String {
+    p.iter()
+        .map(|c| c.to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Decodes the image at `root/rel` (JPEG or PNG, recognised by content) to 8-bit RGB.
+pub fn decode(root: &Path, rel: &Path, recipe: &str, image_id: &str) -> Result<RgbImage> {
+    let corrupt = |problem: String| Error::ImageCorrupt {
+        file: slash(rel),
+        recipe: recipe.to_string(),
+        image: image_id.to_string(),
+        problem,
+    };
+    let bytes = std::fs::read(root.join(rel)).map_err(|e| Error::Io {
+        file: slash(rel),
+        problem: e.to_string().to_lowercase(),
+    })?;
+    let img = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| corrupt(e.to_string().to_lowercase()))?
+        .decode()
+        .map_err(|e| corrupt(e.to_string().to_lowercase()))?;
+    Ok(img.to_rgb8())
+}
+
+/// Resolves and decodes one image of a pair.
+pub fn load(root: &Path, partition: Partition, recipe: &str, image_id: &str) -> Result<RgbImage> {
+    let rel = resolve(root, partition, recipe, image_id)?;
+    decode(root, &rel, recipe, image_id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tree_and_flat_paths() {
+        assert_eq!(
+            slash(&tree_path(Partition::Val, "3e233001e2.jpg")),
+            "images/val/3/e/2/3/3e233001e2.jpg"
+        );
+        assert_eq!(slash(&flat_path("3e233001e2.jpg")), "images/3e233001e2.jpg");
+    }
+
+    #[test]
+    fn resolution_prefers_the_tree_and_names_both_paths_when_missing() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let e = resolve(root, Partition::Train, "0a", "abcd.jpg").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "recipe 0a: image abcd.jpg not found (looked for images/train/a/b/c/d/abcd.jpg and images/abcd.jpg)"
+        );
+        std::fs::create_dir_all(root.join("images")).unwrap();
+        std::fs::write(root.join("images/abcd.jpg"), b"x").unwrap();
+        assert_eq!(
+            slash(&resolve(root, Partition::Train, "0a", "abcd.jpg").unwrap()),
+            "images/abcd.jpg"
+        );
+        std::fs::create_dir_all(root.join("images/train/a/b/c/d")).unwrap();
+        std::fs::write(root.join("images/train/a/b/c/d/abcd.jpg"), b"x").unwrap();
+        assert_eq!(
+            slash(&resolve(root, Partition::Train, "0a", "abcd.jpg").unwrap()),
+            "images/train/a/b/c/d/abcd.jpg"
+        );
+        let e = decode(root, Path::new("images/abcd.jpg"), "0a", "abcd.jpg").unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("images/abcd.jpg: recipe 0a: image abcd.jpg cannot be decoded: "),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn policies_parse() {
+        assert_eq!("skip".parse::<ImagePolicy>().unwrap(), ImagePolicy::Skip);
+        assert_eq!(
+            "x".parse::<ImagePolicy>().unwrap_err(),
+            "image policy \"x\" is not fail or skip"
+        );
+    }
+}
