@@ -43,7 +43,7 @@ enum Command {
         /// Starting point for every setting below.
         #[arg(long, value_enum, default_value_t = Preset::Benchmark)]
         preset: Preset,
-        /// Number of recipes (= image-recipe pairs) [preset: benchmark 10000, fixture-mini 240].
+        /// Number of recipes (= image-recipe pairs) [preset: benchmark 10000, fixture-mini 160].
         #[arg(long)]
         recipes: Option<usize>,
         /// Seed of every RNG stream [preset: 1234].
@@ -52,10 +52,10 @@ enum Command {
         /// Shorter image side in pixels [preset: benchmark 128, fixture-mini 32].
         #[arg(long)]
         image_size: Option<u32>,
-        /// Most images per recipe, 1 to 5 [preset: benchmark 5, fixture-mini 2].
+        /// Most images per recipe, 1 to 5 [preset: benchmark 5, fixture-mini 1].
         #[arg(long)]
         max_images: Option<usize>,
-        /// Food-101-format training images per class [preset: benchmark 30, fixture-mini 3].
+        /// Food-101-format training images per class [preset: benchmark 30, fixture-mini 2].
         #[arg(long)]
         food101_train: Option<usize>,
         /// Food-101-format test images per class [preset: benchmark 10, fixture-mini 1].

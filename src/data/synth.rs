@@ -89,20 +89,23 @@ impl SynthConfig {
         }
     }
 
-    /// The committed fixtures `fixtures/recipe1m-mini` and `fixtures/food101-mini`. Changing any
-    /// value (or the generator) requires regenerating them (`tests/synth_fixtures.rs` says how).
+    /// The committed fixtures `fixtures/recipe1m-mini` and `fixtures/food101-mini`: 160 pairs of
+    /// one 32-pixel image each, 2 + 1 Food-101 images per class. Sized by disk use: every image
+    /// of the four-level tree costs about three directories (4 KiB each on ext4) plus its file,
+    /// so a few hundred images would take `fixtures/` past 5 MB by `du`. Changing any value (or
+    /// the generator) requires regenerating them (`tests/synth_fixtures.rs` says how).
     pub fn fixture_mini() -> Self {
         SynthConfig {
             seed: crate::runtime::PAPER_SEED,
-            recipes: 240,
+            recipes: 160,
             image_size: 32,
             min_images: 1,
-            max_images: 2,
+            max_images: 1,
             val_fraction: 0.2,
             test_fraction: 0.2,
             mislabel_rate: 0.1,
             jpeg_quality: 70,
-            food101_train: 3,
+            food101_train: 2,
             food101_test: 1,
         }
     }

@@ -287,8 +287,9 @@ fn mislabel<R: Rng>(lines: &mut [IngredientLine], rate: f64, rng: &mut R) {
     }
 }
 
-/// Lower case, leading numbers, fractions and parenthesised amounts removed.
-fn strip_quantity(line: &str) -> String {
+/// What the simulated tagger detects on a line it fails on: the line in lower case with the
+/// leading numbers, fractions and parenthesised amounts removed.
+pub fn strip_quantity(line: &str) -> String {
     let lower = line.to_lowercase();
     let mut words = lower.split_whitespace().peekable();
     let mut out = Vec::new();
