@@ -46,7 +46,11 @@ fn assert_same_tree(committed: &Path, fresh: &Path) {
         "{}: files differ from a fresh generation\n  only committed: {only_committed:?}\n  only generated: {only_fresh:?}\n  regenerate: {REGENERATE}",
         committed.display()
     );
-    let differing: Vec<_> = a.iter().filter(|(k, v)| b[*k] != **v).map(|(k, _)| k).collect();
+    let differing: Vec<_> = a
+        .iter()
+        .filter(|(k, v)| b[*k] != **v)
+        .map(|(k, _)| k)
+        .collect();
     assert!(
         differing.is_empty(),
         "{}: {} files differ byte-wise from a fresh generation, first {:?}\n  regenerate: {REGENERATE}",

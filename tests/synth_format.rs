@@ -8,8 +8,8 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
 use seje::data::synth::{self, SynthConfig};
+use serde::Deserialize;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -68,7 +68,9 @@ fn read<T: serde::de::DeserializeOwned>(path: &Path) -> T {
 }
 
 fn is_hex10(s: &str) -> bool {
-    s.len() == 10 && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    s.len() == 10
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// What a Recipe1M-format root holds, after every contract check passed.
@@ -118,7 +120,11 @@ fn check_recipe1m(root: &Path, size: u32) -> Checked {
         assert_eq!(d.ingredients.len(), r.ingredients.len(), "{}", r.id);
         assert_eq!(d.valid.len(), r.ingredients.len(), "{}", r.id);
         let valid = d.valid.iter().filter(|v| **v).count();
-        assert!((1..20).contains(&valid), "{}: {valid} valid detections", r.id);
+        assert!(
+            (1..20).contains(&valid),
+            "{}: {valid} valid detections",
+            r.id
+        );
         assert_eq!(t.id, r.id);
         assert!(world.category(&t.category).is_some(), "{}", t.category);
         assert_eq!(t.entities.len(), r.ingredients.len());
@@ -130,7 +136,11 @@ fn check_recipe1m(root: &Path, size: u32) -> Checked {
                 Some(e) => {
                     mislabelled += 1;
                     assert!(det_text.contains(e.as_str()), "{}: line {i}", r.id);
-                    assert!(line.to_lowercase().contains(e.as_str()), "{}: line {i}", r.id);
+                    assert!(
+                        line.to_lowercase().contains(e.as_str()),
+                        "{}: line {i}",
+                        r.id
+                    );
                 }
                 None => assert!(!d.valid[i], "{}: a header line is never valid", r.id),
             }
@@ -145,7 +155,11 @@ fn check_recipe1m(root: &Path, size: u32) -> Checked {
         for im in &x.images {
             let (stem, ext) = im.id.split_at(im.id.len() - 4);
             assert!(is_hex10(stem) && ext == ".jpg", "image id {:?}", im.id);
-            assert!(image_ids.insert(im.id.clone()), "duplicate image id {}", im.id);
+            assert!(
+                image_ids.insert(im.id.clone()),
+                "duplicate image id {}",
+                im.id
+            );
             assert_eq!(im.url, format!("synthetic://image/{}", im.id));
             let c: Vec<String> = im.id.chars().take(4).map(String::from).collect();
             let path = root
@@ -216,10 +230,17 @@ fn fixture_recipe1m_mini_keeps_the_format_contract() {
     assert_eq!(c.recipes, cfg.recipes);
     assert_eq!(
         c.per_split.into_iter().collect::<Vec<_>>(),
-        [("test".into(), test), ("train".into(), train), ("val".into(), val)]
+        [
+            ("test".into(), test),
+            ("train".into(), train),
+            ("val".into(), val)
+        ]
     );
     assert_eq!(c.images, cfg.recipes);
-    assert!(c.mislabelled > 0, "some true ingredients are labelled invalid");
+    assert!(
+        c.mislabelled > 0,
+        "some true ingredients are labelled invalid"
+    );
 }
 
 #[test]
@@ -245,7 +266,10 @@ fn a_generated_benchmark_with_several_images_per_recipe_keeps_the_contract() {
     assert!(c.max_images > 1, "several images per recipe occur");
     assert_eq!(c.mislabelled, s.mislabelled_lines);
     let f = synth::generate_food101(&cfg, &dir.path().join("f")).expect("food101");
-    assert_eq!(check_food101(&dir.path().join("f"), 24), (f.classes, f.train, f.test));
+    assert_eq!(
+        check_food101(&dir.path().join("f"), 24),
+        (f.classes, f.train, f.test)
+    );
 }
 
 #[test]
@@ -264,7 +288,9 @@ fn an_invalid_config_is_refused_before_anything_is_written() {
     let out = dir.path().join("never");
     let mut cfg = SynthConfig::benchmark(2);
     cfg.max_images = 6;
-    let msg = synth::generate(&cfg, &out).expect_err("invalid").to_string();
+    let msg = synth::generate(&cfg, &out)
+        .expect_err("invalid")
+        .to_string();
     assert_eq!(
         msg,
         "synth config `min_images/max_images`: 1..=6 must lie within 1..=5 and be non-empty"

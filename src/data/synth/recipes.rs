@@ -60,7 +60,15 @@ pub const MIN_INSTRUCTIONS: usize = 2;
 pub const MAX_LINES: usize = 19;
 
 const TITLE_ADJECTIVES: &[&str] = &[
-    "Easy", "Classic", "Homemade", "Quick", "Best", "Simple", "Healthy", "Spicy", "Rustic",
+    "Easy",
+    "Classic",
+    "Homemade",
+    "Quick",
+    "Best",
+    "Simple",
+    "Healthy",
+    "Spicy",
+    "Rustic",
     "Weeknight",
 ];
 const TITLE_OWNERS: &[&str] = &["Grandma's", "Mom's", "Aunt Sue's", "Dad's", "Chef John's"];
@@ -91,8 +99,16 @@ const HEADERS: &[&str] = &[
     "sauce", "topping", "glaze", "crust", "filling", "dressing", "garnish",
 ];
 const STATES: &[&str] = &[
-    "golden", "smooth", "tender", "fragrant", "combined", "thickened", "bubbly", "crisp",
-    "heated through", "lightly browned",
+    "golden",
+    "smooth",
+    "tender",
+    "fragrant",
+    "combined",
+    "thickened",
+    "bubbly",
+    "crisp",
+    "heated through",
+    "lightly browned",
 ];
 const SERVINGS: &[&str] = &[
     "Serve warm.",
@@ -221,8 +237,14 @@ fn ingredient_line<R: Rng>(world: &World, entity: usize, rng: &mut R) -> Ingredi
     let amount = match g.measure {
         Measure::Volume => format!(
             "{} {}",
-            pick(rng, &["1/4", "1/3", "1/2", "2/3", "3/4", "1", "1 1/2", "2", "3"]),
-            pick(rng, &["cup", "cups", "tablespoons", "tablespoon", "teaspoons"])
+            pick(
+                rng,
+                &["1/4", "1/3", "1/2", "2/3", "3/4", "1", "1 1/2", "2", "3"]
+            ),
+            pick(
+                rng,
+                &["cup", "cups", "tablespoons", "tablespoon", "teaspoons"]
+            )
         ),
         Measure::Weight => format!(
             "{} {}",
@@ -244,7 +266,10 @@ fn ingredient_line<R: Rng>(world: &World, entity: usize, rng: &mut R) -> Ingredi
         Measure::Spice => format!(
             "{} {}",
             pick(rng, &["1/4", "1/2", "1", "2"]),
-            pick(rng, &["teaspoon", "teaspoons", "tablespoon", "pinch", "dash"])
+            pick(
+                rng,
+                &["teaspoon", "teaspoons", "tablespoon", "pinch", "dash"]
+            )
         ),
     };
     let pre = if rng.gen_bool(0.35) {
@@ -386,9 +411,7 @@ fn instructions<R: Rng>(
                 "{} for {minutes} minutes, or until the {list} is {state}.",
                 capitalise(action)
             ),
-            _ => format!(
-                "Carefully {action} the {list} and transfer to the {utensil}."
-            ),
+            _ => format!("Carefully {action} the {list} and transfer to the {utensil}."),
         };
         out.push(sentence);
     }
@@ -415,7 +438,10 @@ mod tests {
 
     #[test]
     fn strip_quantity_removes_leading_amounts() {
-        assert_eq!(strip_quantity("5 dried, pitted dates"), "dried, pitted dates");
+        assert_eq!(
+            strip_quantity("5 dried, pitted dates"),
+            "dried, pitted dates"
+        );
         assert_eq!(
             strip_quantity("1 (8 ounce) package cream cheese"),
             "package cream cheese"

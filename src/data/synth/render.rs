@@ -33,7 +33,10 @@ impl View {
     fn to_pixel(self, u: f32, v: f32) -> (f32, f32) {
         let x = u * self.cos - v * self.sin;
         let y = u * self.sin + v * self.cos;
-        (self.cx + x * self.scale, self.cy + y * self.scale * self.squash)
+        (
+            self.cx + x * self.scale,
+            self.cy + y * self.scale * self.squash,
+        )
     }
 
     fn to_dish(self, px: f32, py: f32) -> (f32, f32) {
@@ -52,12 +55,25 @@ struct Canvas {
 impl Canvas {
     /// Paints every pixel whose centre maps into dish space within `radius` of `(u, v)` and for
     /// which `shade(u, v)` returns a colour.
-    fn fill(&mut self, view: View, u: f32, v: f32, radius: f32, shade: impl Fn(f32, f32) -> Option<Rgb>) {
+    fn fill(
+        &mut self,
+        view: View,
+        u: f32,
+        v: f32,
+        radius: f32,
+        shade: impl Fn(f32, f32) -> Option<Rgb>,
+    ) {
         let (x, y) = view.to_pixel(u, v);
         let rx = radius * view.scale + 1.0;
         let ry = radius * view.scale * view.squash.max(0.01) + 1.0;
-        let (x0, x1) = ((x - rx).floor().max(0.0), (x + rx).ceil().min(self.w as f32));
-        let (y0, y1) = ((y - ry).floor().max(0.0), (y + ry).ceil().min(self.h as f32));
+        let (x0, x1) = (
+            (x - rx).floor().max(0.0),
+            (x + rx).ceil().min(self.w as f32),
+        );
+        let (y0, y1) = (
+            (y - ry).floor().max(0.0),
+            (y + ry).ceil().min(self.h as f32),
+        );
         if x0 >= x1 || y0 >= y1 {
             return;
         }
@@ -92,7 +108,11 @@ fn scale(c: Rgb, k: f32) -> Rgb {
 }
 
 fn mix(a: Rgb, b: Rgb, t: f32) -> Rgb {
-    [a[0] + (b[0] - a[0]) * t, a[1] + (b[1] - a[1]) * t, a[2] + (b[2] - a[2]) * t]
+    [
+        a[0] + (b[0] - a[0]) * t,
+        a[1] + (b[1] - a[1]) * t,
+        a[2] + (b[2] - a[2]) * t,
+    ]
 }
 
 fn jitter<R: Rng>(c: Rgb, amount: f32, rng: &mut R) -> Rgb {
@@ -156,7 +176,13 @@ const PLATES: &[[u8; 3]] = &[
 /// Renders one photograph of `text`'s dish, `width` × `height` pixels. Two calls with the same RNG
 /// state give the same image; different calls for the same recipe differ in viewpoint, light,
 /// noise and where the toppings fall, never in what is on the plate.
-pub fn render<R: Rng>(world: &World, text: &RecipeText, width: u32, height: u32, rng: &mut R) -> RgbImage {
+pub fn render<R: Rng>(
+    world: &World,
+    text: &RecipeText,
+    width: u32,
+    height: u32,
+    rng: &mut R,
+) -> RgbImage {
     let (w, h) = (width as usize, height as usize);
     let cat = &world.categories[text.category];
     let short = w.min(h) as f32;
@@ -222,8 +248,13 @@ pub fn render<R: Rng>(world: &World, text: &RecipeText, width: u32, height: u32,
         Vessel::Tray => {
             let edge = scale(plate, 0.7);
             canvas.fill(view, 0.0, 0.0, 1.3, |u, v| {
-                (u.abs() < 1.0 && v.abs() < 0.72)
-                    .then(|| if u.abs() > 0.9 || v.abs() > 0.62 { edge } else { plate })
+                (u.abs() < 1.0 && v.abs() < 0.72).then(|| {
+                    if u.abs() > 0.9 || v.abs() > 0.62 {
+                        edge
+                    } else {
+                        plate
+                    }
+                })
             });
         }
     }
@@ -320,7 +351,10 @@ fn place<R: Rng>(arrangement: Arrangement, k: usize, n: usize, rng: &mut R) -> (
         }
         Arrangement::Rows => {
             let row = (k % 3) as f32 - 1.0;
-            (rng.gen_range(-0.5..0.5), row * 0.22 + rng.gen_range(-0.03..0.03))
+            (
+                rng.gen_range(-0.5..0.5),
+                row * 0.22 + rng.gen_range(-0.03..0.03),
+            )
         }
     }
 }
@@ -355,8 +389,7 @@ fn draw_shape<R: Rng>(
                 let r = (dx * dx + dy * dy).sqrt();
                 let mut d = dy.atan2(dx) - dir;
                 d = (d + std::f32::consts::PI).rem_euclid(TAU) - std::f32::consts::PI;
-                (r <= 0.78 && d.abs() <= half)
-                    .then(|| if r > 0.68 { crust } else { surface(u, v) })
+                (r <= 0.78 && d.abs() <= half).then(|| if r > 0.68 { crust } else { surface(u, v) })
             });
         }
         Shape::Disc => {
@@ -412,7 +445,13 @@ fn draw_shape<R: Rng>(
                 let (cu, cv) = (0.06 * k as f32, -0.05 * k as f32);
                 canvas.fill(view, cu, cv, 0.56, |u, v| {
                     let r = ((u - cu).powi(2) + (v - cv).powi(2)).sqrt();
-                    (r <= 0.55).then(|| if r > 0.5 { scale(base, 0.8) } else { surface(u, v) })
+                    (r <= 0.55).then(|| {
+                        if r > 0.5 {
+                            scale(base, 0.8)
+                        } else {
+                            surface(u, v)
+                        }
+                    })
                 });
             }
         }

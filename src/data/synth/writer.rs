@@ -95,18 +95,37 @@ pub fn image_path(root: &Path, partition: Partition, image_id: &str) -> PathBuf 
     p.join(image_id)
 }
 
-/// Renders and writes recipe `slot`'s images; returns its text and the JPEG bytes written.
-fn make_recipe(world: &World, config: &SynthConfig, root: &Path, slot: &Slot) -> Result<(RecipeText, u64)> {
+/// Recipe `slot`'s text and its photographs as JPEG bytes (in `slot.images` order), exactly as
+/// [`generate`] writes them; nothing touches the disk.
+pub fn make_recipe(
+    world: &World,
+    config: &SynthConfig,
+    slot: &Slot,
+) -> Result<(RecipeText, Vec<Vec<u8>>)> {
     let mut rng = rng_for(config.seed, "recipe", slot.index as u64);
     let category = rng.gen_range(0..world.categories.len());
     let text = recipe_text(world, category, config.mislabel_rate, &mut rng);
-    let mut bytes = 0;
+    let mut jpegs = Vec::with_capacity(slot.images.len());
     for image_id in &slot.images {
         let (w, h) = image_dims(config.image_size, &mut rng);
         let img = render(world, &text, w, h, &mut rng);
-        let jpeg = encode_jpeg(&img, config.jpeg_quality, image_id)?;
+        jpegs.push(encode_jpeg(&img, config.jpeg_quality, image_id)?);
+    }
+    Ok((text, jpegs))
+}
+
+/// Makes recipe `slot` and writes its images; returns its text and the JPEG bytes written.
+fn write_recipe(
+    world: &World,
+    config: &SynthConfig,
+    root: &Path,
+    slot: &Slot,
+) -> Result<(RecipeText, u64)> {
+    let (text, jpegs) = make_recipe(world, config, slot)?;
+    let mut bytes = 0;
+    for (image_id, jpeg) in slot.images.iter().zip(&jpegs) {
         bytes += jpeg.len() as u64;
-        write_file(&image_path(root, slot.partition, image_id), &jpeg)?;
+        write_file(&image_path(root, slot.partition, image_id), jpeg)?;
     }
     Ok((text, bytes))
 }
@@ -136,7 +155,7 @@ pub fn generate(config: &SynthConfig, root: &Path) -> Result<SynthSummary> {
     tracing::info!(recipes = config.recipes, root = %root.display(), "generating synthetic recipes");
     let made: Vec<(RecipeText, u64)> = slots
         .par_iter()
-        .map(|slot| make_recipe(&world, config, root, slot))
+        .map(|slot| write_recipe(&world, config, root, slot))
         .collect::<Result<_>>()?;
 
     let layer1 = json_lines(slots.iter().zip(&made).map(|(s, (t, _))| Layer1 {
@@ -147,30 +166,34 @@ pub fn generate(config: &SynthConfig, root: &Path) -> Result<SynthSummary> {
         partition: s.partition.as_str(),
         url: format!("synthetic://recipe/{}", s.id),
     }))?;
-    let layer2 = json_lines(slots.iter().map(|s| Layer2 {
-        id: &s.id,
-        images: s
-            .images
-            .iter()
-            .map(|i| ImageRef {
-                id: i,
-                url: format!("synthetic://image/{i}"),
-            })
-            .collect(),
+    let layer2 = json_lines(slots.iter().map(|s| {
+        Layer2 {
+            id: &s.id,
+            images: s
+                .images
+                .iter()
+                .map(|i| ImageRef {
+                    id: i,
+                    url: format!("synthetic://image/{i}"),
+                })
+                .collect(),
+        }
     }))?;
     let det = json_lines(slots.iter().zip(&made).map(|(s, (t, _))| DetIngrs {
         id: &s.id,
         ingredients: t.lines.iter().map(|l| Text { text: &l.detected }).collect(),
         valid: t.lines.iter().map(|l| l.valid).collect(),
     }))?;
-    let truth = json_lines(slots.iter().zip(&made).map(|(s, (t, _))| Truth {
-        id: &s.id,
-        category: world.categories[t.category].name,
-        entities: t
-            .lines
-            .iter()
-            .map(|l| l.entity.map(|e| world.ingredients[e].name))
-            .collect(),
+    let truth = json_lines(slots.iter().zip(&made).map(|(s, (t, _))| {
+        Truth {
+            id: &s.id,
+            category: world.categories[t.category].name,
+            entities: t
+                .lines
+                .iter()
+                .map(|l| l.entity.map(|e| world.ingredients[e].name))
+                .collect(),
+        }
     }))?;
     let manifest = serde_json::to_vec_pretty(&Manifest {
         generator: GENERATOR_VERSION,
@@ -185,7 +208,10 @@ pub fn generate(config: &SynthConfig, root: &Path) -> Result<SynthSummary> {
     write_file(&root.join("layer2.json"), &layer2)?;
     write_file(&root.join("det_ingrs.json"), &det)?;
     write_file(&root.join("synth_truth.json"), &truth)?;
-    write_file(&root.join("synth.json"), &[manifest, b"\n".to_vec()].concat())?;
+    write_file(
+        &root.join("synth.json"),
+        &[manifest, b"\n".to_vec()].concat(),
+    )?;
 
     let mut per_split = [0; 3];
     for s in &slots {
