@@ -14,7 +14,10 @@ fn seje() -> Command {
 
 #[test]
 fn synth_help_snapshot() {
-    let out = seje().args(["synth", "--help"]).output().expect("seje runs");
+    let out = seje()
+        .args(["synth", "--help"])
+        .output()
+        .expect("seje runs");
     assert!(out.status.success());
     insta::assert_snapshot!(
         "synth_cli_help",
@@ -27,7 +30,15 @@ fn synth_writes_both_sets_and_reports_them() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (r, f) = (dir.path().join("r"), dir.path().join("f"));
     let out = seje()
-        .args(["synth", "--preset", "fixture-mini", "--recipes", "12", "--seed", "5"])
+        .args([
+            "synth",
+            "--preset",
+            "fixture-mini",
+            "--recipes",
+            "12",
+            "--seed",
+            "5",
+        ])
         .arg("--out")
         .arg(&r)
         .arg("--food101")
@@ -35,12 +46,19 @@ fn synth_writes_both_sets_and_reports_them() {
         .output()
         .expect("seje runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(
         stdout.contains("12 recipes (train 8, val 2, test 2), 12 images"),
         "{stdout}"
     );
-    assert!(stdout.contains("42 classes, 84 train + 42 test images"), "{stdout}");
+    assert!(
+        stdout.contains("42 classes, 84 train + 42 test images"),
+        "{stdout}"
+    );
     let synth: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(r.join("synth.json")).expect("synth.json"))
             .expect("json");
@@ -60,5 +78,8 @@ fn synth_into_a_non_empty_directory_fails_naming_it() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("is not empty"), "{stderr}");
-    assert!(stderr.contains(&dir.path().display().to_string()), "{stderr}");
+    assert!(
+        stderr.contains(&dir.path().display().to_string()),
+        "{stderr}"
+    );
 }

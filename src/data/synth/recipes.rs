@@ -316,10 +316,10 @@ fn mislabel<R: Rng>(lines: &mut [IngredientLine], rate: f64, rng: &mut R) {
 /// leading numbers, fractions and parenthesised amounts removed.
 pub fn strip_quantity(line: &str) -> String {
     let lower = line.to_lowercase();
-    let mut words = lower.split_whitespace().peekable();
+    let words = lower.split_whitespace();
     let mut out = Vec::new();
     let mut in_paren = false;
-    while let Some(w) = words.next() {
+    for w in words {
         if out.is_empty() {
             if w.starts_with('(') {
                 in_paren = !w.ends_with(')');

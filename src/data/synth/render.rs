@@ -228,14 +228,14 @@ pub fn render<R: Rng>(
             let rim = scale(plate, 0.9);
             canvas.fill(view, 0.0, 0.0, 1.0, |u, v| {
                 let r = (u * u + v * v).sqrt();
-                (r <= 1.0).then(|| if r > 0.82 { rim } else { plate })
+                (r <= 1.0).then_some(if r > 0.82 { rim } else { plate })
             });
         }
         Vessel::Bowl => {
             let inside = scale(plate, 0.78);
             canvas.fill(view, 0.0, 0.0, 0.92, |u, v| {
                 let r = (u * u + v * v).sqrt();
-                (r <= 0.92).then(|| if r > 0.78 { plate } else { inside })
+                (r <= 0.92).then_some(if r > 0.78 { plate } else { inside })
             });
         }
         Vessel::Board => {
