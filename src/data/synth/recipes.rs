@@ -72,29 +72,37 @@ const TITLE_ADJECTIVES: &[&str] = &[
     "Weeknight",
 ];
 const TITLE_OWNERS: &[&str] = &["Grandma's", "Mom's", "Aunt Sue's", "Dad's", "Chef John's"];
-/// Preparation words written before the name, by visual form (a powder is never "sliced").
-fn pre_preps(form: Form) -> &'static [&'static str] {
-    match form {
-        Form::Pieces => &["chopped", "diced", "fresh", "frozen", "dried", "organic"],
-        Form::Slices => &["sliced", "fresh", "thinly sliced", "large", "organic"],
-        Form::Leaves => &["fresh", "chopped", "torn", "baby"],
-        Form::Sauce => &["plain", "low-fat", "warm", "prepared"],
-        Form::Crumbs => &["grated", "shredded", "fresh", "ground", "dried"],
-        Form::Hidden => &["softened", "melted", "sifted", "organic", "ground", "cold"],
+/// Preparation words written before the name, by visual form and measure (a powder is never
+/// "sliced", a liquid never "sifted").
+fn pre_preps(form: Form, measure: Measure) -> &'static [&'static str] {
+    match (form, measure) {
+        (Form::Pieces, _) => &["chopped", "diced", "fresh", "frozen", "dried", "organic"],
+        (Form::Slices, _) => &["sliced", "fresh", "thinly sliced", "large", "organic"],
+        (Form::Leaves, _) => &["fresh", "chopped", "torn", "baby"],
+        (Form::Sauce, _) => &["plain", "low-fat", "warm", "prepared"],
+        (Form::Crumbs, _) => &["grated", "shredded", "fresh", "ground", "dried"],
+        (Form::Hidden, Measure::Spice) => &["ground", "dried", "fine"],
+        (Form::Hidden, Measure::Volume) => &["organic", "cold", "warm"],
+        (Form::Hidden, Measure::Weight) => &["fresh", "organic", "boneless"],
+        (Form::Hidden, Measure::Count) => &["large", "fresh", "whole"],
     }
 }
-const POST_PREPS: &[&str] = &[
-    "chopped",
-    "diced",
-    "minced",
-    "divided",
-    "softened",
-    "to taste",
-    "or more to taste",
-    "cut into pieces",
-    "at room temperature",
-    "finely chopped",
-];
+
+/// Preparation notes written after the name, by visual form.
+fn post_preps(form: Form) -> &'static [&'static str] {
+    match form {
+        Form::Pieces | Form::Slices | Form::Leaves => &[
+            "chopped",
+            "diced",
+            "finely chopped",
+            "cut into pieces",
+            "divided",
+        ],
+        Form::Hidden => &["divided", "at room temperature", "or more to taste"],
+        Form::Sauce | Form::Crumbs => &["divided", "or more to taste", "for serving"],
+    }
+}
+
 const HEADERS: &[&str] = &[
     "sauce", "topping", "glaze", "crust", "filling", "dressing", "garnish",
 ];
@@ -273,14 +281,14 @@ fn ingredient_line<R: Rng>(world: &World, entity: usize, rng: &mut R) -> Ingredi
         ),
     };
     let pre = if rng.gen_bool(0.35) {
-        format!("{} ", pick(rng, pre_preps(g.form)))
+        format!("{} ", pick(rng, pre_preps(g.form, g.measure)))
     } else {
         String::new()
     };
-    let post = if rng.gen_bool(0.3) {
-        format!(", {}", pick(rng, POST_PREPS))
-    } else {
-        String::new()
+    let post = match pick(rng, post_preps(g.form)) {
+        // "diced kimchi, diced" reads wrong: no note repeats the word before the name.
+        note if rng.gen_bool(0.3) && !pre.contains(note) => format!(", {note}"),
+        _ => String::new(),
     };
     let text = if g.measure == Measure::Spice && rng.gen_bool(0.2) {
         format!("{}{}, to taste", pre, g.name)
