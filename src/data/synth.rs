@@ -4,12 +4,13 @@
 //! that every Phase I step (§2.1–§2.7) has something real to do.
 //!
 //! Spec: spec/data-synthetic-benchmark.md. Parts: `world.rs` (categories, ingredients, actions,
-//! utensils), `recipes.rs` (text), `render.rs` (photographs), `writer.rs` (Recipe1M files),
+//! utensils), `recipes.rs` (text), `render.rs` and `canvas.rs` (photographs), `writer.rs` (Recipe1M files),
 //! `food101.rs` (Food-101 files).
 //!
 //! Determinism: every recipe draws from its own ChaCha8 stream keyed by (seed, purpose) with the
 //! recipe index as stream number, so output does not depend on how rayon schedules the work.
 
+mod canvas;
 pub mod food101;
 pub mod recipes;
 pub mod render;
