@@ -1,8 +1,10 @@
 //! The data layer: Recipe1M's files and images, the paper's image transforms, the batch loader,
-//! the dataset check and the feature store for Phase I outputs.
+//! the dataset check, the feature store for Phase I outputs, and the synthetic benchmark written
+//! in the same formats.
 //!
 //! Spec: spec/data-recipe1m.md (files, splits, inclusion rules), spec/data-images.md (paths,
-//! transforms, loader) and spec/data-feature-store.md (stored features).
+//! transforms, loader), spec/data-feature-store.md (stored features) and
+//! spec/data-synthetic-benchmark.md (the synthetic benchmark).
 
 pub mod check;
 pub mod feature_store;
@@ -13,4 +15,5 @@ pub mod loader;
 pub mod pairs;
 pub mod recipe1m;
 pub mod resample;
+pub mod synth;
 pub mod transforms;

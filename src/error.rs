@@ -155,6 +155,24 @@ pub enum Error {
         /// What is wrong.
         problem: String,
     },
+    /// A file or directory could not be written.
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        /// The file or directory.
+        path: std::path::PathBuf,
+        /// What the operating system said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// An image could not be encoded.
+    #[error("cannot encode image {image_id}: {source}")]
+    ImageEncode {
+        /// The image id (`3e233001e2.jpg`).
+        image_id: String,
+        /// What the encoder said.
+        #[source]
+        source: image::ImageError,
+    },
     /// libtorch reported an error.
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),

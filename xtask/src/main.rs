@@ -3,9 +3,12 @@
 //!
 //! Spec: spec/README.md (toolchain and commands). Tasks:
 //! - `setup`: obtain libtorch 2.11.0 from pinned, checksummed PyPI wheels (see `libtorch.rs`);
-//! - `test`: setup, then fmt, clippy and the whole test suite (what `.ci/run` calls).
+//! - `test`: setup, then fmt, clippy and the whole test suite (what `.ci/run` calls);
+//! - `synth`: setup, then the synthetic benchmark generator (`seje synth`), see `synth.rs` and
+//!   spec/data-synthetic-benchmark.md.
 
 mod libtorch;
+mod synth;
 mod test;
 
 use std::path::PathBuf;
@@ -37,6 +40,8 @@ enum Task {
         #[arg(last = true)]
         test_args: Vec<String>,
     },
+    /// Setup, then generate a synthetic Recipe1M-format benchmark (`seje synth` in release mode).
+    Synth(synth::SynthArgs),
 }
 
 fn workspace_root() -> PathBuf {
@@ -57,6 +62,10 @@ fn main() -> Result<()> {
         Task::Test { test_args } => {
             libtorch::setup(&root, false)?;
             test::run(&root, &test_args)?;
+        }
+        Task::Synth(args) => {
+            libtorch::setup(&root, false)?;
+            synth::run(&root, &args)?;
         }
     }
     Ok(())

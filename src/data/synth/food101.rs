@@ -1,0 +1,132 @@
+//! A Food-101-format image set from the synthetic world: one class per dish category,
+//! `images/<class>/<id>.jpg`, `meta/classes.txt`, `meta/labels.txt`, `meta/train.txt`,
+//! `meta/test.txt`. Phase I fine-tunes its image categoriser on it (../shared/SEJE-SPEC.md §2.6,
+//! §8.3).
+//!
+//! Spec: spec/data-synthetic-benchmark.md (section "Food-101 format"). Each image is a photograph
+//! of a freshly drawn recipe of its class (the text is not written), from its own RNG stream.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+use rayon::prelude::*;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::render::render;
+use super::{
+    encode_jpeg, fresh_dir, image_dims, recipe_text, rng_for, write_file, SynthConfig, World,
+    GENERATOR_VERSION,
+};
+use crate::Result;
+
+/// What [`generate_food101`] wrote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Food101Summary {
+    /// Number of classes.
+    pub classes: usize,
+    /// Training images.
+    pub train: usize,
+    /// Test images.
+    pub test: usize,
+    /// Bytes of JPEG data.
+    pub image_bytes: u64,
+}
+
+/// A numeric image id (Food-101 ids are decimal), unique within its class.
+fn numeric_id(seed: u64, class: &str, k: usize, salt: u32) -> String {
+    let mut h = Sha256::new();
+    h.update(GENERATOR_VERSION.as_bytes());
+    h.update(b"\0food101-id\0");
+    h.update(class.as_bytes());
+    h.update(seed.to_le_bytes());
+    h.update((k as u64).to_le_bytes());
+    h.update(salt.to_le_bytes());
+    let d = h.finalize();
+    let n = u32::from_le_bytes([d[0], d[1], d[2], d[3]]) % 9_000_000 + 1_000_000;
+    n.to_string()
+}
+
+struct Job {
+    class: &'static str,
+    category: usize,
+    k: usize,
+    id: String,
+}
+
+/// Generates the Food-101-format set for `config` (`food101_train` + `food101_test` images per
+/// class) into `root` (created; must be empty or absent).
+pub fn generate_food101(config: &SynthConfig, root: &Path) -> Result<Food101Summary> {
+    config.validate()?;
+    fresh_dir(root)?;
+    let world = World::standard();
+    let mut classes: Vec<(usize, &'static str)> = world
+        .categories
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (i, c.name))
+        .collect();
+    classes.sort_by_key(|&(_, n)| n);
+    let per_class = config.food101_train + config.food101_test;
+    let mut jobs = Vec::with_capacity(classes.len() * per_class);
+    for &(category, class) in &classes {
+        let mut taken = HashSet::new();
+        for k in 0..per_class {
+            let mut salt = 0;
+            let id = loop {
+                let id = numeric_id(config.seed, class, k, salt);
+                if taken.insert(id.clone()) {
+                    break id;
+                }
+                salt += 1;
+            };
+            jobs.push(Job {
+                class,
+                category,
+                k,
+                id,
+            });
+        }
+    }
+    tracing::info!(images = jobs.len(), root = %root.display(), "generating food-101-format set");
+    let bytes: Vec<u64> = jobs
+        .par_iter()
+        .map(|job| {
+            let stream = (job.category as u64) << 32 | job.k as u64;
+            let mut rng = rng_for(config.seed, "food101", stream);
+            let text = recipe_text(&world, job.category, config.mislabel_rate, &mut rng);
+            let (w, h) = image_dims(config.image_size, &mut rng);
+            let img = render(&world, &text, w, h, &mut rng);
+            let name = format!("{}/{}.jpg", job.class, job.id);
+            let jpeg = encode_jpeg(&img, config.jpeg_quality, &name)?;
+            write_file(&root.join("images").join(&name), &jpeg)?;
+            Ok(jpeg.len() as u64)
+        })
+        .collect::<Result<_>>()?;
+
+    let list = |f: &dyn Fn(&Job) -> bool| -> String {
+        jobs.iter()
+            .filter(|j| f(j))
+            .map(|j| format!("{}/{}\n", j.class, j.id))
+            .collect()
+    };
+    let n_train = config.food101_train;
+    let meta = root.join("meta");
+    let names: String = classes.iter().map(|(_, n)| format!("{n}\n")).collect();
+    let labels: String = classes
+        .iter()
+        .map(|&(i, _)| format!("{}\n", world.categories[i].label()))
+        .collect();
+    write_file(&meta.join("classes.txt"), names.as_bytes())?;
+    write_file(&meta.join("labels.txt"), labels.as_bytes())?;
+    write_file(&meta.join("train.txt"), list(&|j| j.k < n_train).as_bytes())?;
+    write_file(&meta.join("test.txt"), list(&|j| j.k >= n_train).as_bytes())?;
+    let summary = Food101Summary {
+        classes: classes.len(),
+        train: classes.len() * config.food101_train,
+        test: classes.len() * config.food101_test,
+        image_bytes: bytes.iter().sum(),
+    };
+    tracing::info!(?summary, "food-101-format set written");
+    Ok(summary)
+}
