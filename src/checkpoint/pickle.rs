@@ -510,7 +510,7 @@ impl Machine<'_> {
     }
 
     fn set_items(&mut self, items: Vec<Obj>) -> Result<()> {
-        if items.len() % 2 != 0 {
+        if !items.len().is_multiple_of(2) {
             return Err(self.malformed("key-value pairs", format!("{} items", items.len())));
         }
         let Obj::Dict(dict) = self.top()? else {
