@@ -5,6 +5,7 @@
 //!
 //! Spec: spec/checkpoint-format.md.
 
+mod numpy;
 mod pickle;
 mod rebuild;
 mod torch_zip;
@@ -207,7 +208,7 @@ fn to_value(obj: &Obj, file: &Path, depth: usize) -> Result<Value> {
             Value::Dict(out)
         }
         Obj::Tensor(t) => Value::Tensor(t.shallow_clone()),
-        Obj::Global(_) | Obj::Storage(_) => {
+        Obj::Global(_) | Obj::Storage(_) | Obj::Dtype(_) => {
             return Err(Error::Checkpoint {
                 file: file.to_path_buf(),
                 expected: "plain data (dicts, lists, numbers, strings, tensors)".into(),

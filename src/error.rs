@@ -56,7 +56,8 @@ pub enum Error {
     /// never executes code, so it refuses instead of calling it.
     #[error(
         "{file}: refusing pickle global `{module}.{name}` at byte {offset} of {record} \
-         (only tensors, storages and OrderedDict are allowed; see spec/checkpoint-format.md)"
+         (only tensors, storages, OrderedDict and NumPy scalars are allowed; see \
+         spec/checkpoint-format.md)"
     )]
     PickleGlobal {
         /// The file being read.

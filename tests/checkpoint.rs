@@ -481,3 +481,48 @@ fn libtorch_own_loader_refuses_a_real_state_dict() {
     let msg = err.to_string();
     assert!(msg.contains("Expected GenericDict but got None"), "{msg}");
 }
+
+// Python: torch.load("numpy_scalars.pt", weights_only=False): [(v.dtype.str, v.item()), ...]
+#[test]
+fn numpy_scalars_become_plain_numbers() {
+    let file = golden_file("numpy_scalars.pt");
+    let root = checkpoint::read_torch_file(fixture("numpy_scalars.pt")).expect("reads");
+    assert_eq!(
+        root.get("medr").and_then(Value::as_float),
+        file["medr"].as_f64()
+    );
+    let got = root.get("values").and_then(Value::as_seq).expect("a list");
+    let want: Vec<(String, serde_json::Value)> =
+        serde_json::from_value(file["values"].clone()).expect("[dtype, value] pairs");
+    assert_eq!(got.len(), want.len());
+    for (got, (dtype, want)) in got.iter().zip(&want) {
+        match (got, want) {
+            (Value::Float(g), w) if dtype.contains('f') => {
+                assert_eq!(Some(*g), w.as_f64(), "{dtype}")
+            }
+            (Value::Int(g), w) if dtype.contains(['i', 'u']) => {
+                assert_eq!(Some(*g), w.as_i64(), "{dtype}")
+            }
+            (Value::Bool(g), w) => assert_eq!(Some(*g), w.as_bool(), "{dtype}"),
+            (g, w) => panic!("{dtype}: got {g:?}, want {w}"),
+        }
+    }
+}
+
+#[test]
+fn a_big_endian_numpy_scalar_is_refused() {
+    // Python (protocol 2): {'x': numpy._core.multiarray.scalar(numpy.dtype('f8') with
+    // byte order '>', b'?\xf0\0\0\0\0\0\0')}, written by hand.
+    let mut pkl = b"\x80\x02}X\x01\x00\x00\x00xcnumpy._core.multiarray\nscalar\n".to_vec();
+    pkl.extend_from_slice(b"cnumpy\ndtype\nX\x02\x00\x00\x00f8\x89\x88\x87R");
+    pkl.extend_from_slice(b"(K\x03X\x01\x00\x00\x00>NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb");
+    pkl.extend_from_slice(b"C\x08?\xf0\x00\x00\x00\x00\x00\x00\x86Rs.");
+    let path = scratch("big-endian-numpy.pt");
+    rewrite_record(&fixture("values.pt"), "/data.pkl", &pkl, &path);
+    let err = checkpoint::read_torch_file(&path).unwrap_err();
+    assert!(
+        matches!(&err, Error::Checkpoint { found, .. }
+            if found == "a little-endian numpy scalar, got dtype >f8"),
+        "{err:?}"
+    );
+}

@@ -11,6 +11,7 @@ use std::rc::Rc;
 
 use tch::{Kind, Tensor};
 
+use super::numpy::{self, NumpyDtype};
 use crate::{Error, Result};
 
 /// A Python object as the machine holds it. Lists and dicts are shared and mutable, as in Python:
@@ -29,6 +30,8 @@ pub(crate) enum Obj {
     Global(Global),
     Storage(Rc<Storage>),
     Tensor(Rc<Tensor>),
+    /// A `numpy.dtype`, only ever an argument of a NumPy scalar.
+    Dtype(Rc<RefCell<NumpyDtype>>),
 }
 
 /// A dict (or `collections.OrderedDict`): entries in insertion order, plus the instance attributes
@@ -58,6 +61,10 @@ pub(crate) enum Global {
     StorageType(Kind),
     /// `_codecs.encode`: how protocol 2 spells a `bytes` object (`encode(text, "latin1")`).
     CodecsEncode,
+    /// `numpy.dtype`: a type code for a NumPy scalar.
+    NumpyDtype,
+    /// `numpy.core.multiarray.scalar` (`numpy._core` since NumPy 2): a NumPy number.
+    NumpyScalar,
 }
 
 /// Resolves `module.name` against the allow-list.
@@ -68,6 +75,8 @@ fn allowed_global(module: &str, name: &str) -> Option<Global> {
         ("torch._utils", "_rebuild_tensor_v2") => Some(Global::RebuildTensorV2),
         ("torch._utils", "_rebuild_parameter") => Some(Global::RebuildParameter),
         ("_codecs", "encode") => Some(Global::CodecsEncode),
+        ("numpy", "dtype") => Some(Global::NumpyDtype),
+        ("numpy.core.multiarray" | "numpy._core.multiarray", "scalar") => Some(Global::NumpyScalar),
         ("torch", "DoubleStorage") => storage(Kind::Double),
         ("torch", "FloatStorage") => storage(Kind::Float),
         ("torch", "HalfStorage") => storage(Kind::Half),
@@ -107,6 +116,7 @@ impl Obj {
             Obj::Global(g) => format!("global {g:?}"),
             Obj::Storage(_) => "storage".into(),
             Obj::Tensor(_) => "tensor".into(),
+            Obj::Dtype(_) => "numpy.dtype".into(),
         }
     }
 
@@ -489,6 +499,10 @@ impl Machine<'_> {
                     .map(|b| Obj::Bytes(b.into()))
                     .ok_or_else(|| self.malformed("latin-1 text", "a character above U+00FF"))
             }
+            (Global::NumpyDtype, args) => numpy::dtype(args)
+                .map_err(|why| self.malformed(format!("valid arguments to {g:?}"), why)),
+            (Global::NumpyScalar, args) => numpy::scalar(args)
+                .map_err(|why| self.malformed(format!("valid arguments to {g:?}"), why)),
             (Global::RebuildTensorV2 | Global::RebuildParameter, args) => host
                 .call(*g, args)
                 .map_err(|why| self.malformed(format!("valid arguments to {g:?}"), why)),
@@ -525,8 +539,15 @@ impl Machine<'_> {
         Ok(())
     }
 
-    /// `BUILD` on a dict: `state` is a dict of instance attributes (`_metadata`).
+    /// `BUILD` on a dict: `state` is a dict of instance attributes (`_metadata`); on a NumPy
+    /// dtype: its state tuple, which carries the byte order.
     fn build(&mut self, state: &Obj) -> Result<()> {
+        if let Obj::Dtype(dtype) = self.top()? {
+            let dtype = dtype.clone();
+            let mut dtype = dtype.borrow_mut();
+            return numpy::set_dtype_state(&mut dtype, state)
+                .map_err(|why| self.malformed("a numpy dtype state", why));
+        }
         let (Obj::Dict(target), Obj::Dict(state)) = (self.top()?, state) else {
             return Err(self.malformed(
                 "a dict's attribute state",
