@@ -167,7 +167,8 @@ fn a_model_state_dict_with_metadata_equals_torch_load() {
     }
 }
 
-// Python: torch.load("seje_checkpoint.pth.tar"): the authors' layout
+// Python: torch.load("seje_checkpoint.pth.tar", map_location="cpu"): the authors' layout, its
+// storages tagged `cuda:0` as if saved from a GPU
 #[test]
 fn the_authors_checkpoint_layout_equals_torch_load() {
     let file = golden_file("seje_checkpoint.pth.tar");
