@@ -3,6 +3,8 @@
 //!
 //! Spec: spec/README.md (conventions).
 
+use std::path::PathBuf;
+
 /// Every error the `seje` library returns.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -172,6 +174,60 @@ pub enum Error {
         /// What the encoder said.
         #[source]
         source: image::ImageError,
+    },
+    /// A checkpoint file (`torch.save` output) is not what the reader expected.
+    #[error("{file}: expected {expected}, found {found}")]
+    Checkpoint {
+        /// The file being read.
+        file: PathBuf,
+        /// What the reader expected (`a zip archive`, `a tensor under key \`state_dict\``).
+        expected: String,
+        /// What it found instead.
+        found: String,
+    },
+    /// A pickle stream holds an opcode the reader does not implement.
+    #[error(
+        "{file}: unsupported pickle opcode {opcode:#04x} ({name}) at byte {offset} of {record}"
+    )]
+    PickleOpcode {
+        /// The file being read.
+        file: PathBuf,
+        /// The pickle record inside the archive (`archive/data.pkl`).
+        record: String,
+        /// The opcode byte.
+        opcode: u8,
+        /// Its name in Python's `pickletools`, or `unknown`.
+        name: &'static str,
+        /// Byte offset of the opcode in the record.
+        offset: usize,
+    },
+    /// A pickle stream names a Python global that is not on the reader's allow-list; the reader
+    /// never executes code, so it refuses instead of calling it.
+    #[error(
+        "{file}: refusing pickle global `{module}.{name}` at byte {offset} of {record} \
+         (only tensors, storages, OrderedDict and NumPy scalars are allowed; see \
+         spec/checkpoint-format.md)"
+    )]
+    PickleGlobal {
+        /// The file being read.
+        file: PathBuf,
+        /// The pickle record inside the archive.
+        record: String,
+        /// The global's module (`builtins`).
+        module: String,
+        /// The global's name (`print`).
+        name: String,
+        /// Byte offset of the GLOBAL opcode in the record.
+        offset: usize,
+    },
+    /// The file is in the legacy (PyTorch < 1.6) `torch.save` format, which the reader refuses.
+    #[error(
+        "{file}: legacy torch.save format (PyTorch < 1.6) is not supported; re-save it with \
+         PyTorch >= 1.6: torch.save(torch.load(path, weights_only=True), new_path)"
+    )]
+    LegacyCheckpoint {
+        /// The file being read.
+        file: PathBuf,
     },
     /// libtorch reported an error.
     #[error("libtorch: {0}")]

@@ -7,6 +7,7 @@
 //! embedding learning), evaluation, and the data layer. Modules land as their issues are done; the
 //! README's status table says which exist.
 
+pub mod checkpoint;
 pub mod data;
 pub mod error;
 pub mod phase2;

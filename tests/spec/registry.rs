@@ -3,6 +3,7 @@
 //!
 //! Spec: spec/README.md (the list of operations is on each page that uses them).
 
+use seje::checkpoint;
 use seje::phase2::category_alignment::cross_entropy;
 use seje::phase2::discriminator::{alignment_from_scores, critic_loss, AlignmentForm};
 use seje::phase2::embedding_space as space;
@@ -177,6 +178,35 @@ pub fn run(op: &str, ex: &Table) -> Result<Value, String> {
         ))),
         "synth_image_path" => synth_ops::image_path(ex),
         "synth_generate" => synth_ops::generate(ex),
+        "checkpoint_tensors" => {
+            let key = ex.get("key").map(|_| string(ex, "key")).transpose()?;
+            let state = checkpoint::read_state_dict(fixture(ex)?, key).map_err(err)?;
+            Ok(Value::Array(
+                state
+                    .iter()
+                    .map(|(name, t)| Value::String(format!("{name}: {}", tensor_summary(t))))
+                    .collect(),
+            ))
+        }
+        "checkpoint_value" => {
+            let root = checkpoint::read_torch_file(fixture(ex)?).map_err(err)?;
+            let mut at = &root;
+            for step in get(ex, "path")?
+                .as_array()
+                .ok_or("`path` must be an array")?
+            {
+                let next = match (step, at.as_dict()) {
+                    (Value::String(k), Some(d)) => d.get(k),
+                    (Value::Integer(i), Some(d)) => d.get_int(*i),
+                    (Value::Integer(i), None) => {
+                        at.as_seq().and_then(|s| s.get(usize::try_from(*i).ok()?))
+                    }
+                    _ => None,
+                };
+                at = next.ok_or_else(|| format!("no `{step}` in a {}", at.type_name()))?;
+            }
+            Ok(checkpoint_to_toml(at))
+        }
         other => Err(format!(
             "unknown op `{other}`: add it to tests/spec/registry.rs"
         )),
@@ -561,5 +591,46 @@ mod synth_ops {
             ("food101_classes", Value::Integer(f.classes as i64)),
             ("food101_images", Value::Integer((f.train + f.test) as i64)),
         ]))
+    }
+}
+
+/// The file an example names with `file`, relative to the repository root.
+fn fixture(ex: &Table) -> Result<std::path::PathBuf, String> {
+    Ok(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(string(ex, "file")?))
+}
+
+/// `torch.float32 [2, 3]`.
+fn tensor_summary(t: &tch::Tensor) -> String {
+    format!("{} {:?}", checkpoint::torch_dtype_name(t.kind()), t.size())
+}
+
+/// A checkpoint value as TOML: dicts become tables (keys as strings), `None` the string `None`,
+/// tensors a `tensor torch.float32 [2, 3]` summary.
+fn checkpoint_to_toml(v: &checkpoint::Value) -> Value {
+    use checkpoint::Value as C;
+    match v {
+        C::None => Value::String("None".into()),
+        C::Bool(b) => Value::Boolean(*b),
+        C::Int(i) => Value::Integer(*i),
+        C::Float(f) => Value::Float(*f),
+        C::Str(s) => Value::String(s.clone()),
+        C::Bytes(b) => Value::Array(b.iter().map(|&x| Value::Integer(x.into())).collect()),
+        C::Tuple(items) | C::List(items) => {
+            Value::Array(items.iter().map(checkpoint_to_toml).collect())
+        }
+        C::Dict(d) => Value::Table(
+            d.entries
+                .iter()
+                .map(|(k, v)| {
+                    let key = match k {
+                        C::Str(s) => s.clone(),
+                        C::Int(i) => i.to_string(),
+                        other => format!("<{}>", other.type_name()),
+                    };
+                    (key, checkpoint_to_toml(v))
+                })
+                .collect(),
+        ),
+        C::Tensor(t) => Value::String(format!("tensor {}", tensor_summary(t))),
     }
 }

@@ -1,0 +1,300 @@
+//! Reading `torch.save` files without Python: torchvision's pretrained ImageNet weights and the
+//! SEJE authors' checkpoint (`SEJE-resnext101.pth.tar`, a dict with `epoch`, `state_dict`,
+//! `optimizer`, best scores). libtorch's own loader cannot rebuild `collections.OrderedDict`, so
+//! this module reads the zip container and runs a small, allow-listed pickle machine itself.
+//!
+//! Spec: spec/checkpoint-format.md.
+
+mod numpy;
+mod pickle;
+mod rebuild;
+mod torch_zip;
+
+use std::path::Path;
+
+use tch::Tensor;
+
+use crate::{Error, Result};
+use pickle::Obj;
+
+/// A Python value read from a checkpoint: enough to navigate the dicts `torch.save` writes.
+#[derive(Debug)]
+pub enum Value {
+    /// `None`.
+    None,
+    /// `True` / `False`.
+    Bool(bool),
+    /// An int (checkpoints hold none beyond 64 bits; larger ones are refused).
+    Int(i64),
+    /// A float.
+    Float(f64),
+    /// A str.
+    Str(String),
+    /// A bytes object.
+    Bytes(Vec<u8>),
+    /// A tuple.
+    Tuple(Vec<Value>),
+    /// A list.
+    List(Vec<Value>),
+    /// A dict or `collections.OrderedDict`, in insertion order.
+    Dict(Dict),
+    /// A tensor on the CPU, with the offset, size and stride it was saved with: a view of a
+    /// storage that other tensors of the same file may share.
+    Tensor(Tensor),
+}
+
+/// A dict in insertion order, with the instance attributes an `OrderedDict` was pickled with
+/// (`model.state_dict()` carries `_metadata`, the per-module versions, there).
+#[derive(Debug, Default)]
+pub struct Dict {
+    /// `(key, value)` pairs in insertion order.
+    pub entries: Vec<(Value, Value)>,
+    /// Attributes set on the object (`_metadata`), in order.
+    pub attributes: Vec<(String, Value)>,
+}
+
+impl Dict {
+    /// The value under string key `key`.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.entries
+            .iter()
+            .find(|(k, _)| matches!(k, Value::Str(s) if s == key))
+            .map(|(_, v)| v)
+    }
+
+    /// The value under integer key `key` (`best_val_i2t[5]`).
+    pub fn get_int(&self, key: i64) -> Option<&Value> {
+        self.entries
+            .iter()
+            .find(|(k, _)| matches!(k, Value::Int(i) if *i == key))
+            .map(|(_, v)| v)
+    }
+
+    /// The attribute `name` (`_metadata`).
+    pub fn attribute(&self, name: &str) -> Option<&Value> {
+        self.attributes
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
+    }
+}
+
+impl Value {
+    /// Python's name for the value's type, for messages.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::None => "None",
+            Value::Bool(_) => "bool",
+            Value::Int(_) => "int",
+            Value::Float(_) => "float",
+            Value::Str(_) => "str",
+            Value::Bytes(_) => "bytes",
+            Value::Tuple(_) => "tuple",
+            Value::List(_) => "list",
+            Value::Dict(_) => "dict",
+            Value::Tensor(_) => "tensor",
+        }
+    }
+
+    /// The dict this value is, if it is one.
+    pub fn as_dict(&self) -> Option<&Dict> {
+        match self {
+            Value::Dict(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// `self[key]` for a dict with string keys.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.as_dict().and_then(|d| d.get(key))
+    }
+
+    /// The int this value is, if it is one.
+    pub fn as_int(&self) -> Option<i64> {
+        match self {
+            Value::Int(i) => Some(*i),
+            _ => None,
+        }
+    }
+
+    /// The float this value is (ints widen), if it is a number.
+    pub fn as_float(&self) -> Option<f64> {
+        match self {
+            Value::Float(f) => Some(*f),
+            Value::Int(i) => Some(*i as f64),
+            _ => None,
+        }
+    }
+
+    /// The str this value is, if it is one.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The tensor this value is, if it is one.
+    pub fn as_tensor(&self) -> Option<&Tensor> {
+        match self {
+            Value::Tensor(t) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// The items of a list or tuple.
+    pub fn as_seq(&self) -> Option<&[Value]> {
+        match self {
+            Value::List(v) | Value::Tuple(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+/// PyTorch's name for a dtype (`torch.float32`), as `str(tensor.dtype)` prints it.
+pub fn torch_dtype_name(kind: tch::Kind) -> &'static str {
+    use tch::Kind as K;
+    match kind {
+        K::Float => "torch.float32",
+        K::Double => "torch.float64",
+        K::Half => "torch.float16",
+        K::BFloat16 => "torch.bfloat16",
+        K::Int64 => "torch.int64",
+        K::Int => "torch.int32",
+        K::Int16 => "torch.int16",
+        K::Int8 => "torch.int8",
+        K::Uint8 => "torch.uint8",
+        K::Bool => "torch.bool",
+        _ => "unsupported",
+    }
+}
+
+/// Nesting deeper than this is refused: a real checkpoint is a few levels deep, and a pickle can
+/// build a list that contains itself.
+const MAX_DEPTH: usize = 256;
+
+fn to_value(obj: &Obj, file: &Path, depth: usize) -> Result<Value> {
+    let too_deep = || Error::Checkpoint {
+        file: file.to_path_buf(),
+        expected: format!("objects nested at most {MAX_DEPTH} deep"),
+        found: "deeper nesting (a self-referencing container?)".into(),
+    };
+    if depth > MAX_DEPTH {
+        return Err(too_deep());
+    }
+    let seq = |items: &[Obj]| -> Result<Vec<Value>> {
+        items.iter().map(|o| to_value(o, file, depth + 1)).collect()
+    };
+    Ok(match obj {
+        Obj::None => Value::None,
+        Obj::Bool(b) => Value::Bool(*b),
+        Obj::Int(i) => Value::Int(*i),
+        Obj::Float(f) => Value::Float(*f),
+        Obj::Str(s) => Value::Str(s.to_string()),
+        Obj::Bytes(b) => Value::Bytes(b.to_vec()),
+        Obj::Tuple(items) => Value::Tuple(seq(items)?),
+        Obj::List(items) => Value::List(seq(&items.borrow())?),
+        Obj::Dict(d) => {
+            let d = d.borrow();
+            let mut out = Dict::default();
+            for (k, v) in &d.entries {
+                out.entries
+                    .push((to_value(k, file, depth + 1)?, to_value(v, file, depth + 1)?));
+            }
+            for (k, v) in &d.attributes {
+                out.attributes
+                    .push((k.clone(), to_value(v, file, depth + 1)?));
+            }
+            Value::Dict(out)
+        }
+        Obj::Tensor(t) => Value::Tensor(t.shallow_clone()),
+        Obj::Global(_) | Obj::Storage(_) | Obj::Dtype(_) => {
+            return Err(Error::Checkpoint {
+                file: file.to_path_buf(),
+                expected: "plain data (dicts, lists, numbers, strings, tensors)".into(),
+                found: format!("a bare {} in the object tree", obj.type_name()),
+            })
+        }
+    })
+}
+
+/// Reads a `torch.save` file (the zip format of PyTorch ≥ 1.6) into a [`Value`] tree. Tensors are
+/// rebuilt on the CPU whatever device they were saved from.
+///
+/// # Errors
+/// [`Error::LegacyCheckpoint`] for the pre-1.6 format, [`Error::PickleGlobal`] for a class outside
+/// the allow-list, [`Error::PickleOpcode`] for an opcode the reader lacks, [`Error::Checkpoint`]
+/// for anything malformed or truncated, [`Error::Io`] when the file cannot be read.
+pub fn read_torch_file(path: impl AsRef<Path>) -> Result<Value> {
+    let path = path.as_ref();
+    let obj = torch_zip::load(path)?;
+    to_value(&obj, path, 0)
+}
+
+/// The named tensors of a state dict, in file order: the top-level dict of `path` when `key` is
+/// `None` (torchvision's `.pth` files), else the dict under `key` (`Some("state_dict")` in the
+/// SEJE checkpoint). Each tensor is contiguous and has the values `torch.load` gives.
+///
+/// # Errors
+/// Those of [`read_torch_file`], and [`Error::Checkpoint`] when the dict is missing or holds
+/// something other than string keys and tensor values.
+pub fn read_state_dict(path: impl AsRef<Path>, key: Option<&str>) -> Result<Vec<(String, Tensor)>> {
+    let path = path.as_ref();
+    let root = read_torch_file(path)?;
+    let unexpected = |expected: String, found: String| Error::Checkpoint {
+        file: path.to_path_buf(),
+        expected,
+        found,
+    };
+    let dict = match key {
+        None => root.as_dict().ok_or_else(|| {
+            unexpected(
+                "a state dict at the top level".into(),
+                format!("a {}", root.type_name()),
+            )
+        })?,
+        Some(k) => {
+            let top = root.as_dict().ok_or_else(|| {
+                unexpected(
+                    format!("a dict with key `{k}`"),
+                    format!("a {}", root.type_name()),
+                )
+            })?;
+            let v = top.get(k).ok_or_else(|| {
+                let keys: Vec<String> = top
+                    .entries
+                    .iter()
+                    .map(|(k, _)| match k {
+                        Value::Str(s) => s.clone(),
+                        other => format!("<{}>", other.type_name()),
+                    })
+                    .collect();
+                unexpected(format!("a key `{k}`"), format!("keys {keys:?}"))
+            })?;
+            v.as_dict().ok_or_else(|| {
+                unexpected(
+                    format!("a state dict under `{k}`"),
+                    format!("a {}", v.type_name()),
+                )
+            })?
+        }
+    };
+    let mut out = Vec::with_capacity(dict.entries.len());
+    for (k, v) in &dict.entries {
+        let Value::Str(name) = k else {
+            return Err(unexpected(
+                "tensor names as strings".into(),
+                format!("a {} key", k.type_name()),
+            ));
+        };
+        let Value::Tensor(t) = v else {
+            return Err(unexpected(
+                format!("a tensor under `{name}`"),
+                format!("a {}", v.type_name()),
+            ));
+        };
+        out.push((name.clone(), t.f_contiguous()?));
+    }
+    tracing::debug!(file = %path.display(), tensors = out.len(), "state dict read");
+    Ok(out)
+}

@@ -1,0 +1,648 @@
+//! A small pickle virtual machine for the streams `torch.save` writes (pickle protocol 2, plus the
+//! few protocol 3–4 opcodes a newer writer may add). It never imports or calls Python code: a
+//! `GLOBAL` is resolved against a fixed allow-list and anything else is refused with its name.
+//!
+//! Spec: spec/checkpoint-format.md (the opcode table and the allow-list).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::Path;
+use std::rc::Rc;
+
+use tch::{Kind, Tensor};
+
+use super::numpy::{self, NumpyDtype};
+use crate::{Error, Result};
+
+/// A Python object as the machine holds it. Lists and dicts are shared and mutable, as in Python:
+/// a memoised dict that is filled later is the same dict when it is fetched again.
+#[derive(Clone)]
+pub(crate) enum Obj {
+    None,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(Rc<str>),
+    Bytes(Rc<[u8]>),
+    Tuple(Rc<[Obj]>),
+    List(Rc<RefCell<Vec<Obj>>>),
+    Dict(Rc<RefCell<DictObj>>),
+    Global(Global),
+    Storage(Rc<Storage>),
+    Tensor(Rc<Tensor>),
+    /// A `numpy.dtype`, only ever an argument of a NumPy scalar.
+    Dtype(Rc<RefCell<NumpyDtype>>),
+}
+
+/// A dict (or `collections.OrderedDict`): entries in insertion order, plus the instance attributes
+/// a `BUILD` gave it (`state_dict()` stores `_metadata` there).
+#[derive(Default)]
+pub(crate) struct DictObj {
+    pub entries: Vec<(Obj, Obj)>,
+    pub attributes: Vec<(String, Obj)>,
+}
+
+/// One storage of the archive: a flat 1-d tensor of its dtype, shared by every tensor viewing it.
+pub(crate) struct Storage {
+    pub key: String,
+    pub data: Tensor,
+}
+
+/// The Python globals the machine accepts. Each is pure: it builds data and runs nothing else.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Global {
+    /// `collections.OrderedDict`: called with no arguments, an empty dict.
+    OrderedDict,
+    /// `torch._utils._rebuild_tensor_v2`.
+    RebuildTensorV2,
+    /// `torch._utils._rebuild_parameter`.
+    RebuildParameter,
+    /// `torch.<Name>Storage`: only a tag naming the dtype inside a persistent id.
+    StorageType(Kind),
+    /// `_codecs.encode`: how protocol 2 spells a `bytes` object (`encode(text, "latin1")`).
+    CodecsEncode,
+    /// `numpy.dtype`: a type code for a NumPy scalar.
+    NumpyDtype,
+    /// `numpy.core.multiarray.scalar` (`numpy._core` since NumPy 2): a NumPy number.
+    NumpyScalar,
+}
+
+/// Resolves `module.name` against the allow-list.
+fn allowed_global(module: &str, name: &str) -> Option<Global> {
+    let storage = |kind| Some(Global::StorageType(kind));
+    match (module, name) {
+        ("collections", "OrderedDict") => Some(Global::OrderedDict),
+        ("torch._utils", "_rebuild_tensor_v2") => Some(Global::RebuildTensorV2),
+        ("torch._utils", "_rebuild_parameter") => Some(Global::RebuildParameter),
+        ("_codecs", "encode") => Some(Global::CodecsEncode),
+        ("numpy", "dtype") => Some(Global::NumpyDtype),
+        ("numpy.core.multiarray" | "numpy._core.multiarray", "scalar") => Some(Global::NumpyScalar),
+        ("torch", "DoubleStorage") => storage(Kind::Double),
+        ("torch", "FloatStorage") => storage(Kind::Float),
+        ("torch", "HalfStorage") => storage(Kind::Half),
+        ("torch", "BFloat16Storage") => storage(Kind::BFloat16),
+        ("torch", "LongStorage") => storage(Kind::Int64),
+        ("torch", "IntStorage") => storage(Kind::Int),
+        ("torch", "ShortStorage") => storage(Kind::Int16),
+        ("torch", "CharStorage") => storage(Kind::Int8),
+        ("torch", "ByteStorage") => storage(Kind::Uint8),
+        ("torch", "BoolStorage") => storage(Kind::Bool),
+        _ => None,
+    }
+}
+
+/// What the machine asks its container for: the object a persistent id stands for (in a torch
+/// archive, a storage record), and what an allow-listed call returns.
+pub(crate) trait Host {
+    /// Resolves a `BINPERSID` id.
+    fn persistent_load(&mut self, pid: &Obj) -> std::result::Result<Obj, String>;
+    /// Calls an allow-listed global that builds a tensor.
+    fn call(&mut self, global: Global, args: &[Obj]) -> std::result::Result<Obj, String>;
+}
+
+impl Obj {
+    /// Python's name for the object's type, for error messages.
+    pub fn type_name(&self) -> String {
+        match self {
+            Obj::None => "None".into(),
+            Obj::Bool(_) => "bool".into(),
+            Obj::Int(_) => "int".into(),
+            Obj::Float(_) => "float".into(),
+            Obj::Str(_) => "str".into(),
+            Obj::Bytes(_) => "bytes".into(),
+            Obj::Tuple(_) => "tuple".into(),
+            Obj::List(_) => "list".into(),
+            Obj::Dict(_) => "dict".into(),
+            Obj::Global(g) => format!("global {g:?}"),
+            Obj::Storage(_) => "storage".into(),
+            Obj::Tensor(_) => "tensor".into(),
+            Obj::Dtype(_) => "numpy.dtype".into(),
+        }
+    }
+
+    /// Dict-key equality, as Python would decide it for the key types a checkpoint uses.
+    fn same_key(&self, other: &Obj) -> bool {
+        match (self, other) {
+            (Obj::Str(a), Obj::Str(b)) => a == b,
+            (Obj::Int(a), Obj::Int(b)) => a == b,
+            (Obj::Bool(a), Obj::Bool(b)) => a == b,
+            (Obj::Int(a), Obj::Bool(b)) | (Obj::Bool(b), Obj::Int(a)) => *a == i64::from(*b),
+            (Obj::Float(a), Obj::Float(b)) => a == b,
+            (Obj::None, Obj::None) => true,
+            (Obj::Bytes(a), Obj::Bytes(b)) => a == b,
+            (Obj::Tuple(a), Obj::Tuple(b)) => {
+                a.len() == b.len() && a.iter().zip(b.iter()).all(|(x, y)| x.same_key(y))
+            }
+            _ => false,
+        }
+    }
+}
+
+impl DictObj {
+    /// `d[key] = value`: replaces an equal key in place, else appends.
+    fn insert(&mut self, key: Obj, value: Obj) {
+        match self.entries.iter_mut().find(|(k, _)| k.same_key(&key)) {
+            Some(slot) => slot.1 = value,
+            None => self.entries.push((key, value)),
+        }
+    }
+}
+
+/// Runs the pickle program `data` (the record `record` of `file`) to its `STOP`.
+pub(crate) fn unpickle(file: &Path, record: &str, data: &[u8], host: &mut dyn Host) -> Result<Obj> {
+    Machine {
+        file,
+        record,
+        data,
+        pos: 0,
+        op_at: 0,
+        stack: Vec::new(),
+        marks: Vec::new(),
+        memo: HashMap::new(),
+    }
+    .run(host)
+}
+
+struct Machine<'a> {
+    file: &'a Path,
+    record: &'a str,
+    data: &'a [u8],
+    pos: usize,
+    /// Offset of the opcode being executed, for error messages.
+    op_at: usize,
+    stack: Vec<Obj>,
+    /// Stack heights at each `MARK`.
+    marks: Vec<usize>,
+    memo: HashMap<u32, Obj>,
+}
+
+impl Machine<'_> {
+    fn malformed(&self, expected: impl Into<String>, found: impl Into<String>) -> Error {
+        Error::Checkpoint {
+            file: self.file.to_path_buf(),
+            expected: format!(
+                "{} (opcode {} at byte {} of {})",
+                expected.into(),
+                self.data
+                    .get(self.op_at)
+                    .map_or("none", |&op| opcode_name(op)),
+                self.op_at,
+                self.record
+            ),
+            found: found.into(),
+        }
+    }
+
+    fn take(&mut self, n: usize) -> Result<&[u8]> {
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.data.len());
+        match end {
+            Some(end) => {
+                let bytes = &self.data[self.pos..end];
+                self.pos = end;
+                Ok(bytes)
+            }
+            None => Err(self.malformed(
+                format!("{n} more bytes"),
+                format!("the end of the record after {} bytes", self.data.len()),
+            )),
+        }
+    }
+
+    fn take_array<const N: usize>(&mut self) -> Result<[u8; N]> {
+        let bytes = self.take(N)?;
+        Ok(bytes.try_into().expect("take returns exactly N bytes"))
+    }
+
+    fn take_line(&mut self) -> Result<String> {
+        let rest = &self.data[self.pos..];
+        let Some(len) = rest.iter().position(|&b| b == b'\n') else {
+            return Err(self.malformed("a line ending in a newline", "the end of the record"));
+        };
+        let line = String::from_utf8(rest[..len].to_vec())
+            .map_err(|_| self.malformed("a UTF-8 line", "invalid UTF-8"))?;
+        self.pos += len + 1;
+        Ok(line)
+    }
+
+    fn text(&self, bytes: &[u8]) -> Result<Obj> {
+        std::str::from_utf8(bytes)
+            .map(|s| Obj::Str(s.into()))
+            .map_err(|_| self.malformed("a UTF-8 string", "invalid UTF-8"))
+    }
+
+    fn pop(&mut self) -> Result<Obj> {
+        let floor = self.marks.last().copied().unwrap_or(0);
+        if self.stack.len() <= floor {
+            return Err(self.malformed("an object on the stack", "an empty stack"));
+        }
+        Ok(self.stack.pop().expect("checked non-empty"))
+    }
+
+    fn top(&self) -> Result<&Obj> {
+        self.stack
+            .last()
+            .ok_or_else(|| self.malformed("an object on the stack", "an empty stack"))
+    }
+
+    /// Pops everything above the last `MARK`, and the mark.
+    fn pop_mark(&mut self) -> Result<Vec<Obj>> {
+        let Some(at) = self.marks.pop() else {
+            return Err(self.malformed("a MARK on the stack", "no MARK"));
+        };
+        Ok(self.stack.split_off(at))
+    }
+
+    fn memo_put(&mut self, key: u32) -> Result<()> {
+        let top = self.top()?.clone();
+        self.memo.insert(key, top);
+        Ok(())
+    }
+
+    fn memo_get(&mut self, key: u32) -> Result<()> {
+        let obj =
+            self.memo.get(&key).cloned().ok_or_else(|| {
+                self.malformed("a memoised object", format!("no memo entry {key}"))
+            })?;
+        self.stack.push(obj);
+        Ok(())
+    }
+
+    fn run(mut self, host: &mut dyn Host) -> Result<Obj> {
+        loop {
+            self.op_at = self.pos;
+            let [op] = self.take_array::<1>().map_err(|_| Error::Checkpoint {
+                file: self.file.to_path_buf(),
+                expected: format!("a STOP opcode ending {}", self.record),
+                found: format!("the end of the record after {} bytes", self.data.len()),
+            })?;
+            match op {
+                0x80 => {
+                    let [proto] = self.take_array::<1>()?;
+                    if proto > 4 {
+                        return Err(self.malformed("pickle protocol 2 to 4", format!("{proto}")));
+                    }
+                }
+                0x95 => {
+                    self.take(8)?; // FRAME: a length hint only
+                }
+                b'.' => return self.pop(),
+                b'(' => self.marks.push(self.stack.len()),
+                b'0' => {
+                    self.pop()?;
+                }
+                b'1' => {
+                    self.pop_mark()?;
+                }
+                b'2' => {
+                    let top = self.top()?.clone();
+                    self.stack.push(top);
+                }
+                b'N' => self.stack.push(Obj::None),
+                0x88 => self.stack.push(Obj::Bool(true)),
+                0x89 => self.stack.push(Obj::Bool(false)),
+                b'J' => {
+                    let v = i32::from_le_bytes(self.take_array()?);
+                    self.stack.push(Obj::Int(v.into()));
+                }
+                b'K' => {
+                    let [v] = self.take_array::<1>()?;
+                    self.stack.push(Obj::Int(v.into()));
+                }
+                b'M' => {
+                    let v = u16::from_le_bytes(self.take_array()?);
+                    self.stack.push(Obj::Int(v.into()));
+                }
+                0x8a | 0x8b => {
+                    let n = if op == 0x8a {
+                        usize::from(self.take_array::<1>()?[0])
+                    } else {
+                        u32::from_le_bytes(self.take_array()?) as usize
+                    };
+                    let v = self.long(n)?;
+                    self.stack.push(Obj::Int(v));
+                }
+                b'G' => {
+                    let v = f64::from_be_bytes(self.take_array()?);
+                    self.stack.push(Obj::Float(v));
+                }
+                b'X' | 0x8c | 0x8d | b'T' | b'U' => {
+                    let n = self.length(op)?;
+                    let bytes = self.take(n)?.to_vec();
+                    let s = self.text(&bytes)?;
+                    self.stack.push(s);
+                }
+                b'B' | b'C' | 0x8e => {
+                    let n = self.length(op)?;
+                    let bytes: Rc<[u8]> = self.take(n)?.into();
+                    self.stack.push(Obj::Bytes(bytes));
+                }
+                b')' => self.stack.push(Obj::Tuple(Rc::new([]))),
+                b't' => {
+                    let items = self.pop_mark()?;
+                    self.stack.push(Obj::Tuple(items.into()));
+                }
+                0x85..=0x87 => {
+                    let n = usize::from(op - 0x84);
+                    let mut items = Vec::with_capacity(n);
+                    for _ in 0..n {
+                        items.push(self.pop()?);
+                    }
+                    items.reverse();
+                    self.stack.push(Obj::Tuple(items.into()));
+                }
+                b']' => self.stack.push(Obj::List(Rc::default())),
+                b'l' => {
+                    let items = self.pop_mark()?;
+                    self.stack.push(Obj::List(Rc::new(RefCell::new(items))));
+                }
+                b'a' => {
+                    let item = self.pop()?;
+                    self.append(vec![item])?;
+                }
+                b'e' => {
+                    let items = self.pop_mark()?;
+                    self.append(items)?;
+                }
+                b'}' => self.stack.push(Obj::Dict(Rc::default())),
+                b'd' => {
+                    let items = self.pop_mark()?;
+                    self.stack.push(Obj::Dict(Rc::default()));
+                    self.set_items(items)?;
+                }
+                b's' => {
+                    let value = self.pop()?;
+                    let key = self.pop()?;
+                    self.set_items(vec![key, value])?;
+                }
+                b'u' => {
+                    let items = self.pop_mark()?;
+                    self.set_items(items)?;
+                }
+                b'c' => {
+                    let module = self.take_line()?;
+                    let name = self.take_line()?;
+                    let g = self.global(&module, &name)?;
+                    self.stack.push(g);
+                }
+                0x93 => {
+                    let name = self.pop()?;
+                    let module = self.pop()?;
+                    let (Obj::Str(module), Obj::Str(name)) = (&module, &name) else {
+                        return Err(self.malformed(
+                            "a module and a name as strings",
+                            format!("{} and {}", module.type_name(), name.type_name()),
+                        ));
+                    };
+                    let g = self.global(module, name)?;
+                    self.stack.push(g);
+                }
+                b'R' | 0x81 => {
+                    let args = self.pop()?;
+                    let callable = self.pop()?;
+                    let result = self.call(host, &callable, &args)?;
+                    self.stack.push(result);
+                }
+                b'b' => {
+                    let state = self.pop()?;
+                    self.build(&state)?;
+                }
+                b'Q' => {
+                    let pid = self.pop()?;
+                    let obj = host
+                        .persistent_load(&pid)
+                        .map_err(|why| self.malformed("a persistent id naming a storage", why))?;
+                    self.stack.push(obj);
+                }
+                b'q' => {
+                    let [k] = self.take_array::<1>()?;
+                    self.memo_put(k.into())?;
+                }
+                b'r' => {
+                    let k = u32::from_le_bytes(self.take_array()?);
+                    self.memo_put(k)?;
+                }
+                0x94 => {
+                    let k = self.memo.len() as u32;
+                    self.memo_put(k)?;
+                }
+                b'h' => {
+                    let [k] = self.take_array::<1>()?;
+                    self.memo_get(k.into())?;
+                }
+                b'j' => {
+                    let k = u32::from_le_bytes(self.take_array()?);
+                    self.memo_get(k)?;
+                }
+                other => {
+                    return Err(Error::PickleOpcode {
+                        file: self.file.to_path_buf(),
+                        record: self.record.to_string(),
+                        opcode: other,
+                        name: opcode_name(other),
+                        offset: self.op_at,
+                    })
+                }
+            }
+        }
+    }
+
+    /// The length prefix of a string or bytes opcode.
+    fn length(&mut self, op: u8) -> Result<usize> {
+        let n = match op {
+            0x8c | b'U' | b'C' => u64::from(self.take_array::<1>()?[0]),
+            0x8d | 0x8e => u64::from_le_bytes(self.take_array()?),
+            _ => u64::from(u32::from_le_bytes(self.take_array()?)),
+        };
+        usize::try_from(n)
+            .map_err(|_| self.malformed("a length that fits in memory", n.to_string()))
+    }
+
+    /// A little-endian two's-complement integer of `n` bytes (`LONG1`, `LONG4`).
+    fn long(&mut self, n: usize) -> Result<i64> {
+        if n > 8 {
+            return Err(self.malformed("an integer of at most 8 bytes", format!("{n} bytes")));
+        }
+        let bytes = self.take(n)?;
+        let negative = bytes.last().is_some_and(|&b| b & 0x80 != 0);
+        let mut buf = [if negative { 0xff } else { 0 }; 8];
+        buf[..n].copy_from_slice(bytes);
+        Ok(i64::from_le_bytes(buf))
+    }
+
+    fn global(&self, module: &str, name: &str) -> Result<Obj> {
+        allowed_global(module, name)
+            .map(Obj::Global)
+            .ok_or_else(|| Error::PickleGlobal {
+                file: self.file.to_path_buf(),
+                record: self.record.to_string(),
+                module: module.to_string(),
+                name: name.to_string(),
+                offset: self.op_at,
+            })
+    }
+
+    fn call(&self, host: &mut dyn Host, callable: &Obj, args: &Obj) -> Result<Obj> {
+        let Obj::Tuple(args) = args else {
+            return Err(self.malformed("an argument tuple", args.type_name()));
+        };
+        let Obj::Global(g) = callable else {
+            return Err(self.malformed("an allow-listed callable", callable.type_name()));
+        };
+        match (g, &args[..]) {
+            (Global::OrderedDict, []) => Ok(Obj::Dict(Rc::default())),
+            (Global::CodecsEncode, [Obj::Str(text), Obj::Str(codec)]) if &**codec == "latin1" => {
+                let bytes: Option<Vec<u8>> = text
+                    .chars()
+                    .map(|c| u8::try_from(u32::from(c)).ok())
+                    .collect();
+                bytes
+                    .map(|b| Obj::Bytes(b.into()))
+                    .ok_or_else(|| self.malformed("latin-1 text", "a character above U+00FF"))
+            }
+            (Global::NumpyDtype, args) => numpy::dtype(args)
+                .map_err(|why| self.malformed(format!("valid arguments to {g:?}"), why)),
+            (Global::NumpyScalar, args) => numpy::scalar(args)
+                .map_err(|why| self.malformed(format!("valid arguments to {g:?}"), why)),
+            (Global::RebuildTensorV2 | Global::RebuildParameter, args) => host
+                .call(*g, args)
+                .map_err(|why| self.malformed(format!("valid arguments to {g:?}"), why)),
+            (g, args) => Err(self.malformed(
+                format!("a supported call of {g:?}"),
+                format!("{} arguments", args.len()),
+            )),
+        }
+    }
+
+    fn append(&mut self, items: Vec<Obj>) -> Result<()> {
+        match self.top()? {
+            Obj::List(list) => {
+                list.borrow_mut().extend(items);
+                Ok(())
+            }
+            other => Err(self.malformed("a list to append to", other.type_name())),
+        }
+    }
+
+    fn set_items(&mut self, items: Vec<Obj>) -> Result<()> {
+        if !items.len().is_multiple_of(2) {
+            return Err(self.malformed("key-value pairs", format!("{} items", items.len())));
+        }
+        let Obj::Dict(dict) = self.top()? else {
+            return Err(self.malformed("a dict to set items in", self.top()?.type_name()));
+        };
+        let dict = dict.clone();
+        let mut dict = dict.borrow_mut();
+        let mut it = items.into_iter();
+        while let (Some(k), Some(v)) = (it.next(), it.next()) {
+            dict.insert(k, v);
+        }
+        Ok(())
+    }
+
+    /// `BUILD` on a dict: `state` is a dict of instance attributes (`_metadata`); on a NumPy
+    /// dtype: its state tuple, which carries the byte order.
+    fn build(&mut self, state: &Obj) -> Result<()> {
+        if let Obj::Dtype(dtype) = self.top()? {
+            let dtype = dtype.clone();
+            let mut dtype = dtype.borrow_mut();
+            return numpy::set_dtype_state(&mut dtype, state)
+                .map_err(|why| self.malformed("a numpy dtype state", why));
+        }
+        let (Obj::Dict(target), Obj::Dict(state)) = (self.top()?, state) else {
+            return Err(self.malformed(
+                "a dict's attribute state",
+                format!(
+                    "BUILD of {} with {}",
+                    self.top()?.type_name(),
+                    state.type_name()
+                ),
+            ));
+        };
+        let target = target.clone();
+        for (k, v) in &state.borrow().entries {
+            let Obj::Str(name) = k else {
+                return Err(self.malformed("attribute names as strings", k.type_name()));
+            };
+            target
+                .borrow_mut()
+                .attributes
+                .push((name.to_string(), v.clone()));
+        }
+        Ok(())
+    }
+}
+
+/// Names of every pickle opcode (protocols 0–5), as Python's `pickletools` spells them.
+pub(crate) fn opcode_name(op: u8) -> &'static str {
+    match op {
+        b'(' => "MARK",
+        b'.' => "STOP",
+        b'0' => "POP",
+        b'1' => "POP_MARK",
+        b'2' => "DUP",
+        b'F' => "FLOAT",
+        b'I' => "INT",
+        b'J' => "BININT",
+        b'K' => "BININT1",
+        b'L' => "LONG",
+        b'M' => "BININT2",
+        b'N' => "NONE",
+        b'P' => "PERSID",
+        b'Q' => "BINPERSID",
+        b'R' => "REDUCE",
+        b'S' => "STRING",
+        b'T' => "BINSTRING",
+        b'U' => "SHORT_BINSTRING",
+        b'V' => "UNICODE",
+        b'X' => "BINUNICODE",
+        b'a' => "APPEND",
+        b'b' => "BUILD",
+        b'c' => "GLOBAL",
+        b'd' => "DICT",
+        b'}' => "EMPTY_DICT",
+        b'e' => "APPENDS",
+        b'g' => "GET",
+        b'h' => "BINGET",
+        b'i' => "INST",
+        b'j' => "LONG_BINGET",
+        b'l' => "LIST",
+        b']' => "EMPTY_LIST",
+        b'o' => "OBJ",
+        b'p' => "PUT",
+        b'q' => "BINPUT",
+        b'r' => "LONG_BINPUT",
+        b's' => "SETITEM",
+        b't' => "TUPLE",
+        b')' => "EMPTY_TUPLE",
+        b'u' => "SETITEMS",
+        b'G' => "BINFLOAT",
+        0x80 => "PROTO",
+        0x81 => "NEWOBJ",
+        0x82 => "EXT1",
+        0x83 => "EXT2",
+        0x84 => "EXT4",
+        0x85 => "TUPLE1",
+        0x86 => "TUPLE2",
+        0x87 => "TUPLE3",
+        0x88 => "NEWTRUE",
+        0x89 => "NEWFALSE",
+        0x8a => "LONG1",
+        0x8b => "LONG4",
+        b'B' => "BINBYTES",
+        b'C' => "SHORT_BINBYTES",
+        0x8c => "SHORT_BINUNICODE",
+        0x8d => "BINUNICODE8",
+        0x8e => "BINBYTES8",
+        0x8f => "EMPTY_SET",
+        0x90 => "ADDITEMS",
+        0x91 => "FROZENSET",
+        0x92 => "NEWOBJ_EX",
+        0x93 => "STACK_GLOBAL",
+        0x94 => "MEMOIZE",
+        0x95 => "FRAME",
+        0x96 => "BYTEARRAY8",
+        0x97 => "NEXT_BUFFER",
+        0x98 => "READONLY_BUFFER",
+        _ => "unknown",
+    }
+}

@@ -1,0 +1,209 @@
+//! The container `torch.save` has written since PyTorch 1.6: a zip archive with one folder holding
+//! `data.pkl` (the pickled object), `data/<key>` (one raw little-endian record per storage),
+//! `byteorder` and `version`. This file opens the archive, checks the byte order, serves storage
+//! records to the pickle machine and runs it.
+//!
+//! Spec: spec/checkpoint-format.md (section "The container").
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+use std::result::Result as StdResult;
+
+use tch::{Kind, Tensor};
+use zip::ZipArchive;
+
+use super::pickle::{self, Global, Host, Obj, Storage};
+use super::rebuild;
+use crate::{Error, Result};
+
+/// The first bytes of a legacy (PyTorch < 1.6) file: pickle protocol 2, then `LONG1` of the magic
+/// number 0x1950a86a20f9469cfc6c that `torch.save` wrote before the zip container.
+const LEGACY_MAGIC: [u8; 4] = [0x80, 0x02, 0x8a, 0x0a];
+const ZIP_MAGIC: [u8; 4] = *b"PK\x03\x04";
+
+fn io(file: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        file: file.display().to_string(),
+        problem: source.to_string(),
+    }
+}
+
+fn unexpected(file: &Path, expected: impl Into<String>, found: impl Into<String>) -> Error {
+    Error::Checkpoint {
+        file: file.to_path_buf(),
+        expected: expected.into(),
+        found: found.into(),
+    }
+}
+
+/// Reads `path` and unpickles its `data.pkl`, with tensors rebuilt on the CPU.
+pub(crate) fn load(path: &Path) -> Result<Obj> {
+    let mut head = [0u8; 4];
+    let mut f = File::open(path).map_err(io(path))?;
+    let n = f.read(&mut head).map_err(io(path))?;
+    if n == 4 && head == LEGACY_MAGIC {
+        return Err(Error::LegacyCheckpoint {
+            file: path.to_path_buf(),
+        });
+    }
+    if n < 4 || head != ZIP_MAGIC {
+        return Err(unexpected(
+            path,
+            "a torch.save zip archive (starting with `PK\\x03\\x04`)",
+            format!("a file starting with {:02x?}", &head[..n]),
+        ));
+    }
+    let f = File::open(path).map_err(io(path))?;
+    let archive = ZipArchive::new(BufReader::new(f))
+        .map_err(|e| unexpected(path, "a complete zip archive", format!("{e} (truncated?)")))?;
+    let mut reader = Archive {
+        file: path.to_path_buf(),
+        prefix: String::new(),
+        archive,
+        storages: HashMap::new(),
+    };
+    reader.prefix = reader.find_prefix()?;
+    reader.check_byte_order()?;
+    let pkl_name = format!("{}data.pkl", reader.prefix);
+    let pkl = reader.record(&pkl_name)?;
+    tracing::debug!(file = %path.display(), record = %pkl_name, bytes = pkl.len(), "unpickling");
+    let obj = pickle::unpickle(path, &pkl_name, &pkl, &mut reader)?;
+    tracing::debug!(
+        file = %path.display(),
+        storages = reader.storages.len(),
+        "checkpoint read"
+    );
+    Ok(obj)
+}
+
+struct Archive {
+    file: PathBuf,
+    /// The archive's one top-level folder with a trailing `/` (`archive/`, or the file's stem).
+    prefix: String,
+    archive: ZipArchive<BufReader<File>>,
+    /// Storages already read, by key: tensors that share a storage share it here too.
+    storages: HashMap<String, Rc<Storage>>,
+}
+
+impl Archive {
+    fn find_prefix(&self) -> Result<String> {
+        let mut found = self
+            .archive
+            .file_names()
+            .filter_map(|n| n.strip_suffix("data.pkl"))
+            .filter(|p| p.is_empty() || (p.ends_with('/') && p.matches('/').count() == 1))
+            .map(str::to_string)
+            .collect::<Vec<_>>();
+        found.sort();
+        match found.as_slice() {
+            [one] => Ok(one.clone()),
+            _ => Err(unexpected(
+                &self.file,
+                "exactly one `<folder>/data.pkl` record",
+                format!("{} of them: {found:?}", found.len()),
+            )),
+        }
+    }
+
+    fn record(&mut self, name: &str) -> Result<Vec<u8>> {
+        let mut entry = self
+            .archive
+            .by_name(name)
+            .map_err(|e| unexpected(&self.file, format!("a record `{name}`"), e.to_string()))?;
+        let mut bytes = Vec::with_capacity(entry.size() as usize);
+        entry.read_to_end(&mut bytes).map_err(|e| {
+            unexpected(
+                &self.file,
+                format!("a readable record `{name}`"),
+                e.to_string(),
+            )
+        })?;
+        Ok(bytes)
+    }
+
+    /// Files written before `byteorder` existed are little-endian; big-endian ones are refused.
+    fn check_byte_order(&mut self) -> Result<()> {
+        let name = format!("{}byteorder", self.prefix);
+        if self.archive.index_for_name(&name).is_none() {
+            tracing::debug!(file = %self.file.display(), "no byteorder record: little-endian");
+            return Ok(());
+        }
+        let order = self.record(&name)?;
+        match order.as_slice() {
+            b"little" => Ok(()),
+            other => Err(unexpected(
+                &self.file,
+                format!("`{name}` = little (only little-endian archives are supported)"),
+                format!("{:?}", String::from_utf8_lossy(other)),
+            )),
+        }
+    }
+
+    /// The storage a persistent id `('storage', torch.<T>Storage, key, location, numel)` names.
+    fn storage(
+        &mut self,
+        kind: Kind,
+        key: &str,
+        location: &str,
+        numel: i64,
+    ) -> StdResult<Obj, String> {
+        if let Some(s) = self.storages.get(key) {
+            if s.data.kind() != kind {
+                return Err(format!(
+                    "storage `{key}` as {kind:?}, but it was read as {:?}",
+                    s.data.kind()
+                ));
+            }
+            return Ok(Obj::Storage(s.clone()));
+        }
+        let name = format!("{}data/{key}", self.prefix);
+        let bytes = self.record(&name).map_err(|e| e.to_string())?;
+        let want = usize::try_from(numel)
+            .ok()
+            .and_then(|n| n.checked_mul(kind.elt_size_in_bytes()));
+        if want != Some(bytes.len()) {
+            return Err(format!(
+                "record `{name}` of {numel} {kind:?} elements, found {} bytes",
+                bytes.len()
+            ));
+        }
+        tracing::trace!(record = %name, ?kind, numel, location, "storage");
+        let data = Tensor::f_from_data_size(&bytes, &[numel], kind).map_err(|e| e.to_string())?;
+        let storage = Rc::new(Storage {
+            key: key.to_string(),
+            data,
+        });
+        self.storages.insert(key.to_string(), storage.clone());
+        Ok(Obj::Storage(storage))
+    }
+}
+
+impl Host for Archive {
+    fn persistent_load(&mut self, pid: &Obj) -> StdResult<Obj, String> {
+        let Obj::Tuple(items) = pid else {
+            return Err(format!("a {}", pid.type_name()));
+        };
+        match &items[..] {
+            [Obj::Str(tag), Obj::Global(Global::StorageType(kind)), Obj::Str(key), Obj::Str(location), Obj::Int(numel)]
+                if &**tag == "storage" =>
+            {
+                self.storage(*kind, key, location, *numel)
+            }
+            _ => Err(format!(
+                "a tuple ({})",
+                items
+                    .iter()
+                    .map(Obj::type_name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        }
+    }
+
+    fn call(&mut self, global: Global, args: &[Obj]) -> StdResult<Obj, String> {
+        rebuild::call(global, args)
+    }
+}
