@@ -5,6 +5,7 @@
 //!
 //! Spec: spec/checkpoint-format.md.
 
+pub mod load;
 mod numpy;
 mod pickle;
 mod rebuild;
@@ -16,6 +17,8 @@ use tch::Tensor;
 
 use crate::{Error, Result};
 use pickle::Obj;
+
+pub use load::{load_into, torchvision_name, LoadReport};
 
 /// A Python value read from a checkpoint: enough to navigate the dicts `torch.save` writes.
 #[derive(Debug)]

@@ -32,6 +32,35 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Classify photos with a ResNet-family classifier (torchvision `.pth` or `.safetensors`
+    /// weights with torchvision's names): top-k classes with probabilities, on the evaluation
+    /// transform (resize, centre crop, ImageNet normalisation).
+    Classify {
+        /// Architecture: resnet50, resnext101_32x8d, wide_resnet50_2 or tiny.
+        #[arg(long)]
+        arch: String,
+        /// Weights file (`torch.save` state dict, or `.safetensors`).
+        #[arg(long)]
+        weights: PathBuf,
+        /// Class names, one per line (Food-101's meta/classes.txt); default: class indices.
+        #[arg(long)]
+        classes: Option<PathBuf>,
+        /// How many classes to print per image.
+        #[arg(long, default_value_t = 5)]
+        top: usize,
+        /// Shorter side after resizing.
+        #[arg(long, default_value_t = 256)]
+        resize: u32,
+        /// Side of the centre crop.
+        #[arg(long, default_value_t = 224)]
+        crop: u32,
+        /// Print JSON (with every logit) instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Image files (JPEG or PNG).
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+    },
     /// Datasets in Recipe1M format: check what a root holds.
     Data {
         #[command(subcommand)]
@@ -134,6 +163,24 @@ fn run() -> Result<()> {
         Command::Data {
             command: DataCommand::Check { root, images, json },
         } => data_check(&root, &images, json)?,
+        Command::Classify {
+            arch,
+            weights,
+            classes,
+            top,
+            resize,
+            crop,
+            json,
+            images,
+        } => classify(
+            &arch,
+            &weights,
+            classes.as_deref(),
+            top,
+            (resize, crop),
+            json,
+            &images,
+        )?,
         Command::Synth {
             out,
             food101,
@@ -194,6 +241,40 @@ fn synth_cmd(
             f.image_bytes as f64 / 1e6,
             start.elapsed().as_secs_f64()
         );
+    }
+    Ok(())
+}
+
+fn classify(
+    arch: &str,
+    weights: &std::path::Path,
+    classes: Option<&std::path::Path>,
+    top: usize,
+    (resize, crop): (u32, u32),
+    json: bool,
+    images: &[PathBuf],
+) -> Result<()> {
+    use seje::phase1::categoriser::{read_labels, Categoriser};
+    let labels = classes.map(read_labels).transpose()?;
+    let transform = seje::data::transforms::TransformConfig::sized(resize, crop);
+    let model = Categoriser::load(arch, weights, labels, transform)
+        .with_context(|| format!("loading {arch} from {}", weights.display()))?;
+    let start = Instant::now();
+    let predictions = model.classify(images, top)?;
+    tracing::info!(
+        images = images.len(),
+        seconds = start.elapsed().as_secs_f64(),
+        "classified"
+    );
+    if json {
+        println!("{}", serde_json::to_string_pretty(&predictions)?);
+        return Ok(());
+    }
+    for p in &predictions {
+        println!("{}", p.image.display());
+        for (i, (class, label, prob)) in p.top.iter().enumerate() {
+            println!("  {}. {label:<30} {prob:>8.4}  (class {class})", i + 1);
+        }
     }
     Ok(())
 }
