@@ -8,6 +8,7 @@
 //! README's status table says which exist.
 
 pub mod error;
+pub mod eval;
 pub mod phase2;
 pub mod runtime;
 
