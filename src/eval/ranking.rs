@@ -13,6 +13,7 @@
 //! (differences for the Euclidean distance) and compared with the positive's float64 score. The
 //! result is therefore the ranking by float64 scores computed pair by pair, whatever the device.
 
+use rayon::prelude::*;
 use tch::{Device, Kind, Tensor};
 
 use super::embeddings::Embeddings;
@@ -58,33 +59,36 @@ pub struct SubsetRanks {
     pub recomputed: usize,
 }
 
-/// Sum of four interleaved lanes in a fixed order, so that the same pair of vectors always gives
-/// the same bits, whichever block or batch it is computed in.
-fn lanes(d: usize, term: impl Fn(usize) -> f64) -> f64 {
+/// Σₖ f(xₖ, yₖ) in float64 over four interleaved lanes (element k goes to lane k mod 4), summed
+/// in a fixed order, so that the same pair of vectors always gives the same bits, whichever block
+/// or batch it is computed in. Written in chunks of four so that the lanes vectorise.
+fn lanes(x: &[f32], y: &[f32], f: impl Fn(f64, f64) -> f64) -> f64 {
     let mut acc = [0.0f64; 4];
-    for k in 0..d {
-        acc[k % 4] += term(k);
+    let (xc, yc) = (x.chunks_exact(4), y.chunks_exact(4));
+    let (xr, yr) = (xc.remainder(), yc.remainder());
+    for (a, b) in xc.zip(yc) {
+        for l in 0..4 {
+            acc[l] += f(f64::from(a[l]), f64::from(b[l]));
+        }
+    }
+    for (l, (a, b)) in xr.iter().zip(yr).enumerate() {
+        acc[l] += f(f64::from(*a), f64::from(*b));
     }
     (acc[0] + acc[1]) + (acc[2] + acc[3])
 }
 
 /// The exact (float64, pair by pair) score of image `x` against recipe `y`.
 pub fn exact_score(measure: Measure, x: &[f32], y: &[f32]) -> f64 {
-    let d = x.len();
-    let dot = || lanes(d, |k| f64::from(x[k]) * f64::from(y[k]));
     match measure {
-        Measure::Euclidean => lanes(d, |k| {
-            let t = f64::from(x[k]) - f64::from(y[k]);
-            t * t
-        }),
-        Measure::NegativeDot => -dot(),
+        Measure::Euclidean => lanes(x, y, |a, b| (a - b) * (a - b)),
+        Measure::NegativeDot => -lanes(x, y, |a, b| a * b),
         Measure::Cosine => {
-            let nx = lanes(d, |k| f64::from(x[k]) * f64::from(x[k])).sqrt();
-            let ny = lanes(d, |k| f64::from(y[k]) * f64::from(y[k])).sqrt();
+            let nx = lanes(x, x, |a, b| a * b).sqrt();
+            let ny = lanes(y, y, |a, b| a * b).sqrt();
             if nx == 0.0 || ny == 0.0 {
                 0.0
             } else {
-                -dot() / (nx * ny)
+                -lanes(x, y, |a, b| a * b) / (nx * ny)
             }
         }
     }
@@ -99,7 +103,7 @@ fn gamma_f32(n: usize) -> f64 {
 
 fn max_norm(m: &[f32], d: usize) -> f64 {
     m.chunks(d)
-        .map(|r| lanes(d, |k| f64::from(r[k]) * f64::from(r[k])).sqrt())
+        .map(|r| lanes(r, r, |a, b| a * b).sqrt())
         .fold(0.0, f64::max)
 }
 
@@ -157,16 +161,20 @@ pub fn subset_ranks(
         }
         _ => (xt, yt),
     };
-    let yy = (&yt * &yt).sum_dim_intlist([1i64].as_slice(), false, Kind::Float); // [n]
+    let yy = (measure == Measure::Euclidean).then(|| {
+        (&yt * &yt)
+            .sum_dim_intlist([1i64].as_slice(), false, Kind::Float)
+            .view([1, n as i64])
+    }); // [1, n]
     let yt_t = yt.transpose(0, 1); // [d, n]
     let lo_col = Tensor::from_slice(&lo).to_device(dev).view([1, n as i64]);
     let hi_col = Tensor::from_slice(&hi).to_device(dev).view([1, n as i64]);
 
     let mut i2r = vec![1u32; n];
-    let mut r2i_sure = Tensor::zeros([n as i64], (Kind::Int64, dev));
     let mut r2i = vec![1u32; n];
     let mut recomputed = 0usize;
     let rows_per_block = (opts.block_elems / n.max(1)).clamp(1, n.max(1));
+    let mut host_block = Vec::new();
     let mut r0 = 0;
     while r0 < n {
         let r1 = (r0 + rows_per_block).min(n);
@@ -176,52 +184,118 @@ pub fn subset_ranks(
         let s = match measure {
             Measure::Euclidean => {
                 let xx = (&xb * &xb).sum_dim_intlist([1i64].as_slice(), true, Kind::Float); // [b, 1]
-                (g * -2.0 + xx) + yy.view([1, n as i64]) // [b, n]
+                let yy = yy.as_ref().expect("computed for the Euclidean measure");
+                (g * -2.0 + xx) + yy // [b, n]
             }
             Measure::Cosine | Measure::NegativeDot => -g,
         };
-        let lo_row = lo_col.narrow(1, r0 as i64, b).reshape([b, 1]);
-        let hi_row = hi_col.narrow(1, r0 as i64, b).reshape([b, 1]);
-        // image → recipe: along the rows
-        let sure: Vec<i64> = Vec::try_from(&s.lt_tensor(&lo_row).sum_dim_intlist(
-            [1i64].as_slice(),
-            false,
-            Kind::Int64,
-        ))?;
-        for (q, c) in sure.into_iter().enumerate() {
-            i2r[r0 + q] += c as u32;
+        let block = if dev == Device::Cpu {
+            host_block.resize((r1 - r0) * n, 0.0f32);
+            s.contiguous().f_copy_data(&mut host_block, (r1 - r0) * n)?;
+            classify_host(&host_block, r0, n, &lo, &hi)
+        } else {
+            classify_tensor(&s, r0, &lo_col, &hi_col)?
+        };
+        for (q, c) in block.i2r_sure.iter().enumerate() {
+            i2r[r0 + q] += c;
         }
-        let in_band = s.ge_tensor(&lo_row).logical_and(&s.le_tensor(&hi_row));
-        for (q, j) in pairs(&in_band)? {
-            let q = r0 + q;
-            recomputed += 1;
-            if exact_score(measure, &x[q * d..(q + 1) * d], &y[j * d..(j + 1) * d]) < positive[q] {
-                i2r[q] += 1;
-            }
+        for (j, c) in block.r2i_sure.iter().enumerate() {
+            r2i[j] += c;
         }
-        // recipe → image: along the columns, against each column's positive
-        r2i_sure += s
-            .lt_tensor(&lo_col)
-            .sum_dim_intlist([0i64].as_slice(), false, Kind::Int64);
-        let in_band = s.ge_tensor(&lo_col).logical_and(&s.le_tensor(&hi_col));
-        for (i, j) in pairs(&in_band)? {
-            let i = r0 + i;
-            recomputed += 1;
-            if exact_score(measure, &x[i * d..(i + 1) * d], &y[j * d..(j + 1) * d]) < positive[j] {
-                r2i[j] += 1;
-            }
+        // the band, exactly: image i against recipe j, compared with the positive of the query
+        let exact_less = |&(i, j): &(usize, usize), query: usize| {
+            exact_score(measure, &x[i * d..(i + 1) * d], &y[j * d..(j + 1) * d]) < positive[query]
+        };
+        let hits: Vec<bool> = block
+            .i2r_band
+            .par_iter()
+            .map(|p| exact_less(p, p.0))
+            .collect();
+        for (&(q, _), hit) in block.i2r_band.iter().zip(hits) {
+            i2r[q] += u32::from(hit);
         }
+        let hits: Vec<bool> = block
+            .r2i_band
+            .par_iter()
+            .map(|p| exact_less(p, p.1))
+            .collect();
+        for (&(_, j), hit) in block.r2i_band.iter().zip(hits) {
+            r2i[j] += u32::from(hit);
+        }
+        recomputed += block.i2r_band.len() + block.r2i_band.len();
         r0 = r1;
-    }
-    let sure: Vec<i64> = Vec::try_from(&r2i_sure.to_device(Device::Cpu))?;
-    for (j, c) in sure.into_iter().enumerate() {
-        r2i[j] += c as u32;
     }
     tracing::trace!(n, recomputed, delta, "ranked one subset");
     Ok(SubsetRanks {
         image_to_recipe: i2r,
         recipe_to_image: r2i,
         recomputed,
+    })
+}
+
+/// What one block of scores says before the band is resolved.
+struct Block {
+    /// Per row of the block: gallery items certainly closer than the row's positive.
+    i2r_sure: Vec<u32>,
+    /// Per column: images of this block certainly closer than the column's positive.
+    r2i_sure: Vec<u32>,
+    /// (image, recipe) pairs within `delta` of the image query's positive.
+    i2r_band: Vec<(usize, usize)>,
+    /// (image, recipe) pairs within `delta` of the recipe query's positive.
+    r2i_band: Vec<(usize, usize)>,
+}
+
+/// One pass over a block of scores on the host: rows `r0..`, `n` columns, row-major.
+fn classify_host(s: &[f32], r0: usize, n: usize, lo: &[f32], hi: &[f32]) -> Block {
+    let rows = s.len() / n;
+    let mut out = Block {
+        i2r_sure: vec![0; rows],
+        r2i_sure: vec![0; n],
+        i2r_band: Vec::new(),
+        r2i_band: Vec::new(),
+    };
+    for (q, row) in s.chunks_exact(n).enumerate() {
+        let (lo_q, hi_q) = (lo[r0 + q], hi[r0 + q]);
+        let mut sure = 0u32;
+        for (j, &v) in row.iter().enumerate() {
+            if v < lo_q {
+                sure += 1;
+            } else if v <= hi_q {
+                out.i2r_band.push((r0 + q, j));
+            }
+            if v < lo[j] {
+                out.r2i_sure[j] += 1;
+            } else if v <= hi[j] {
+                out.r2i_band.push((r0 + q, j));
+            }
+        }
+        out.i2r_sure[q] = sure;
+    }
+    out
+}
+
+/// The same classification with tensor operations, for blocks that live on a CUDA device.
+fn classify_tensor(s: &Tensor, r0: usize, lo_col: &Tensor, hi_col: &Tensor) -> Result<Block> {
+    let b = s.size()[0];
+    let lo_row = lo_col.narrow(1, r0 as i64, b).reshape([b, 1]);
+    let hi_row = hi_col.narrow(1, r0 as i64, b).reshape([b, 1]);
+    let counts = |t: Tensor, dim: i64| -> Result<Vec<u32>> {
+        let v: Vec<i64> = Vec::try_from(
+            &t.sum_dim_intlist([dim].as_slice(), false, Kind::Int64)
+                .to_device(Device::Cpu),
+        )?;
+        Ok(v.into_iter().map(|c| c as u32).collect())
+    };
+    let shift = |v: Vec<(usize, usize)>| v.into_iter().map(|(i, j)| (r0 + i, j)).collect();
+    Ok(Block {
+        i2r_sure: counts(s.lt_tensor(&lo_row), 1)?,
+        r2i_sure: counts(s.lt_tensor(lo_col), 0)?,
+        i2r_band: shift(pairs(
+            &s.ge_tensor(&lo_row).logical_and(&s.le_tensor(&hi_row)),
+        )?),
+        r2i_band: shift(pairs(
+            &s.ge_tensor(lo_col).logical_and(&s.le_tensor(hi_col)),
+        )?),
     })
 }
 
@@ -254,7 +328,22 @@ mod tests {
         // image 0 at the origin; recipes 0 and 1 both at distance 1 from it
         let e = emb(&[0.0, 0.0, 5.0, 5.0], &[1.0, 0.0, 0.0, 1.0], 2);
         let r = subset_ranks(&e, &[0, 1], Measure::Euclidean, RankOptions::default()).unwrap();
-        assert_eq!(r.image_to_recipe, [1, 2]);
+        assert_eq!(r.image_to_recipe, [1, 1]); // image 1 (5, 5) is also equidistant (√41)
+    }
+
+    #[test]
+    fn host_and_tensor_classification_agree() {
+        let s: Vec<f32> = (0..12).map(|i| ((i * 7) % 5) as f32).collect(); // 3 rows × 4 columns
+        let lo = [1.0f32, 2.0, 0.5, 3.0];
+        let hi = [2.0f32, 2.5, 1.0, 4.0];
+        let host = classify_host(&s[4..], 1, 4, &lo, &hi);
+        let t = Tensor::from_slice(&s[4..]).view([2, 4]);
+        let col = |v: &[f32]| Tensor::from_slice(v).view([1, 4]);
+        let dev = classify_tensor(&t, 1, &col(&lo), &col(&hi)).unwrap();
+        assert_eq!(host.i2r_sure, dev.i2r_sure);
+        assert_eq!(host.r2i_sure, dev.r2i_sure);
+        assert_eq!(host.i2r_band, dev.i2r_band);
+        assert_eq!(host.r2i_band, dev.r2i_band);
     }
 
     #[test]
