@@ -111,11 +111,13 @@ fn max_norm(m: &[f32], d: usize) -> f64 {
 /// `[p − delta, p + delta]` is on the same side of `p` as the exact score.
 fn band(measure: Measure, d: usize, mx: f64, my: f64) -> f64 {
     match measure {
-        Measure::Euclidean => 2.0 * gamma_f32(d + 3) * (mx + my) * (mx + my),
+        // a product of length d + 2 over [−2x, ‖x‖², 1]·[y, 1, ‖y‖²]: γ_{d+2} times the sum of
+        // the absolute terms, at most (‖x‖ + ‖y‖)², plus one rounding of each norm
+        Measure::Euclidean => 2.0 * gamma_f32(d + 4) * (mx + my) * (mx + my),
         Measure::NegativeDot => 2.0 * gamma_f32(d + 1) * mx * my,
-        // rows are normalised in float32 first: each unit vector carries a relative error of at
-        // most γ_{d+3}, the product γ_d more
-        Measure::Cosine => 2.0 * (3.0 * gamma_f32(d + 3) + 1e-30),
+        // unit vectors rounded once from float64 (relative error u each), then a product of
+        // length d
+        Measure::Cosine => 2.0 * gamma_f32(d + 3),
     }
 }
 
@@ -143,30 +145,17 @@ pub fn subset_ranks(
     let hi: Vec<f32> = positive.iter().map(|p| (p + delta) as f32).collect();
 
     let dev = opts.device;
-    let to_dev = |m: &[f32]| {
-        Tensor::from_slice(m)
-            .view([n as i64, d as i64])
-            .to_device(dev)
-    };
-    let (xt, yt) = (to_dev(&x), to_dev(&y)); // [n, d] each
-    let (xt, yt) = match measure {
-        Measure::Cosine => {
-            let unit = |t: &Tensor| {
-                let norm = t
-                    .norm_scalaropt_dim(2, [1i64].as_slice(), true)
-                    .clamp_min(1e-30); // [n, 1]
-                t / norm
-            };
-            (unit(&xt), unit(&yt))
-        }
-        _ => (xt, yt),
-    };
-    let yy = (measure == Measure::Euclidean).then(|| {
-        (&yt * &yt)
-            .sum_dim_intlist([1i64].as_slice(), false, Kind::Float)
-            .view([1, n as i64])
-    }); // [1, n]
-    let yt_t = yt.transpose(0, 1); // [d, n]
+    // Query side A and gallery side B such that one product A·Bᵀ is the block of scores:
+    // Euclidean [−2x, ‖x‖², 1]·[y, 1, ‖y‖²] = ‖x − y‖²; dot −x·y; cosine −x̂·ŷ. Norms and unit
+    // vectors are computed in float64 and rounded once; −2x and −x are exact.
+    let (a, bm, width) = sides(measure, &x, &y, d);
+    let at = Tensor::from_slice(&a)
+        .view([n as i64, width as i64])
+        .to_device(dev); // [n, w]
+    let bt = Tensor::from_slice(&bm)
+        .view([n as i64, width as i64])
+        .to_device(dev)
+        .transpose(0, 1); // [w, n]
     let lo_col = Tensor::from_slice(&lo).to_device(dev).view([1, n as i64]);
     let hi_col = Tensor::from_slice(&hi).to_device(dev).view([1, n as i64]);
 
@@ -179,20 +168,17 @@ pub fn subset_ranks(
     while r0 < n {
         let r1 = (r0 + rows_per_block).min(n);
         let b = (r1 - r0) as i64;
-        let xb = xt.narrow(0, r0 as i64, b); // [b, d]
-        let g = xb.matmul(&yt_t); // [b, n]
-        let s = match measure {
-            Measure::Euclidean => {
-                let xx = (&xb * &xb).sum_dim_intlist([1i64].as_slice(), true, Kind::Float); // [b, 1]
-                let yy = yy.as_ref().expect("computed for the Euclidean measure");
-                (g * -2.0 + xx) + yy // [b, n]
-            }
-            Measure::Cosine | Measure::NegativeDot => -g,
-        };
+        let s = at.narrow(0, r0 as i64, b).matmul(&bt); // [b, n]
         let block = if dev == Device::Cpu {
             host_block.resize((r1 - r0) * n, 0.0f32);
             s.contiguous().f_copy_data(&mut host_block, (r1 - r0) * n)?;
-            classify_host(&host_block, r0, n, &lo, &hi)
+            let rows_per_task = (r1 - r0).div_ceil(rayon::current_num_threads()).max(1);
+            let parts: Vec<Block> = host_block
+                .par_chunks(rows_per_task * n)
+                .enumerate()
+                .map(|(t, part)| classify_host(part, r0 + t * rows_per_task, n, &lo, &hi))
+                .collect();
+            merge(parts, n)
         } else {
             classify_tensor(&s, r0, &lo_col, &hi_col)?
         };
@@ -231,6 +217,59 @@ pub fn subset_ranks(
         recipe_to_image: r2i,
         recomputed,
     })
+}
+
+/// The two sides of the score product, row-major, and their width.
+fn sides(measure: Measure, x: &[f32], y: &[f32], d: usize) -> (Vec<f32>, Vec<f32>, usize) {
+    let sq = |r: &[f32]| lanes(r, r, |a, b| a * b);
+    match measure {
+        Measure::Euclidean => {
+            let w = d + 2;
+            let (mut a, mut b) = (
+                Vec::with_capacity(x.len() / d * w),
+                Vec::with_capacity(y.len() / d * w),
+            );
+            for (xr, yr) in x.chunks_exact(d).zip(y.chunks_exact(d)) {
+                a.extend(xr.iter().map(|v| -2.0 * v));
+                a.extend([sq(xr) as f32, 1.0]);
+                b.extend_from_slice(yr);
+                b.extend([1.0, sq(yr) as f32]);
+            }
+            (a, b, w)
+        }
+        Measure::NegativeDot => (x.iter().map(|v| -v).collect(), y.to_vec(), d),
+        Measure::Cosine => {
+            let unit = |m: &[f32], sign: f64| -> Vec<f32> {
+                m.chunks_exact(d)
+                    .flat_map(|r| {
+                        let norm = sq(r).sqrt();
+                        let f = if norm == 0.0 { 0.0 } else { sign / norm };
+                        r.iter().map(move |&v| (f64::from(v) * f) as f32)
+                    })
+                    .collect()
+            };
+            (unit(x, -1.0), unit(y, 1.0), d)
+        }
+    }
+}
+
+/// Concatenates the blocks of consecutive row ranges, in order.
+fn merge(parts: Vec<Block>, n: usize) -> Block {
+    let mut out = Block {
+        i2r_sure: Vec::new(),
+        r2i_sure: vec![0; n],
+        i2r_band: Vec::new(),
+        r2i_band: Vec::new(),
+    };
+    for p in parts {
+        out.i2r_sure.extend(p.i2r_sure);
+        for (acc, c) in out.r2i_sure.iter_mut().zip(p.r2i_sure) {
+            *acc += c;
+        }
+        out.i2r_band.extend(p.i2r_band);
+        out.r2i_band.extend(p.r2i_band);
+    }
+    out
 }
 
 /// What one block of scores says before the band is resolved.
