@@ -83,6 +83,35 @@ fn eval_json_equals_the_authors_loop_golden() {
 }
 
 #[test]
+fn eval_reads_the_safetensors_file_with_ids() {
+    let path = fixture("tiny.safetensors").display().to_string();
+    let (ok, out, err) = run(&[
+        "eval",
+        "--embeddings",
+        &path,
+        "--protocol",
+        "ht",
+        "--sizes",
+        "3",
+        "--json",
+    ]);
+    assert!(ok, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(v["protocol"], "ht");
+    assert_eq!(v["test_size"], 3);
+    assert_eq!(v["dimension"], 16);
+    // the ids are known, so nothing is remarked about the row order
+    assert_eq!(v["remarks"].as_array().map(Vec::len), Some(0));
+    assert_eq!(
+        v["sizes"][0]["image_to_recipe"]["per_subset"]
+            .as_array()
+            .unwrap()
+            .len(),
+        10
+    );
+}
+
+#[test]
 fn eval_errors_name_the_input() {
     let args = npy_args(&["--sizes", "2000"]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();

@@ -191,6 +191,20 @@ mod tests {
     }
 
     #[test]
+    fn float64_is_read_and_rounded_to_float32() {
+        let header = "{'descr': '<f8', 'fortran_order': False, 'shape': (1, 2), }";
+        let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+        bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+        bytes.extend_from_slice(header.as_bytes());
+        for v in [0.1f64, -3.0] {
+            bytes.extend_from_slice(&v.to_le_bytes());
+        }
+        let m = parse_npy(&bytes, Path::new("d.npy")).unwrap();
+        assert_eq!((m.rows, m.cols, m.descr.as_str()), (1, 2, "<f8"));
+        assert_eq!(m.data, [0.1f32, -3.0]);
+    }
+
+    #[test]
     fn rejections_name_the_file_and_field() {
         let p = Path::new("a.npy");
         let good = npy_bytes(1, 1, &[1.0]);
