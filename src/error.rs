@@ -229,6 +229,36 @@ pub enum Error {
         /// The file being read.
         file: PathBuf,
     },
+    /// A file was read but its content is not what the format requires.
+    #[error("{path}: {problem}")]
+    Format {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What is wrong, naming the field or offset.
+        problem: String,
+    },
+    /// An embedding row holds NaN or an infinity.
+    #[error("{what}: row {row}{id} holds a non-finite value ({value}) at column {column}")]
+    NonFiniteEmbedding {
+        /// Which matrix (`image embeddings of run.safetensors`).
+        what: String,
+        /// The row.
+        row: usize,
+        /// ` (recipe id …)` when the ids are known, else empty.
+        id: String,
+        /// The column.
+        column: usize,
+        /// The value (`NaN`, `inf`, `-inf`).
+        value: f32,
+    },
+    /// An evaluation subset is larger than the test set it is drawn from.
+    #[error("subset size {size} is larger than the test set ({available} pairs)")]
+    SubsetTooLarge {
+        /// The requested size.
+        size: usize,
+        /// The number of pairs available.
+        available: usize,
+    },
     /// libtorch reported an error.
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),

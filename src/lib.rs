@@ -10,6 +10,7 @@
 pub mod checkpoint;
 pub mod data;
 pub mod error;
+pub mod eval;
 pub mod phase1;
 pub mod phase2;
 pub mod runtime;

@@ -1,0 +1,92 @@
+//! Benchmark of the evaluation protocol: 10 subsets × 10K pairs × both directions on 1024-d
+//! random embeddings, against a vectorised NumPy implementation of the same protocol and the
+//! authors' loop at 1K, all measured in the same run.
+//!
+//! Spec: spec/eval-protocol.md (speed). Run: `cargo bench --bench eval`. The NumPy side is
+//! `fixtures/golden/eval/reference.py bench`, run as a subprocess; without python3 and NumPy it is
+//! skipped and the reason printed.
+
+use std::process::Command;
+use std::time::Instant;
+
+use seje::eval::{evaluate, Embeddings, EvalConfig, Protocol};
+
+const N: usize = 12_000;
+const D: usize = 1024;
+
+/// Deterministic unit vectors from libtorch's generator (seed 1234).
+fn random_unit(seed: u64) -> Vec<f32> {
+    seje::runtime::seed_everything(seed, None);
+    let t = tch::Tensor::randn([N as i64, D as i64], (tch::Kind::Float, tch::Device::Cpu));
+    let t = seje::phase2::embedding_space::l2_normalize(&t).expect("a matrix");
+    Vec::<f32>::try_from(&t.reshape([-1])).expect("float tensor")
+}
+
+fn time_seje(emb: &Embeddings, size: usize, subsets: usize) -> f64 {
+    let cfg = EvalConfig {
+        protocol: Protocol::Seje,
+        sizes: vec![size],
+        subsets,
+        ..EvalConfig::default()
+    };
+    let t = Instant::now();
+    let r = evaluate(emb, &cfg).expect("evaluation runs");
+    let secs = t.elapsed().as_secs_f64();
+    let s = &r.sizes[0];
+    println!(
+        "seje eval {subsets} x {size}: {secs:.2} s (MedR i2r {:.1}, r2i {:.1})",
+        s.image_to_recipe.medr, s.recipe_to_image.medr
+    );
+    secs
+}
+
+fn main() {
+    println!(
+        "machine: {} CPU threads for libtorch; libtorch {}",
+        tch::get_num_threads(),
+        seje::runtime::LIBTORCH_VERSION
+    );
+    let emb = Embeddings::new("bench", (N, D), random_unit(1234), random_unit(4321), None)
+        .expect("finite embeddings");
+    let dir = std::env::temp_dir().join(format!("seje-bench-eval-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let (a, b) = (dir.join("image.npy"), dir.join("recipe.npy"));
+    seje::eval::npy::write_npy(&a, N, D, &emb.image).expect("write npy");
+    seje::eval::npy::write_npy(&b, N, D, &emb.recipe).expect("write npy");
+
+    let ours_10k = time_seje(&emb, 10_000, 10);
+    let ours_1k = time_seje(&emb, 1000, 1);
+
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/golden/eval/reference.py"
+    );
+    let out = Command::new("python3")
+        .args([script, "bench", "--image"])
+        .arg(&a)
+        .arg("--recipe")
+        .arg(&b)
+        .args(["--sizes", "10000", "--literal-size", "1000"])
+        .output();
+    match out {
+        Ok(o) if o.status.success() => {
+            let v: serde_json::Value =
+                serde_json::from_slice(&o.stdout).expect("reference.py prints json");
+            let numpy = v["numpy_float32_10000"].as_f64().expect("numpy time");
+            let literal = v["authors_loop_1x1000"].as_f64().expect("literal time");
+            println!("numpy vectorised (float32) 10 x 10000: {numpy:.2} s");
+            println!("authors' loop 1 x 1000: {literal:.2} s");
+            println!("ratio numpy / seje at 10 x 10K: {:.2}", numpy / ours_10k);
+            println!(
+                "ratio authors' loop / seje at 1 x 1K: {:.0}",
+                literal / ours_1k
+            );
+        }
+        Ok(o) => println!(
+            "numpy reference skipped: reference.py failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        ),
+        Err(e) => println!("numpy reference skipped: cannot run python3: {e}"),
+    }
+    std::fs::remove_dir_all(&dir).expect("remove temp dir");
+}

@@ -1,0 +1,22 @@
+//! Evaluation: MedR and R@1/5/10 for image→recipe and recipe→image retrieval on 1K and 10K test
+//! subsets and the 10K–50K scaling sweep, exactly as the authors' `test.py` computes them, plus
+//! two other protocols of the literature for comparison.
+//!
+//! Spec: spec/eval-protocol.md (protocols, ranking, inputs, output) and
+//! spec/eval-cpython-sampling.md (the subsets). Paper: evaluation section and the MedR-vs-size
+//! figure (../shared/SEJE-SPEC.md §6, §7.1; the paper's numbering is not verified).
+//!
+//! Parts: [`cpython_random`] draws the subsets, [`ranking`] computes ranks in blocks with exact
+//! tie handling, [`protocol`] runs a protocol over sizes and subsets, [`embeddings`] and [`npy`]
+//! read and write the inputs, [`report`] renders the table.
+
+pub mod cpython_random;
+pub mod embeddings;
+pub mod npy;
+pub mod protocol;
+pub mod ranking;
+pub mod report;
+
+pub use embeddings::Embeddings;
+
+pub use protocol::{evaluate, EvalConfig, EvalReport, Protocol};
