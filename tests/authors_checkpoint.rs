@@ -3,6 +3,10 @@
 //!
 //! Spec: spec/phase2-encoders.md (the whole model and the authors' checkpoint).
 
+#[path = "support/tensors.rs"]
+mod tensors;
+use tensors::max_abs_diff;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -11,20 +15,10 @@ use seje::phase2::backbone::BackboneConfig;
 use seje::phase2::discriminator::{Discriminator, DiscriminatorConfig};
 use seje::phase2::model::{authors_checkpoint_name, JointEmbedding, JointInput, ModelConfig};
 use seje::phase2::recipe_encoder::RecipeEncoderConfig;
-use tch::{nn, Device, Kind, Tensor};
+use tch::{nn, Device, Tensor};
 
 fn dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/golden/authors_checkpoint")
-}
-
-fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
-    assert_eq!(a.size(), b.size());
-    f64::try_from(
-        (a.to_kind(Kind::Double) - b.to_kind(Kind::Double))
-            .abs()
-            .max(),
-    )
-    .unwrap()
 }
 
 // Python: AuthorsModel(...).eval()(img, cat, sents, lengths, term) and disc(e_r) (generate.py)

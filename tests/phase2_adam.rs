@@ -2,20 +2,17 @@
 //!
 //! Spec: spec/phase2-adam.md.
 
+#[path = "support/tensors.rs"]
+mod tensors;
+use tensors::max_abs_diff;
+
 use std::collections::HashMap;
 
 use seje::phase2::adam::{Adam, AdamConfig};
 use tch::{nn, Device, Kind, Tensor};
 
 fn golden() -> HashMap<String, Tensor> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/fixtures/golden/adam/golden.npz"
-    );
-    Tensor::read_npz(path)
-        .expect("golden.npz")
-        .into_iter()
-        .collect()
+    tensors::npz("adam/golden.npz")
 }
 
 fn setup(g: &HashMap<String, Tensor>) -> (nn::VarStore, Tensor, Tensor) {
@@ -40,15 +37,6 @@ fn run_step(opt: &mut Adam, g: &HashMap<String, Tensor>, a: &Tensor, b: &Tensor,
     };
     loss.backward();
     opt.step();
-}
-
-fn max_abs_diff(x: &Tensor, y: &Tensor) -> f64 {
-    f64::try_from(
-        (x.to_kind(Kind::Double) - y.to_kind(Kind::Double))
-            .abs()
-            .max(),
-    )
-    .unwrap()
 }
 
 // Python: torch.optim.Adam([a, b], lr=1e-3, betas=(0.5, 0.999), foreach=False), three steps

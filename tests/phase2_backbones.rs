@@ -3,6 +3,10 @@
 //!
 //! Spec: spec/phase2-backbones.md.
 
+#[path = "support/tensors.rs"]
+mod tensors;
+use tensors::max_abs_diff;
+
 use std::collections::HashMap;
 
 use seje::phase2::backbone::{Backbone, BackboneConfig};
@@ -69,16 +73,6 @@ fn load_tiny() -> (nn::VarStore, Backbone, HashMap<String, Tensor>) {
         }
     });
     (vs, model, g)
-}
-
-fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
-    assert_eq!(a.size(), b.size());
-    f64::try_from(
-        (a.to_kind(Kind::Double) - b.to_kind(Kind::Double))
-            .abs()
-            .max(),
-    )
-    .unwrap()
 }
 
 // Python: TinyResNet(...).eval().features(x) and .train().features(x) (torchvision Bottleneck)

@@ -2,6 +2,10 @@
 //!
 //! Spec: spec/phase2-encoders.md.
 
+#[path = "support/tensors.rs"]
+mod tensors;
+use tensors::max_abs_diff;
+
 use std::collections::HashMap;
 
 use proptest::prelude::*;
@@ -17,14 +21,7 @@ const CFG: RecipeEncoderConfig = RecipeEncoderConfig {
 };
 
 fn golden() -> HashMap<String, Tensor> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/fixtures/golden/encoders/golden.npz"
-    );
-    Tensor::read_npz(path)
-        .expect("golden.npz")
-        .into_iter()
-        .collect()
+    tensors::npz("encoders/golden.npz")
 }
 
 fn build(g: &HashMap<String, Tensor>) -> (nn::VarStore, ImageHead, RecipeEncoder) {
@@ -45,16 +42,6 @@ fn build(g: &HashMap<String, Tensor>) -> (nn::VarStore, ImageHead, RecipeEncoder
         "same variables as PyTorch"
     );
     (vs, image, recipe)
-}
-
-fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
-    assert_eq!(a.size(), b.size());
-    f64::try_from(
-        (a.to_kind(Kind::Double) - b.to_kind(Kind::Double))
-            .abs()
-            .max(),
-    )
-    .unwrap()
 }
 
 // Python: Model.image / Model.recipe (packed LSTM) in eval and train mode; (e_r * w).sum().backward()

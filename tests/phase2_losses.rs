@@ -4,6 +4,10 @@
 //! Spec: spec/phase2-triplet-loss.md, spec/phase2-category-alignment.md,
 //! spec/phase2-discriminator-alignment.md, spec/phase2-layers.md.
 
+#[path = "support/tensors.rs"]
+mod tensors;
+use tensors::max_abs_diff;
+
 use std::collections::HashMap;
 
 use proptest::prelude::*;
@@ -31,14 +35,7 @@ fn rng_lock() -> std::sync::MutexGuard<'static, ()> {
 const TOL: f64 = 1e-5;
 
 fn golden() -> HashMap<String, Tensor> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/fixtures/golden/phase2_losses/golden.npz"
-    );
-    Tensor::read_npz(path)
-        .expect("golden.npz")
-        .into_iter()
-        .collect()
+    tensors::npz("phase2_losses/golden.npz")
 }
 
 fn get<'a>(g: &'a HashMap<String, Tensor>, k: &str) -> &'a Tensor {
@@ -47,12 +44,7 @@ fn get<'a>(g: &'a HashMap<String, Tensor>, k: &str) -> &'a Tensor {
 
 fn assert_close(what: &str, got: &Tensor, want: &Tensor) {
     assert_eq!(got.size(), want.size(), "{what}: shape");
-    let diff = f64::try_from(
-        (got.to_kind(Kind::Double) - want.to_kind(Kind::Double))
-            .abs()
-            .max(),
-    )
-    .expect("scalar");
+    let diff = max_abs_diff(got, want);
     assert!(diff <= TOL, "{what}: max |got - want| = {diff:e} > {TOL:e}");
 }
 

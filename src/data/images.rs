@@ -103,21 +103,26 @@ pub fn slash(p: &Path) -> String {
 
 /// Decodes the image at `root/rel` (JPEG or PNG, recognised by content) to 8-bit RGB.
 pub fn decode(root: &Path, rel: &Path, recipe: &str, image_id: &str) -> Result<RgbImage> {
-    let corrupt = |problem: String| Error::ImageCorrupt {
-        file: slash(rel),
-        recipe: recipe.to_string(),
-        image: image_id.to_string(),
-        problem,
-    };
     let bytes = std::fs::read(root.join(rel)).map_err(|e| Error::Io {
         file: slash(rel),
         problem: e.to_string().to_lowercase(),
     })?;
+    decode_bytes(bytes).map_err(|problem| Error::ImageCorrupt {
+        file: slash(rel),
+        recipe: recipe.to_string(),
+        image: image_id.to_string(),
+        problem,
+    })
+}
+
+/// Decodes JPEG or PNG bytes (recognised by content) to 8-bit RGB; the error is the decoder's
+/// message, lower-cased, for the caller to attach to the file it came from.
+pub fn decode_bytes(bytes: Vec<u8>) -> std::result::Result<RgbImage, String> {
     let img = image::ImageReader::new(std::io::Cursor::new(bytes))
         .with_guessed_format()
-        .map_err(|e| corrupt(e.to_string().to_lowercase()))?
+        .map_err(|e| e.to_string().to_lowercase())?
         .decode()
-        .map_err(|e| corrupt(e.to_string().to_lowercase()))?;
+        .map_err(|e| e.to_string().to_lowercase())?;
     Ok(img.to_rgb8())
 }
 

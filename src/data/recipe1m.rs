@@ -28,7 +28,9 @@ pub const DET_INGRS: &str = "det_ingrs.json";
 pub const REMOVE: &str = "remove1M.txt";
 
 /// One of Recipe1M's three splits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Partition {
     /// Training split.

@@ -171,28 +171,8 @@ impl SynthConfig {
     }
 }
 
-/// A Recipe1M partition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Partition {
-    /// `train`
-    Train,
-    /// `val`
-    Val,
-    /// `test`
-    Test,
-}
-
-impl Partition {
-    /// The name used in `layer1.json` and in the image tree.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Partition::Train => "train",
-            Partition::Val => "val",
-            Partition::Test => "test",
-        }
-    }
-}
+/// The partition type of the readers: the generator writes what they read.
+pub use crate::data::recipe1m::Partition;
 
 /// An independent RNG for (`seed`, `purpose`, `index`): ChaCha8 keyed by SHA-256 of the generator
 /// version, the purpose and the seed, with `index` as its stream number.

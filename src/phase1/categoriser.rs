@@ -133,18 +133,12 @@ pub fn read_labels(path: &Path) -> Result<Vec<String>> {
 }
 
 fn decode(path: &Path) -> Result<RgbImage> {
-    let corrupt = |problem: String| Error::Invalid {
-        what: format!("image {}", path.display()),
-        problem,
-    };
     let bytes = std::fs::read(path).map_err(|e| Error::Io {
         file: path.display().to_string(),
         problem: e.to_string(),
     })?;
-    let img = image::ImageReader::new(std::io::Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| corrupt(e.to_string().to_lowercase()))?
-        .decode()
-        .map_err(|e| corrupt(e.to_string().to_lowercase()))?;
-    Ok(img.to_rgb8())
+    crate::data::images::decode_bytes(bytes).map_err(|problem| Error::Invalid {
+        what: format!("image {}", path.display()),
+        problem,
+    })
 }
