@@ -17,6 +17,21 @@ use seje::phase2::model::{authors_checkpoint_name, JointEmbedding, JointInput, M
 use seje::phase2::recipe_encoder::RecipeEncoderConfig;
 use tch::{nn, Device, Tensor};
 
+/// The small widths `generate.py` uses.
+fn tiny(classes: Option<i64>) -> ModelConfig {
+    ModelConfig {
+        backbone: BackboneConfig::tiny(),
+        category_feature: 4,
+        recipe: RecipeEncoderConfig {
+            sentence: 6,
+            hidden: 6,
+            term: 5,
+            embedding: 8,
+        },
+        classes,
+    }
+}
+
 fn dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/golden/authors_checkpoint")
 }
@@ -28,17 +43,7 @@ fn golden_the_authors_checkpoint_reproduces_their_outputs() {
         .unwrap()
         .into_iter()
         .collect();
-    let cfg = ModelConfig {
-        backbone: BackboneConfig::tiny(),
-        category_feature: 4,
-        recipe: RecipeEncoderConfig {
-            sentence: 6,
-            hidden: 6,
-            term: 5,
-            embedding: 8,
-        },
-        classes: Some(3),
-    };
+    let cfg = tiny(Some(3));
     let vs = nn::VarStore::new(Device::Cpu);
     let model = JointEmbedding::new(vs.root(), &cfg);
     let file = dir().join("seje_tiny.pth.tar");
@@ -113,17 +118,7 @@ fn golden_the_authors_checkpoint_reproduces_their_outputs() {
 
 #[test]
 fn a_checkpoint_for_another_model_is_refused_naming_what_is_missing() {
-    let cfg = ModelConfig {
-        backbone: BackboneConfig::tiny(),
-        category_feature: 4,
-        recipe: RecipeEncoderConfig {
-            sentence: 6,
-            hidden: 6,
-            term: 5,
-            embedding: 8,
-        },
-        classes: None,
-    };
+    let cfg = tiny(None);
     let vs = nn::VarStore::new(Device::Cpu);
     let _ = JointEmbedding::new(vs.root(), &cfg);
     let file = dir().join("seje_tiny.pth.tar");

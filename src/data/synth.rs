@@ -174,15 +174,21 @@ impl SynthConfig {
 /// The partition type of the readers: the generator writes what they read.
 pub use crate::data::recipe1m::Partition;
 
-/// An independent RNG for (`seed`, `purpose`, `index`): ChaCha8 keyed by SHA-256 of the generator
-/// version, the purpose and the seed, with `index` as its stream number.
-pub fn rng_for(seed: u64, purpose: &str, index: u64) -> ChaCha8Rng {
+/// SHA-256 primed with (generator version, purpose, seed): the key of every stream and id.
+fn keyed_hasher(seed: u64, purpose: &str) -> Sha256 {
     let mut h = Sha256::new();
     h.update(GENERATOR_VERSION.as_bytes());
     h.update([0]);
     h.update(purpose.as_bytes());
     h.update([0]);
     h.update(seed.to_le_bytes());
+    h
+}
+
+/// An independent RNG for (`seed`, `purpose`, `index`): ChaCha8 keyed by SHA-256 of the generator
+/// version, the purpose and the seed, with `index` as its stream number.
+pub fn rng_for(seed: u64, purpose: &str, index: u64) -> ChaCha8Rng {
+    let h = keyed_hasher(seed, purpose);
     let mut rng = ChaCha8Rng::from_seed(h.finalize().into());
     rng.set_stream(index);
     rng
@@ -190,12 +196,7 @@ pub fn rng_for(seed: u64, purpose: &str, index: u64) -> ChaCha8Rng {
 
 /// Ten lowercase hex characters from SHA-256 of (version, purpose, seed, index, salt).
 fn hex_id(seed: u64, purpose: &str, index: u64, salt: u32) -> String {
-    let mut h = Sha256::new();
-    h.update(GENERATOR_VERSION.as_bytes());
-    h.update([0]);
-    h.update(purpose.as_bytes());
-    h.update([0]);
-    h.update(seed.to_le_bytes());
+    let mut h = keyed_hasher(seed, purpose);
     h.update(index.to_le_bytes());
     h.update(salt.to_le_bytes());
     hex::encode(&h.finalize()[..5])
