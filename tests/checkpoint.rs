@@ -704,3 +704,43 @@ fn a_pickle_that_is_not_a_torch_stream_is_named() {
         "{err:?}"
     );
 }
+
+/// A legacy stream written by hand: the magic number, protocol 1001, a little-endian sys_info,
+/// `object` (one pickle) and an empty storage key list.
+fn hand_written_legacy(object: &[u8]) -> Vec<u8> {
+    // Python: pickle.dumps(0x1950a86a20f9469cfc6c, protocol=2), pickle.dumps(1001, protocol=2)
+    let mut bytes = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19\x2e".to_vec();
+    bytes.extend_from_slice(b"\x80\x02M\xe9\x03.");
+    // {'little_endian': True}
+    bytes.extend_from_slice(b"\x80\x02}X\x0d\x00\x00\x00little_endian\x88s.");
+    bytes.extend_from_slice(object);
+    // []
+    bytes.extend_from_slice(b"\x80\x02].");
+    bytes
+}
+
+#[test]
+fn a_legacy_object_pickle_longer_than_the_first_read_is_read_whole() {
+    // A 3 MiB str: the reader reads 1 MiB, then 2, then 4 (the whole file) before it ends.
+    let text = "seje".repeat(3 << 18);
+    let mut object = b"\x80\x02X".to_vec();
+    object.extend_from_slice(&(text.len() as u32).to_le_bytes());
+    object.extend_from_slice(text.as_bytes());
+    object.push(b'.');
+    let path = scratch("legacy-long-pickle.pt");
+    std::fs::write(&path, hand_written_legacy(&object)).unwrap();
+    let root = checkpoint::read_torch_file(&path).expect("reads");
+    assert_eq!(root.as_str(), Some(text.as_str()));
+
+    // The same stream with a wrong protocol version is refused.
+    let mut bytes = hand_written_legacy(b"\x80\x02N.");
+    let at = find(&bytes, b"M\xe9\x03");
+    bytes[at + 1] = 0xea;
+    std::fs::write(&path, &bytes).unwrap();
+    let err = checkpoint::read_torch_file(&path).unwrap_err();
+    assert!(
+        matches!(&err, Error::Checkpoint { expected, found, .. }
+            if expected.contains("protocol version 1001") && found == "1002"),
+        "{err:?}"
+    );
+}
