@@ -1,16 +1,20 @@
 //! Reading `torch.save` files without Python: torchvision's pretrained ImageNet weights and the
 //! SEJE authors' checkpoint (`SEJE-resnext101.pth.tar`, a dict with `epoch`, `state_dict`,
 //! `optimizer`, best scores). libtorch's own loader cannot rebuild `collections.OrderedDict`, so
-//! this module reads the zip container and runs a small, allow-listed pickle machine itself.
+//! this module reads both containers `torch.save` has written (the zip archive of PyTorch ≥ 1.6,
+//! the legacy pickle stream before it) and runs a small, allow-listed pickle machine itself.
 //!
 //! Spec: spec/checkpoint-format.md.
 
+mod legacy;
 pub mod load;
 mod numpy;
 mod pickle;
 mod rebuild;
 mod torch_zip;
 
+use std::fs::File;
+use std::io::Read;
 use std::path::Path;
 
 use tch::Tensor;
@@ -221,16 +225,39 @@ fn to_value(obj: &Obj, file: &Path, depth: usize) -> Result<Value> {
     })
 }
 
-/// Reads a `torch.save` file (the zip format of PyTorch ≥ 1.6) into a [`Value`] tree. Tensors are
-/// rebuilt on the CPU whatever device they were saved from.
+/// The first bytes of a zip archive.
+const ZIP_MAGIC: [u8; 4] = *b"PK\x03\x04";
+/// `PROTO`: the legacy stream is a run of pickles, the first holding the magic number.
+const PICKLE_PROTO: u8 = 0x80;
+
+/// Reads a `torch.save` file into a [`Value`] tree: the zip format of PyTorch ≥ 1.6 or the legacy
+/// stream before it, told apart by their first bytes. Tensors are rebuilt on the CPU whatever
+/// device they were saved from.
 ///
 /// # Errors
-/// [`Error::LegacyCheckpoint`] for the pre-1.6 format, [`Error::PickleGlobal`] for a class outside
-/// the allow-list, [`Error::PickleOpcode`] for an opcode the reader lacks, [`Error::Checkpoint`]
-/// for anything malformed or truncated, [`Error::Io`] when the file cannot be read.
+/// [`Error::PickleGlobal`] for a class outside the allow-list, [`Error::PickleOpcode`] for an
+/// opcode the reader lacks, [`Error::Checkpoint`] for anything malformed, truncated or big-endian,
+/// [`Error::Io`] when the file cannot be read.
 pub fn read_torch_file(path: impl AsRef<Path>) -> Result<Value> {
     let path = path.as_ref();
-    let obj = torch_zip::load(path)?;
+    let mut head = [0u8; 4];
+    let mut f = File::open(path).map_err(torch_zip::io(path))?;
+    let n = f.read(&mut head).map_err(torch_zip::io(path))?;
+    drop(f);
+    let obj = if n == 4 && head == ZIP_MAGIC {
+        torch_zip::load(path)?
+    } else if n >= 1 && head[0] == PICKLE_PROTO {
+        tracing::debug!(file = %path.display(), "legacy torch.save stream");
+        legacy::load(path)?
+    } else {
+        return Err(Error::Checkpoint {
+            file: path.to_path_buf(),
+            expected: "a torch.save zip archive (starting with `PK\\x03\\x04`) or a legacy \
+                       torch.save stream (a pickle, starting with `\\x80`)"
+                .into(),
+            found: format!("a file starting with {:02x?}", &head[..n]),
+        });
+    };
     to_value(&obj, path, 0)
 }
 

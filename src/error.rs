@@ -220,15 +220,6 @@ pub enum Error {
         /// Byte offset of the GLOBAL opcode in the record.
         offset: usize,
     },
-    /// The file is in the legacy (PyTorch < 1.6) `torch.save` format, which the reader refuses.
-    #[error(
-        "{file}: legacy torch.save format (PyTorch < 1.6) is not supported; re-save it with \
-         PyTorch >= 1.6: torch.save(torch.load(path, weights_only=True), new_path)"
-    )]
-    LegacyCheckpoint {
-        /// The file being read.
-        file: PathBuf,
-    },
     /// A file was read but its content is not what the format requires.
     #[error("{path}: {problem}")]
     Format {

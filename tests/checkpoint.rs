@@ -335,16 +335,6 @@ fn rewrite_record(src: &Path, suffix: &str, bytes: &[u8], out: &Path) {
 }
 
 #[test]
-fn the_legacy_format_is_refused_with_a_re_save_hint() {
-    let err = checkpoint::read_torch_file(fixture("legacy.pt")).unwrap_err();
-    assert!(
-        matches!(&err, Error::LegacyCheckpoint { file } if file.ends_with("legacy.pt")),
-        "{err:?}"
-    );
-    assert!(err.to_string().contains("re-save it"), "{err}");
-}
-
-#[test]
 fn a_global_outside_the_allow_list_is_refused_not_called() {
     let err = checkpoint::read_torch_file(fixture("disallowed_global.pt")).unwrap_err();
     match &err {
@@ -524,6 +514,233 @@ fn a_big_endian_numpy_scalar_is_refused() {
     assert!(
         matches!(&err, Error::Checkpoint { found, .. }
             if found == "a little-endian numpy scalar, got dtype >f8"),
+        "{err:?}"
+    );
+}
+
+// ---- the legacy (pre-1.6) stream ----------------------------------------------------------------
+
+/// Asserts that two value trees are equal: keys in order, plain values, and tensors with the same
+/// dtype, shape, stride and values.
+fn assert_same(what: &str, a: &Value, b: &Value) {
+    match (a, b) {
+        (Value::Tensor(x), Value::Tensor(y)) => {
+            assert_eq!(x.kind(), y.kind(), "{what}: dtype");
+            assert_eq!(x.size(), y.size(), "{what}: shape");
+            assert_eq!(x.stride(), y.stride(), "{what}: stride");
+            assert!(x.equal(y), "{what}: values");
+        }
+        (Value::Dict(x), Value::Dict(y)) => {
+            assert_eq!(x.entries.len(), y.entries.len(), "{what}: dict length");
+            for ((kx, vx), (ky, vy)) in x.entries.iter().zip(&y.entries) {
+                let key = repr(kx);
+                assert_eq!(key, repr(ky), "{what}: key order");
+                assert_same(&format!("{what}[{key}]"), vx, vy);
+            }
+            assert_eq!(x.attributes.len(), y.attributes.len(), "{what}: attributes");
+            for ((nx, vx), (ny, vy)) in x.attributes.iter().zip(&y.attributes) {
+                assert_eq!(nx, ny, "{what}: attribute names");
+                assert_same(&format!("{what}.{nx}"), vx, vy);
+            }
+        }
+        (Value::List(x), Value::List(y)) | (Value::Tuple(x), Value::Tuple(y)) => {
+            assert_eq!(x.len(), y.len(), "{what}: length");
+            for (i, (vx, vy)) in x.iter().zip(y).enumerate() {
+                assert_same(&format!("{what}[{i}]"), vx, vy);
+            }
+        }
+        (x, y) => assert_eq!(repr(x), repr(y), "{what}"),
+    }
+}
+
+// Python (generate.py): torch.load("legacy_<f>") equals torch.load("<f>") exactly
+#[test]
+fn legacy_files_equal_their_zip_twins() {
+    for zipped in ["dtypes.pt", "tiny_model.pt", "seje_checkpoint.pth.tar"] {
+        let legacy = format!("legacy_{zipped}");
+        let a = checkpoint::read_torch_file(fixture(zipped)).expect("zip file reads");
+        let b = checkpoint::read_torch_file(fixture(&legacy)).expect("legacy file reads");
+        assert_same(&legacy, &a, &b);
+    }
+    // And against torch.load's golden values directly.
+    let golden = golden_tensors(&golden_file("dtypes.pt")["tensors"]);
+    let root = checkpoint::read_torch_file(fixture("legacy_dtypes.pt")).expect("reads");
+    for want in &golden {
+        let got = root
+            .get(&want.name)
+            .and_then(Value::as_tensor)
+            .expect("a tensor");
+        check_tensor(&want.name, got, want, true);
+    }
+    let golden = golden_tensors(&golden_file("seje_checkpoint.pth.tar")["tensors"]);
+    let state = checkpoint::read_state_dict(
+        fixture("legacy_seje_checkpoint.pth.tar"),
+        Some("state_dict"),
+    )
+    .expect("state dict");
+    assert_eq!(state.len(), golden.len());
+    for ((name, got), want) in state.iter().zip(&golden) {
+        assert_eq!(name, &want.name);
+        check_tensor(name, got, want, false);
+    }
+    let golden = golden_tensors(&golden_file("legacy.pt")["tensors"]);
+    let state = checkpoint::read_state_dict(fixture("legacy.pt"), None).expect("legacy.pt");
+    assert_eq!(state.len(), 1);
+    check_tensor("w", &state[0].1, &golden[0], false);
+}
+
+// Python: base[:4] and base[6:] of one storage stay one storage in the legacy stream too
+#[test]
+fn legacy_views_of_one_storage_share_it() {
+    let root = checkpoint::read_torch_file(fixture("legacy_dtypes.pt")).expect("reads");
+    let ptr = |name: &str| {
+        root.get(name)
+            .and_then(Value::as_tensor)
+            .expect(name)
+            .data_ptr() as usize
+    };
+    assert_eq!(ptr("shared.tail") - ptr("shared.head"), 6 * 4);
+}
+
+/// The byte offset of `needle` in `haystack`.
+fn find(haystack: &[u8], needle: &[u8]) -> usize {
+    haystack
+        .windows(needle.len())
+        .position(|w| w == needle)
+        .expect("needle present")
+}
+
+#[test]
+fn a_big_endian_legacy_stream_is_refused() {
+    let mut bytes = std::fs::read(fixture("legacy_tiny_model.pt")).unwrap();
+    // sys_info: BINUNICODE "little_endian", BINPUT k, NEWTRUE (0x88) -> NEWFALSE (0x89)
+    let at = find(&bytes, b"little_endian") + b"little_endian".len();
+    assert_eq!(
+        &bytes[at..at + 3],
+        [b'q', 2, 0x88],
+        "pickletools.dis of the sys_info pickle"
+    );
+    let at = at + 2;
+    bytes[at] = 0x89;
+    let path = scratch("legacy-big-endian.pt");
+    std::fs::write(&path, &bytes).unwrap();
+    let err = checkpoint::read_torch_file(&path).unwrap_err();
+    assert!(
+        matches!(&err, Error::Checkpoint { file, expected, found }
+            if file == &path && expected.contains("only little-endian")
+                && found == "little_endian = False"),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn a_truncated_legacy_stream_names_the_storage_cut_short() {
+    let bytes = std::fs::read(fixture("legacy_tiny_model.pt")).unwrap();
+    let path = scratch("legacy-truncated.pt");
+    std::fs::write(&path, &bytes[..bytes.len() - 3]).unwrap();
+    let err = checkpoint::read_torch_file(&path).unwrap_err();
+    assert!(
+        matches!(&err, Error::Checkpoint { file, expected, found }
+            if file == &path && expected.contains("bytes of storage `")
+                && found.contains("the end of the file after") && found.contains("(truncated?)")),
+        "{err:?}"
+    );
+    // Cut inside the object pickle: the pickle machine runs out of bytes.
+    std::fs::write(&path, &bytes[..200]).unwrap();
+    let err = checkpoint::read_torch_file(&path).unwrap_err();
+    assert!(
+        matches!(&err, Error::Checkpoint { expected, found, .. }
+            if expected.contains("of the legacy stream") && found.contains("end of the record")),
+        "{err:?}"
+    );
+    // Trailing bytes after the last storage are refused too.
+    let mut longer = bytes.clone();
+    longer.extend_from_slice(b"xyz");
+    std::fs::write(&path, &longer).unwrap();
+    let err = checkpoint::read_torch_file(&path).unwrap_err();
+    assert!(
+        matches!(&err, Error::Checkpoint { found, .. } if found == "3 more bytes"),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn a_legacy_stream_with_a_disallowed_global_is_refused_not_called() {
+    let bytes = std::fs::read(fixture("legacy.pt")).unwrap();
+    let global = b"ctorch._utils\n_rebuild_tensor_v2\n";
+    let at = find(&bytes, global);
+    let mut edited = bytes[..at].to_vec();
+    edited.extend_from_slice(b"cposix\nsystem\n");
+    edited.extend_from_slice(&bytes[at + global.len()..]);
+    let path = scratch("legacy-system.pt");
+    std::fs::write(&path, &edited).unwrap();
+    let err = checkpoint::read_torch_file(&path).unwrap_err();
+    match &err {
+        Error::PickleGlobal {
+            record,
+            module,
+            name,
+            offset,
+            ..
+        } => {
+            assert_eq!(record, "the legacy stream");
+            assert_eq!((module.as_str(), name.as_str()), ("posix", "system"));
+            assert_eq!(*offset, at, "file offset of the GLOBAL");
+        }
+        other => panic!("expected a refused global, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_pickle_that_is_not_a_torch_stream_is_named() {
+    // Python: pickle.dumps({}, protocol=2)
+    let path = scratch("plain-pickle.pt");
+    std::fs::write(&path, b"\x80\x02}q\x00.").unwrap();
+    let err = checkpoint::read_torch_file(&path).unwrap_err();
+    assert!(
+        matches!(&err, Error::Checkpoint { expected, found, .. }
+            if expected.contains("magic number 0x1950a86a20f9469cfc6c")
+                && found.contains("80, 02, 7d")),
+        "{err:?}"
+    );
+}
+
+/// A legacy stream written by hand: the magic number, protocol 1001, a little-endian sys_info,
+/// `object` (one pickle) and an empty storage key list.
+fn hand_written_legacy(object: &[u8]) -> Vec<u8> {
+    // Python: pickle.dumps(0x1950a86a20f9469cfc6c, protocol=2), pickle.dumps(1001, protocol=2)
+    let mut bytes = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19\x2e".to_vec();
+    bytes.extend_from_slice(b"\x80\x02M\xe9\x03.");
+    // {'little_endian': True}
+    bytes.extend_from_slice(b"\x80\x02}X\x0d\x00\x00\x00little_endian\x88s.");
+    bytes.extend_from_slice(object);
+    // []
+    bytes.extend_from_slice(b"\x80\x02].");
+    bytes
+}
+
+#[test]
+fn a_legacy_object_pickle_longer_than_the_first_read_is_read_whole() {
+    // A 3 MiB str: the reader reads 1 MiB, then 2, then 4 (the whole file) before it ends.
+    let text = "seje".repeat(3 << 18);
+    let mut object = b"\x80\x02X".to_vec();
+    object.extend_from_slice(&(text.len() as u32).to_le_bytes());
+    object.extend_from_slice(text.as_bytes());
+    object.push(b'.');
+    let path = scratch("legacy-long-pickle.pt");
+    std::fs::write(&path, hand_written_legacy(&object)).unwrap();
+    let root = checkpoint::read_torch_file(&path).expect("reads");
+    assert_eq!(root.as_str(), Some(text.as_str()));
+
+    // The same stream with a wrong protocol version is refused.
+    let mut bytes = hand_written_legacy(b"\x80\x02N.");
+    let at = find(&bytes, b"M\xe9\x03");
+    bytes[at + 1] = 0xea;
+    std::fs::write(&path, &bytes).unwrap();
+    let err = checkpoint::read_torch_file(&path).unwrap_err();
+    assert!(
+        matches!(&err, Error::Checkpoint { expected, found, .. }
+            if expected.contains("protocol version 1001") && found == "1002"),
         "{err:?}"
     );
 }

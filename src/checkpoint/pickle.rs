@@ -150,17 +150,27 @@ impl DictObj {
 
 /// Runs the pickle program `data` (the record `record` of `file`) to its `STOP`.
 pub(crate) fn unpickle(file: &Path, record: &str, data: &[u8], host: &mut dyn Host) -> Result<Obj> {
-    Machine {
-        file,
-        record,
-        data,
-        pos: 0,
-        op_at: 0,
-        stack: Vec::new(),
-        marks: Vec::new(),
-        memo: HashMap::new(),
+    Machine::new(file, record, data, 0).run(host)
+}
+
+/// Runs the pickle that starts at byte `start` of `data`, one of several pickles in a row (the
+/// legacy stream), and returns it with the offset just past its `STOP`. Offsets in errors count
+/// from the start of `data`. When `data` ends before the `STOP` and `more` says that `data` is
+/// only a prefix of the stream, the answer is `Ok(None)`: read more and run it again.
+pub(crate) fn unpickle_at(
+    file: &Path,
+    record: &str,
+    data: &[u8],
+    start: usize,
+    more: bool,
+    host: &mut dyn Host,
+) -> Result<Option<(Obj, usize)>> {
+    let mut machine = Machine::new(file, record, data, start);
+    match machine.run(host) {
+        Ok(obj) => Ok(Some((obj, machine.pos))),
+        Err(_) if more && machine.ran_out => Ok(None),
+        Err(e) => Err(e),
     }
-    .run(host)
 }
 
 struct Machine<'a> {
@@ -174,9 +184,25 @@ struct Machine<'a> {
     /// Stack heights at each `MARK`.
     marks: Vec<usize>,
     memo: HashMap<u32, Obj>,
+    /// Set when an opcode needed bytes beyond the end of `data`.
+    ran_out: bool,
 }
 
-impl Machine<'_> {
+impl<'a> Machine<'a> {
+    fn new(file: &'a Path, record: &'a str, data: &'a [u8], start: usize) -> Self {
+        Machine {
+            file,
+            record,
+            data,
+            pos: start,
+            op_at: start,
+            stack: Vec::new(),
+            marks: Vec::new(),
+            memo: HashMap::new(),
+            ran_out: false,
+        }
+    }
+
     fn malformed(&self, expected: impl Into<String>, found: impl Into<String>) -> Error {
         Error::Checkpoint {
             file: self.file.to_path_buf(),
@@ -201,10 +227,13 @@ impl Machine<'_> {
                 self.pos = end;
                 Ok(bytes)
             }
-            None => Err(self.malformed(
-                format!("{n} more bytes"),
-                format!("the end of the record after {} bytes", self.data.len()),
-            )),
+            None => {
+                self.ran_out = true;
+                Err(self.malformed(
+                    format!("{n} more bytes"),
+                    format!("the end of the record after {} bytes", self.data.len()),
+                ))
+            }
         }
     }
 
@@ -216,6 +245,7 @@ impl Machine<'_> {
     fn take_line(&mut self) -> Result<String> {
         let rest = &self.data[self.pos..];
         let Some(len) = rest.iter().position(|&b| b == b'\n') else {
+            self.ran_out = true;
             return Err(self.malformed("a line ending in a newline", "the end of the record"));
         };
         let line = String::from_utf8(rest[..len].to_vec())
@@ -267,7 +297,7 @@ impl Machine<'_> {
         Ok(())
     }
 
-    fn run(mut self, host: &mut dyn Host) -> Result<Obj> {
+    fn run(&mut self, host: &mut dyn Host) -> Result<Obj> {
         loop {
             self.op_at = self.pos;
             let [op] = self.take_array::<1>().map_err(|_| Error::Checkpoint {

@@ -19,19 +19,18 @@ use super::pickle::{self, Global, Host, Obj, Storage};
 use super::rebuild;
 use crate::{Error, Result};
 
-/// The first bytes of a legacy (PyTorch < 1.6) file: pickle protocol 2, then `LONG1` of the magic
-/// number 0x1950a86a20f9469cfc6c that `torch.save` wrote before the zip container.
-const LEGACY_MAGIC: [u8; 4] = [0x80, 0x02, 0x8a, 0x0a];
-const ZIP_MAGIC: [u8; 4] = *b"PK\x03\x04";
-
-fn io(file: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
+pub(super) fn io(file: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
     move |source| Error::Io {
         file: file.display().to_string(),
         problem: source.to_string(),
     }
 }
 
-fn unexpected(file: &Path, expected: impl Into<String>, found: impl Into<String>) -> Error {
+pub(super) fn unexpected(
+    file: &Path,
+    expected: impl Into<String>,
+    found: impl Into<String>,
+) -> Error {
     Error::Checkpoint {
         file: file.to_path_buf(),
         expected: expected.into(),
@@ -39,23 +38,8 @@ fn unexpected(file: &Path, expected: impl Into<String>, found: impl Into<String>
     }
 }
 
-/// Reads `path` and unpickles its `data.pkl`, with tensors rebuilt on the CPU.
+/// Reads the zip archive `path` and unpickles its `data.pkl`, with tensors rebuilt on the CPU.
 pub(crate) fn load(path: &Path) -> Result<Obj> {
-    let mut head = [0u8; 4];
-    let mut f = File::open(path).map_err(io(path))?;
-    let n = f.read(&mut head).map_err(io(path))?;
-    if n == 4 && head == LEGACY_MAGIC {
-        return Err(Error::LegacyCheckpoint {
-            file: path.to_path_buf(),
-        });
-    }
-    if n < 4 || head != ZIP_MAGIC {
-        return Err(unexpected(
-            path,
-            "a torch.save zip archive (starting with `PK\\x03\\x04`)",
-            format!("a file starting with {:02x?}", &head[..n]),
-        ));
-    }
     let f = File::open(path).map_err(io(path))?;
     let archive = ZipArchive::new(BufReader::new(f))
         .map_err(|e| unexpected(path, "a complete zip archive", format!("{e} (truncated?)")))?;
