@@ -335,12 +335,7 @@ impl Storages {
         }
         tracing::trace!(file = %self.file.display(), key, ?kind, numel, location, "storage named");
         let data = Tensor::f_empty([numel], (kind, Device::Cpu)).map_err(|e| e.to_string())?;
-        let storage = Rc::new(Storage {
-            key: key.to_string(),
-            data,
-        });
-        self.storages.insert(key.to_string(), storage.clone());
-        Ok(Obj::Storage(storage))
+        Ok(Storage::register(&mut self.storages, key, data))
     }
 }
 

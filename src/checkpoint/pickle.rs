@@ -48,6 +48,23 @@ pub(crate) struct Storage {
     pub data: Tensor,
 }
 
+impl Storage {
+    /// Records storage `key` holding `data` in `registry` (so later tensors share it) and returns
+    /// the pickle object that names it.
+    pub fn register(
+        registry: &mut std::collections::HashMap<String, Rc<Storage>>,
+        key: &str,
+        data: Tensor,
+    ) -> Obj {
+        let storage = Rc::new(Storage {
+            key: key.to_string(),
+            data,
+        });
+        registry.insert(key.to_string(), storage.clone());
+        Obj::Storage(storage)
+    }
+}
+
 /// The Python globals the machine accepts. Each is pure: it builds data and runs nothing else.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) enum Global {

@@ -156,12 +156,7 @@ impl Archive {
         }
         tracing::trace!(record = %name, ?kind, numel, location, "storage");
         let data = Tensor::f_from_data_size(&bytes, &[numel], kind).map_err(|e| e.to_string())?;
-        let storage = Rc::new(Storage {
-            key: key.to_string(),
-            data,
-        });
-        self.storages.insert(key.to_string(), storage.clone());
-        Ok(Obj::Storage(storage))
+        Ok(Storage::register(&mut self.storages, key, data))
     }
 }
 

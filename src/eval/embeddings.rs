@@ -134,31 +134,13 @@ impl Embeddings {
                     "tensor `{name}` has dtype {dtype}, expected F32"
                 )));
             }
-            let shape: Vec<usize> = t
-                .get("shape")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_u64)
-                        .map(|v| v as usize)
-                        .collect()
-                })
-                .unwrap_or_default();
+            let shape = usize_list(t, "shape");
             let [r, c] = shape[..] else {
                 return Err(bad(format!(
                     "tensor `{name}` has shape {shape:?}, expected [n, d]"
                 )));
             };
-            let off: Vec<usize> = t
-                .get("data_offsets")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_u64)
-                        .map(|v| v as usize)
-                        .collect()
-                })
-                .unwrap_or_default();
+            let off = usize_list(t, "data_offsets");
             let [s, e] = off[..] else {
                 return Err(bad(format!("tensor `{name}` has no data_offsets")));
             };
@@ -253,6 +235,20 @@ impl Embeddings {
             problem: source.to_string(),
         })
     }
+}
+
+/// The non-negative integers of a header field (`shape`, `data_offsets`); empty when absent.
+fn usize_list(tensor: &Value, field: &str) -> Vec<usize> {
+    tensor
+        .get(field)
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_u64)
+                .map(|v| v as usize)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
