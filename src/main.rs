@@ -97,6 +97,52 @@ enum Command {
         #[arg(long)]
         food101_test: Option<usize>,
     },
+    /// Train the Phase II joint embedding (spec/phase2-training-loop.md): per iteration a
+    /// discriminator step then the main step; validation every epoch; the authors' two-stage
+    /// schedule; best and last checkpoints; at the end the best checkpoint is tested.
+    Train {
+        /// Training configuration (TOML; `paper/configs/*.toml`). With --resume it may be left
+        /// out: the run's own resolved config.toml is used.
+        #[arg(long, required_unless_present = "resume")]
+        config: Option<PathBuf>,
+        /// Run directory (created; with --resume, an existing run).
+        #[arg(long)]
+        run_dir: PathBuf,
+        /// Continue the run from its last checkpoint.
+        #[arg(long)]
+        resume: bool,
+        /// Resume even if the configuration or the input files differ from the run's.
+        #[arg(long, requires = "resume")]
+        force: bool,
+        /// Device: cpu, cuda or cuda:N (sets run.device).
+        #[arg(long)]
+        device: Option<String>,
+        /// Override a config value, e.g. --set schedule.max_epochs=2 (repeatable; recorded in
+        /// the run's config.toml).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// No progress bars (they are drawn only on a terminal anyway).
+        #[arg(long)]
+        no_progress: bool,
+    },
+    /// Embed a split with a trained run's checkpoint into an embeddings file for `seje eval`.
+    Embed {
+        /// Run directory of `seje train`.
+        #[arg(long)]
+        run_dir: PathBuf,
+        /// Split: train, val or test.
+        #[arg(long, default_value = "test")]
+        split: String,
+        /// Checkpoint: best or last.
+        #[arg(long, default_value = "best")]
+        checkpoint: String,
+        /// Device: cpu, cuda or cuda:N (default: the run's).
+        #[arg(long)]
+        device: Option<String>,
+        /// Output file (safetensors: `image` and `recipe` [N, D] float32, ids in the metadata).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Evaluate paired embeddings: MedR and R@1/5/10, image->recipe and recipe->image, over 10
     /// random subsets per size (spec/eval-protocol.md).
     #[command(group(clap::ArgGroup::new("input").required(true).args(["embeddings", "image_emb"])))]
@@ -259,6 +305,58 @@ fn run() -> Result<()> {
             cfg.food101_train = food101_train.unwrap_or(cfg.food101_train);
             cfg.food101_test = food101_test.unwrap_or(cfg.food101_test);
             synth_cmd(&cfg, &out, food101.as_deref())?;
+        }
+        Command::Train {
+            config,
+            run_dir,
+            resume,
+            force,
+            device,
+            mut set,
+            no_progress,
+        } => {
+            if let Some(d) = device {
+                set.push(format!("run.device=\"{d}\""));
+            }
+            let config = config.unwrap_or_else(|| run_dir.join("config.toml"));
+            let cfg = seje::phase2::config::TrainConfig::load(&config, &set)?;
+            let opts = seje::phase2::train::TrainOptions {
+                resume,
+                force,
+                progress: !no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            };
+            let s = seje::phase2::train::train(&cfg, &run_dir, &opts)
+                .with_context(|| format!("training in {}", run_dir.display()))?;
+            println!("run        {}", s.run_dir.display());
+            println!("epochs     {} ({})", s.epochs, s.stopped);
+            if let Some((score, epoch)) = s.best {
+                println!("best       epoch {epoch}, validation score {score:.3}");
+            }
+            if let Some(report) = &s.test {
+                println!("test of the best checkpoint (written to test.json):");
+                print!("{}", seje::eval::report::render_table(report));
+            }
+        }
+        Command::Embed {
+            run_dir,
+            split,
+            checkpoint,
+            device,
+            out,
+        } => {
+            let split: seje::data::recipe1m::Partition =
+                split.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+            let emb =
+                seje::phase2::embed::embed_run(&run_dir, split, &checkpoint, device.as_deref())
+                    .with_context(|| format!("embedding with {}", run_dir.display()))?;
+            emb.write_safetensors(&out)?;
+            println!(
+                "{} pairs of the {} split, {}-d, written to {}",
+                emb.n,
+                split.as_str(),
+                emb.d,
+                out.display()
+            );
         }
         Command::Eval {
             embeddings,

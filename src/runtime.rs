@@ -2,9 +2,14 @@
 //!
 //! Spec: spec/runtime.md. Paper: the authors seed `torch.manual_seed(1234)`,
 //! `torch.cuda.manual_seed(1234)` and NumPy with 1234 (SEJE `train.py`, ../shared/SEJE-SPEC.md §5.1);
-//! every command and test of this package starts with [`seed_everything`].
+//! every command and test of this package starts with [`seed_everything`]. Devices and CUDA
+//! loading: [`cuda`].
 
 use serde::Serialize;
+
+pub mod cuda;
+
+pub use cuda::{device, load_cuda, parse_device, use_bf16_autocast};
 
 /// The seed of the authors' code (`train.py`, `test.py`); the default everywhere.
 pub const PAPER_SEED: u64 = 1234;
@@ -51,6 +56,8 @@ pub struct RuntimeInfo {
 
 /// Collects [`RuntimeInfo`] from the loaded libtorch.
 pub fn runtime_info() -> RuntimeInfo {
+    // Registers CUDA when libtorch's CUDA library is next to the CPU one (a GPU machine).
+    let _ = load_cuda();
     let cuda_available = tch::Cuda::is_available();
     RuntimeInfo {
         seje_version: env!("CARGO_PKG_VERSION"),

@@ -43,6 +43,20 @@ pub struct RunSection {
     pub device: String,
     /// CPU threads for libtorch (0: libtorch's default).
     pub threads: usize,
+    /// `f32`, or `bf16` (CUDA autocast in bfloat16 for the forward pass and the losses).
+    pub precision: Precision,
+    /// cudnn picks convolution kernels by timing them (faster, not bit-reproducible).
+    pub cudnn_benchmark: bool,
+}
+
+/// Arithmetic of the training step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// Everything in float32.
+    F32,
+    /// CUDA autocast in bfloat16 (parameters, gradients and optimiser state stay float32).
+    Bf16,
 }
 
 /// `[data]`
@@ -60,6 +74,9 @@ pub struct DataSection {
     pub crop: u32,
     /// Loader threads.
     pub workers: usize,
+    /// A missing or undecodable image: `fail` (stop, naming it) or `skip` (leave it out, counted
+    /// in the metrics).
+    pub images: String,
 }
 
 /// `[model]`
@@ -80,6 +97,13 @@ pub struct ModelSection {
     pub embedding: i64,
     /// Categories of the shared head.
     pub classes: i64,
+    /// torchvision weights of the backbone (`.pth` or `.safetensors`), relative to the config
+    /// file's directory; empty: the backbone starts from PyTorch's random initialisation.
+    pub pretrained: String,
+    /// Feed f_term (off: zeros, an ablation; the architecture is unchanged).
+    pub use_term_feature: bool,
+    /// Feed f_cat (off: zeros, an ablation; the architecture is unchanged).
+    pub use_category_feature: bool,
 }
 
 impl ModelSection {
@@ -131,13 +155,32 @@ pub struct ScheduleSection {
 
 impl TrainConfig {
     /// Reads a TOML file, applies `KEY=VALUE` overrides (dotted keys, TOML values; a value that
-    /// does not parse as TOML is taken as a string) and checks the result.
+    /// does not parse as TOML is taken as a string) and checks the result. Relative `data.root`,
+    /// `data.features` and `model.pretrained` are resolved against the file's directory, so the resolved
+    /// configuration a run stores names its inputs wherever it is read from.
     pub fn load(path: &Path, overrides: &[String]) -> Result<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
             file: path.display().to_string(),
             problem: e.to_string(),
         })?;
-        Self::parse(&text, &path.display().to_string(), overrides)
+        let mut cfg = Self::parse(&text, &path.display().to_string(), overrides)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let base = if base.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            base
+        };
+        let base = std::path::absolute(base).unwrap_or_else(|_| base.to_path_buf());
+        for p in [
+            &mut cfg.data.root,
+            &mut cfg.data.features,
+            &mut cfg.model.pretrained,
+        ] {
+            if !p.is_empty() && Path::new(p.as_str()).is_relative() {
+                *p = lexical_join(&base, p).display().to_string();
+            }
+        }
+        Ok(cfg)
     }
 
     /// [`TrainConfig::load`] on text; `origin` names it in errors.
@@ -157,6 +200,14 @@ impl TrainConfig {
             })?;
         cfg.objective.validate()?;
         cfg.model.model_config()?;
+        crate::runtime::parse_device(&cfg.run.device)?;
+        cfg.data
+            .images
+            .parse::<crate::data::images::ImagePolicy>()
+            .map_err(|problem| Error::Config {
+                origin: origin.into(),
+                problem: format!("data.images: {problem}"),
+            })?;
         if cfg.optim.batch_size < 2 {
             return Err(Error::Config {
                 origin: origin.into(),
@@ -175,6 +226,22 @@ impl TrainConfig {
     pub fn hash(&self) -> String {
         hex::encode(Sha256::digest(self.to_toml().as_bytes()))
     }
+}
+
+/// `base/rel` with `.` and `..` components folded away (no file system access).
+fn lexical_join(base: &Path, rel: &str) -> std::path::PathBuf {
+    use std::path::Component;
+    let mut out = std::path::PathBuf::new();
+    for c in base.join(rel).components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 /// Sets `a.b.c = value` in a TOML table; the key must already exist (typos are errors).

@@ -60,6 +60,9 @@ pub struct Trainer {
     pub objective: ObjectiveConfig,
     /// Seed of the α stream.
     pub seed: u64,
+    /// Run the forward pass and the losses under CUDA autocast (see
+    /// [`crate::runtime::use_bf16_autocast`]); backward passes and updates stay outside it.
+    pub autocast: bool,
 }
 
 impl Trainer {
@@ -110,6 +113,7 @@ impl Trainer {
             opt_d,
             objective: *objective,
             seed,
+            autocast: false,
         })
     }
 
@@ -135,21 +139,24 @@ impl Trainer {
         classes: Option<&Tensor>,
         iteration: u64,
     ) -> Result<StepLosses> {
-        let out = self.model.forward(x, true)?;
+        let ac = self.autocast;
+        let out = tch::autocast(ac, || self.model.forward(x, true))?;
         let b = out.image.size()[0];
 
         // (1) discriminator step
         let (mut l_d, mut gp) = (None, None);
         if let (Some((_, d)), Some(opt_d)) = (&self.disc, &mut self.opt_d) {
             let alpha = Self::alphas(self.seed, b, iteration, out.image.device());
-            let dl = discriminator_loss(
-                d,
-                &out.image,
-                &out.recipe,
-                &alpha,
-                self.objective.alignment_form,
-                self.objective.penalty_weight,
-            )?;
+            let dl = tch::autocast(ac, || {
+                discriminator_loss(
+                    d,
+                    &out.image,
+                    &out.recipe,
+                    &alpha,
+                    self.objective.alignment_form,
+                    self.objective.penalty_weight,
+                )
+            })?;
             let v = finite("L_D", &dl.loss)?;
             opt_d.zero_grad();
             dl.loss.backward();
@@ -159,11 +166,14 @@ impl Trainer {
         }
 
         // (2) main step
-        let triplet = triplet_loss(&out.image, &out.recipe, classes, &self.objective.triplet)?.loss;
+        let triplet = tch::autocast(ac, || {
+            triplet_loss(&out.image, &out.recipe, classes, &self.objective.triplet)
+        })?
+        .loss;
         let (category_image, category_recipe) =
             match (&out.image_logits, &out.recipe_logits, classes) {
                 (Some(li), Some(lr), Some(c)) => {
-                    let ca = category_alignment(li, lr, c)?;
+                    let ca = tch::autocast(ac, || category_alignment(li, lr, c))?;
                     (Some(ca.image), Some(ca.recipe))
                 }
                 (Some(_), Some(_), None) => {
@@ -175,11 +185,9 @@ impl Trainer {
                 _ => (None, None),
             };
         let alignment = match &self.disc {
-            Some((_, d)) => Some(alignment_loss(
-                d,
-                &out.recipe,
-                self.objective.alignment_form,
-            )?),
+            Some((_, d)) => Some(tch::autocast(ac, || {
+                alignment_loss(d, &out.recipe, self.objective.alignment_form)
+            })?),
             None => None,
         };
         let terms = LossTerms {

@@ -1,0 +1,642 @@
+//! The Phase II training loop: epochs of iterations, validation after every epoch, the authors'
+//! two-stage schedule, best/last checkpoints, resume, and the final test of the best checkpoint.
+//!
+//! Spec: spec/phase2-training-loop.md. Authors' code: `train.py` (main loop, `train`, `validate`,
+//! git-disl/SEJE @ 694a835; ../shared/SEJE-SPEC.md §5.4).
+//!
+//! Every random choice of a run is a keyed stream (data order and per-sample choices by
+//! (seed, epoch, sample), the gradient penalty's α by (seed, iteration)); nothing in an epoch
+//! draws from libtorch's generator. A checkpoint written at the end of an epoch therefore holds
+//! everything needed to continue exactly: model, discriminator, both optimisers and the
+//! [`TrainState`].
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+use tch::{nn, Device};
+
+use crate::checkpoint;
+use crate::data::images::ImagePolicy;
+use crate::data::loader::{Loader, LoaderConfig};
+use crate::data::pairs::{self, Pair};
+use crate::data::recipe1m::Partition;
+use crate::data::transforms::{Mode, TransformConfig};
+use crate::error::{Error, Result};
+use crate::eval::ranking::RankOptions;
+use crate::eval::{evaluate, EvalConfig, EvalReport, Protocol};
+use crate::phase2::backbone::Backbone;
+use crate::phase2::config::{Precision, TrainConfig};
+use crate::phase2::embed::embed_split;
+use crate::phase2::inputs::PhaseTwoInputs;
+use crate::phase2::model::JointInput;
+use crate::phase2::run_dir::{self, Manifest, RunDir, TrainState};
+use crate::phase2::step::{StepLosses, Trainer};
+use crate::runtime;
+
+/// Fault injection for the kill-and-resume test: the process aborts (no cleanup, like a kill)
+/// right after this many iterations of the run have completed.
+pub const ABORT_ENV: &str = "SEJE_FAULT_ABORT_AT_ITERATION";
+
+/// How `seje train` was asked to run (what is not part of the configuration).
+#[derive(Debug, Clone, Default)]
+pub struct TrainOptions {
+    /// Continue the run in the directory from its last checkpoint.
+    pub resume: bool,
+    /// Resume even when the configuration or the inputs changed.
+    pub force: bool,
+    /// Draw progress bars on the terminal.
+    pub progress: bool,
+}
+
+/// Mean of each loss term over an epoch's iterations.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct LossMeans {
+    /// L.
+    pub total: f64,
+    /// L_TRI.
+    pub triplet: f64,
+    /// L_CA-V.
+    pub category_image: Option<f64>,
+    /// L_CA-R.
+    pub category_recipe: Option<f64>,
+    /// L_DA.
+    pub alignment: Option<f64>,
+    /// L_D.
+    pub discriminator: Option<f64>,
+    /// The unweighted gradient penalty.
+    pub gradient_penalty: Option<f64>,
+}
+
+/// Validation numbers of one epoch (image→recipe, the authors' model-selection direction).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Validation {
+    /// Pairs per subset (1000, or the whole split when it is smaller).
+    pub size: usize,
+    /// Subsets.
+    pub subsets: usize,
+    /// Mean median rank.
+    pub medr: f64,
+    /// Mean R@1 (fraction).
+    pub r1: f64,
+    /// Mean R@5 (fraction).
+    pub r5: f64,
+    /// Mean R@10 (fraction).
+    pub r10: f64,
+}
+
+/// One line of `metrics.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    /// Epoch number, from 1.
+    pub epoch: usize,
+    /// Schedule stage during the epoch.
+    pub stage: u8,
+    /// Learning rate of the model and the discriminator.
+    pub lr: f64,
+    /// Iterations completed by the run after this epoch.
+    pub iterations: u64,
+    /// Pairs trained on in this epoch.
+    pub pairs: usize,
+    /// Images left out under `data.images = "skip"`.
+    pub skipped_images: usize,
+    /// Loss means over the epoch.
+    pub loss: LossMeans,
+    /// Validation.
+    pub val: Validation,
+    /// R@1 + 0.8 R@5 + 0.6 R@10 of the rounded fractions.
+    pub score: f64,
+    /// Whether this epoch became the best checkpoint.
+    pub improved: bool,
+    /// Epochs without improvement after this one.
+    pub epochs_without_improvement: usize,
+    /// Seconds spent training.
+    pub train_seconds: f64,
+    /// Seconds spent validating.
+    pub val_seconds: f64,
+    /// Training throughput.
+    pub images_per_second: f64,
+}
+
+/// What `RUN/test.json` holds.
+#[derive(Debug, Clone, Serialize)]
+pub struct TestRecord {
+    /// Epoch of the best checkpoint that was tested.
+    pub checkpoint_epoch: usize,
+    /// Its validation score.
+    pub checkpoint_score: f64,
+    /// The evaluation of the test split.
+    pub report: EvalReport,
+}
+
+/// The outcome of [`train`].
+#[derive(Debug, Clone)]
+pub struct TrainSummary {
+    /// The run directory.
+    pub run_dir: PathBuf,
+    /// Epochs completed.
+    pub epochs: usize,
+    /// Why training ended.
+    pub stopped: String,
+    /// Best validation score and its epoch.
+    pub best: Option<(f64, usize)>,
+    /// Test of the best checkpoint.
+    pub test: Option<EvalReport>,
+}
+
+/// The validation score: `w·(R@1, R@5, R@10)` with each fraction rounded to 3 decimals first,
+/// as the authors' `train.py`.
+pub fn selection_score(r: [f64; 3], weights: [f64; 3]) -> f64 {
+    r.iter()
+        .zip(weights)
+        .map(|(x, w)| w * ((x * 1000.0).round() / 1000.0))
+        .sum()
+}
+
+/// Where the schedule stands before an epoch: switch stage, stop, or go on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScheduleStep {
+    /// Train another epoch at the current learning rate.
+    Continue,
+    /// Drop to the stage-2 learning rate, then train.
+    SwitchStage,
+    /// The run is over.
+    Stop(&'static str),
+}
+
+/// The authors' checks at the top of each epoch, in their order: stop after `stage2_patience`
+/// epochs without improvement in stage 2, switch after `stage1_patience` in stage 1, stop at
+/// `max_epochs`.
+pub fn schedule_step(state: &TrainState, cfg: &TrainConfig) -> ScheduleStep {
+    let s = &cfg.schedule;
+    if state.stage == 2 && state.epochs_without_improvement >= s.stage2_patience {
+        ScheduleStep::Stop(
+            "no validation improvement for stage2_patience epochs at the stage-2 learning rate",
+        )
+    } else if state.epoch >= s.max_epochs {
+        ScheduleStep::Stop("max_epochs reached")
+    } else if state.stage == 1 && state.epochs_without_improvement >= s.stage1_patience {
+        ScheduleStep::SwitchStage
+    } else {
+        ScheduleStep::Continue
+    }
+}
+
+/// The loader of a split as a run configures it (training: shuffled, training transforms).
+pub(crate) fn loader(cfg: &TrainConfig, pairs: Vec<Pair>, train: bool) -> Result<Loader> {
+    let policy: ImagePolicy = cfg.data.images.parse().map_err(|problem| Error::Config {
+        origin: "data.images".into(),
+        problem,
+    })?;
+    Loader::new(
+        PathBuf::from(&cfg.data.root),
+        pairs,
+        LoaderConfig {
+            batch_size: cfg.optim.batch_size,
+            workers: cfg.data.workers.max(1),
+            prefetch: 2,
+            shuffle: train,
+            mode: if train { Mode::Train } else { Mode::Eval },
+            transform: TransformConfig::sized(cfg.data.resize, cfg.data.crop),
+            seed: cfg.run.seed,
+            policy,
+        },
+    )
+}
+
+fn bar(progress: bool, len: u64, prefix: String) -> ProgressBar {
+    if !progress {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new(len);
+    pb.set_style(
+        ProgressStyle::with_template(
+            "{prefix:>12} [{elapsed_precise}] {bar:30} {pos}/{len} ETA {eta} {msg}",
+        )
+        .expect("a valid template"),
+    );
+    pb.set_prefix(prefix);
+    pb
+}
+
+/// Copies torchvision weights into the backbone of `trainer` (every trunk variable must be in
+/// the file; the classifier `fc.*` is dropped).
+pub fn load_pretrained_backbone(trainer: &Trainer, cfg: &TrainConfig, file: &Path) -> Result<()> {
+    let tensors = if file.extension().is_some_and(|e| e == "safetensors") {
+        tch::Tensor::read_safetensors(file)?
+    } else {
+        checkpoint::read_state_dict(file, None)?
+    };
+    let tmp = nn::VarStore::new(Device::Cpu);
+    let backbone = cfg.model.model_config()?.backbone.with_classes(None);
+    let _trunk = Backbone::new(tmp.root() / "visionMLP", &backbone);
+    let report = checkpoint::load_into(&tmp, file, tensors, |name| {
+        if name.starts_with("fc.") {
+            None
+        } else {
+            checkpoint::torchvision_name(name).map(|n| format!("visionMLP.{n}"))
+        }
+    })?;
+    let source = tmp.variables();
+    let mut target = trainer.vs.variables();
+    tch::no_grad(|| {
+        for (name, t) in &source {
+            if let Some(v) = target.get_mut(name) {
+                v.copy_(t);
+            }
+        }
+    });
+    tracing::info!(file = %file.display(), loaded = report.loaded, "pretrained backbone loaded");
+    Ok(())
+}
+
+/// Keeps the lines of `metrics.jsonl` of epochs up to `epoch` (a resumed run replays the rest).
+fn truncate_metrics(run: &RunDir, epoch: usize) -> Result<()> {
+    let file = run.path().join("metrics.jsonl");
+    let Ok(text) = std::fs::read_to_string(&file) else {
+        return Ok(());
+    };
+    let kept: String = text
+        .lines()
+        .filter(|l| {
+            serde_json::from_str::<serde_json::Value>(l)
+                .ok()
+                .and_then(|v| v.get("epoch").and_then(serde_json::Value::as_u64))
+                .is_some_and(|e| e as usize <= epoch)
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    if kept.len() != text.len() {
+        tracing::info!(epoch, "metrics of epochs after the last checkpoint dropped");
+        run_dir::write_atomic(&file, kept.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// Trains as configured in `cfg` in `run_dir` (see the module header), then tests the best
+/// checkpoint on the test split.
+pub fn train(cfg: &TrainConfig, run_dir: &Path, opts: &TrainOptions) -> Result<TrainSummary> {
+    // The device first: libtorch caches whether CUDA exists at the first question.
+    let device = runtime::device(&cfg.run.device)?;
+    let threads = (cfg.run.threads > 0).then_some(cfg.run.threads);
+    runtime::seed_everything(cfg.run.seed, threads);
+    if let Device::Cuda(_) = device {
+        tch::Cuda::cudnn_set_benchmark(cfg.run.cudnn_benchmark);
+    }
+
+    let (mut dataset, report) = pairs::open(Path::new(&cfg.data.root))?;
+    let split_pairs = |p: Partition| report.split(p).pairs;
+    tracing::info!(
+        train = split_pairs(Partition::Train),
+        val = split_pairs(Partition::Val),
+        test = split_pairs(Partition::Test),
+        "pairs"
+    );
+    let (train_pairs, val_pairs, test_pairs) = (
+        dataset.take_split(Partition::Train),
+        dataset.take_split(Partition::Val),
+        dataset.take_split(Partition::Test),
+    );
+    for (name, p) in [("train", &train_pairs), ("val", &val_pairs)] {
+        if p.len() < 2 {
+            return Err(Error::Invalid {
+                what: format!("dataset {}", cfg.data.root),
+                problem: format!(
+                    "the {name} split has {} pairs; training needs at least 2",
+                    p.len()
+                ),
+            });
+        }
+    }
+    let inputs = PhaseTwoInputs::open(Path::new(&cfg.data.features), &cfg.model)?;
+    for p in [&train_pairs, &val_pairs, &test_pairs] {
+        inputs.check_pairs(p)?;
+    }
+
+    let run = RunDir::open(run_dir, cfg, opts.resume, opts.force)?;
+    let mut input_files = inputs.files();
+    if !cfg.model.pretrained.is_empty() {
+        input_files.push(PathBuf::from(&cfg.model.pretrained));
+    }
+    let checksums = input_files
+        .iter()
+        .map(|f| Ok((f.display().to_string(), run_dir::sha256_file(f)?)))
+        .collect::<Result<Vec<_>>>()?;
+    let manifest_file = run.path().join("manifest.json");
+    if opts.resume && manifest_file.exists() {
+        let text = std::fs::read_to_string(&manifest_file).map_err(|e| Error::Io {
+            file: manifest_file.display().to_string(),
+            problem: e.to_string(),
+        })?;
+        let old: Manifest = serde_json::from_str(&text).map_err(|e| Error::Config {
+            origin: manifest_file.display().to_string(),
+            problem: e.to_string(),
+        })?;
+        if old.inputs != checksums && !opts.force {
+            return Err(Error::Invalid {
+                what: format!("run directory {}", run.path().display()),
+                problem: "was started on other input files (their SHA-256 differ from \
+                          manifest.json); resume on the same features, or force it"
+                    .into(),
+            });
+        }
+    } else {
+        let (git_commit, git_dirty) = run_dir::source_version();
+        run.write_manifest(&Manifest {
+            seje_version: env!("CARGO_PKG_VERSION").into(),
+            git_commit,
+            git_dirty,
+            libtorch_version: runtime::LIBTORCH_VERSION.into(),
+            device: format!("{device:?}"),
+            seed: cfg.run.seed,
+            config_hash: cfg.hash(),
+            inputs: checksums,
+        })?;
+    }
+
+    let lr_of = |stage: u8| {
+        if stage == 1 {
+            cfg.optim.lr
+        } else {
+            cfg.optim.lr_stage2
+        }
+    };
+    let mut trainer = Trainer::new(
+        &cfg.model.model_config()?,
+        &cfg.objective,
+        cfg.optim.lr,
+        device,
+        cfg.run.seed,
+    )?;
+    if cfg.run.precision == Precision::Bf16 {
+        runtime::use_bf16_autocast(device)?;
+        trainer.autocast = true;
+    }
+    let mut state = if opts.resume && run.has_checkpoint("last") {
+        let s = run.load_checkpoint("last", &mut trainer)?;
+        tracing::info!(
+            epoch = s.epoch,
+            iteration = s.iteration,
+            stage = s.stage,
+            "resumed"
+        );
+        s
+    } else {
+        if !cfg.model.pretrained.is_empty() {
+            load_pretrained_backbone(&trainer, cfg, Path::new(&cfg.model.pretrained))?;
+        }
+        TrainState::start()
+    };
+    truncate_metrics(&run, state.epoch)?;
+    trainer.set_lr(lr_of(state.stage));
+
+    let train_loader = loader(cfg, train_pairs, true)?;
+    let val_loader = loader(cfg, val_pairs, false)?;
+    let abort_at: Option<u64> = std::env::var(ABORT_ENV).ok().and_then(|v| v.parse().ok());
+
+    let mut stopped = String::from("the run had already finished");
+    while !state.finished {
+        match schedule_step(&state, cfg) {
+            ScheduleStep::Stop(why) => {
+                state.finished = true;
+                stopped = why.to_string();
+                run.save_checkpoint("last", &trainer, &state)?;
+                tracing::info!(epoch = state.epoch, why, "training finished");
+                break;
+            }
+            ScheduleStep::SwitchStage => {
+                state.stage = 2;
+                state.epochs_without_improvement = 0;
+                trainer.set_lr(lr_of(2));
+                tracing::info!(
+                    epoch = state.epoch + 1,
+                    lr = lr_of(2),
+                    "stage 2: learning rate dropped"
+                );
+            }
+            ScheduleStep::Continue => {}
+        }
+        let epoch = state.epoch + 1;
+
+        // Training.
+        let t0 = Instant::now();
+        let pb = bar(
+            opts.progress,
+            train_loader.batches() as u64,
+            format!("epoch {epoch}"),
+        );
+        let (mut sums, mut n_iter, mut pairs_seen, mut skipped) =
+            (LossMeans::default(), 0u64, 0usize, 0usize);
+        for batch in train_loader.epoch(state.epoch as u64) {
+            let batch = batch?;
+            skipped += batch.skipped.len();
+            if batch.recipe_ids.len() < 2 {
+                tracing::warn!(epoch, "a batch with fewer than 2 pairs left, skipped");
+                continue;
+            }
+            let x = inputs.batch(&batch.recipe_ids, &batch.image_indices, device)?;
+            let images = batch.images.to_device(device);
+            let losses = trainer
+                .step(
+                    &JointInput {
+                        images: &images,
+                        category: &x.category,
+                        sentences: &x.sentences,
+                        lengths: &x.lengths,
+                        term: &x.term,
+                    },
+                    Some(&x.classes),
+                    state.iteration,
+                )
+                .map_err(|e| match e {
+                    Error::NonFinite { term, problem } => Error::NonFinite {
+                        term,
+                        problem: format!(
+                            "{problem} (epoch {epoch}, iteration {}); training stopped, \
+                             checkpoints/last keeps epoch {}",
+                            state.iteration + 1,
+                            state.epoch
+                        ),
+                    },
+                    other => other,
+                })?;
+            state.iteration += 1;
+            n_iter += 1;
+            pairs_seen += batch.recipe_ids.len();
+            add(&mut sums, &losses);
+            pb.inc(1);
+            pb.set_message(format!("loss {:.4}", losses.total));
+            if abort_at == Some(state.iteration) {
+                tracing::warn!(iteration = state.iteration, "{ABORT_ENV}: aborting");
+                std::process::abort();
+            }
+        }
+        pb.finish_and_clear();
+        let train_seconds = t0.elapsed().as_secs_f64();
+
+        // Validation.
+        let t1 = Instant::now();
+        let vb = bar(opts.progress, val_loader.len() as u64, "validation".into());
+        let emb = embed_split(
+            &trainer.model,
+            &val_loader,
+            &inputs,
+            device,
+            "validation split",
+            |done| vb.set_position(done as u64),
+        )?;
+        vb.finish_and_clear();
+        let size = cfg.schedule.validation_size.min(emb.n);
+        let report = evaluate(
+            &emb,
+            &EvalConfig {
+                protocol: Protocol::Seje,
+                sizes: vec![size],
+                subsets: cfg.schedule.validation_repeats,
+                seed: runtime::PAPER_SEED,
+                rank: RankOptions {
+                    device,
+                    ..RankOptions::default()
+                },
+            },
+        )?;
+        let i2r = &report.sizes[0].image_to_recipe;
+        let score = selection_score([i2r.r1, i2r.r5, i2r.r10], cfg.schedule.score_weights);
+        let val_seconds = t1.elapsed().as_secs_f64();
+
+        let improved = state.best.is_none_or(|(b, _)| score > b);
+        state.epoch = epoch;
+        if improved {
+            state.best = Some((score, epoch));
+            state.epochs_without_improvement = 0;
+        } else {
+            state.epochs_without_improvement += 1;
+        }
+        let n = n_iter.max(1) as f64;
+        let mean = |o: Option<f64>| o.map(|v| v / n);
+        let record = EpochRecord {
+            epoch,
+            stage: state.stage,
+            lr: lr_of(state.stage),
+            iterations: state.iteration,
+            pairs: pairs_seen,
+            skipped_images: skipped,
+            loss: LossMeans {
+                total: sums.total / n,
+                triplet: sums.triplet / n,
+                category_image: mean(sums.category_image),
+                category_recipe: mean(sums.category_recipe),
+                alignment: mean(sums.alignment),
+                discriminator: mean(sums.discriminator),
+                gradient_penalty: mean(sums.gradient_penalty),
+            },
+            val: Validation {
+                size,
+                subsets: report.sizes[0].subsets,
+                medr: i2r.medr,
+                r1: i2r.r1,
+                r5: i2r.r5,
+                r10: i2r.r10,
+            },
+            score,
+            improved,
+            epochs_without_improvement: state.epochs_without_improvement,
+            train_seconds,
+            val_seconds,
+            images_per_second: pairs_seen as f64 / train_seconds.max(1e-9),
+        };
+        tracing::info!(
+            epoch,
+            stage = state.stage,
+            loss = format!("{:.4}", record.loss.total),
+            val_medr = i2r.medr,
+            val_r1 = format!("{:.3}", i2r.r1),
+            score = format!("{score:.3}"),
+            improved,
+            images_per_second = format!("{:.1}", record.images_per_second),
+            "epoch done"
+        );
+        run.append_metrics(&record)?;
+        if improved {
+            run.save_checkpoint("best", &trainer, &state)?;
+        }
+        run.save_checkpoint("last", &trainer, &state)?;
+    }
+
+    // Test the best checkpoint.
+    let test = if test_pairs.is_empty() {
+        tracing::warn!("the test split is empty; nothing to test");
+        None
+    } else {
+        let state_best = run.load_checkpoint("best", &mut trainer)?;
+        let test_loader = loader(cfg, test_pairs, false)?;
+        let tb = bar(opts.progress, test_loader.len() as u64, "test".into());
+        let emb = embed_split(
+            &trainer.model,
+            &test_loader,
+            &inputs,
+            device,
+            "test split",
+            |done| tb.set_position(done as u64),
+        )?;
+        tb.finish_and_clear();
+        let report = evaluate(
+            &emb,
+            &EvalConfig {
+                sizes: test_sizes(emb.n),
+                rank: RankOptions {
+                    device,
+                    ..RankOptions::default()
+                },
+                ..EvalConfig::default()
+            },
+        )?;
+        let (checkpoint_score, checkpoint_epoch) = state_best.best.unwrap_or((0.0, 0));
+        let record = TestRecord {
+            checkpoint_epoch,
+            checkpoint_score,
+            report: report.clone(),
+        };
+        run_dir::write_atomic(
+            &run.path().join("test.json"),
+            serde_json::to_string_pretty(&record)
+                .expect("a test record serialises")
+                .as_bytes(),
+        )?;
+        Some(report)
+    };
+    Ok(TrainSummary {
+        run_dir: run.path().to_path_buf(),
+        epochs: state.epoch,
+        stopped,
+        best: state.best,
+        test,
+    })
+}
+
+/// The test sizes of the authors' `test.py` (1K and 10K) that the split can hold, or the whole
+/// split when it holds fewer than 1000 pairs.
+pub fn test_sizes(n: usize) -> Vec<usize> {
+    let sizes: Vec<usize> = [1000, 10_000].into_iter().filter(|&s| s <= n).collect();
+    if sizes.is_empty() {
+        vec![n]
+    } else {
+        sizes
+    }
+}
+
+fn add(sums: &mut LossMeans, l: &StepLosses) {
+    let acc = |s: &mut Option<f64>, v: Option<f64>| {
+        if let Some(v) = v {
+            *s = Some(s.unwrap_or(0.0) + v);
+        }
+    };
+    sums.total += l.total;
+    sums.triplet += l.triplet;
+    acc(&mut sums.category_image, l.category_image);
+    acc(&mut sums.category_recipe, l.category_recipe);
+    acc(&mut sums.alignment, l.alignment);
+    acc(&mut sums.discriminator, l.discriminator);
+    acc(&mut sums.gradient_penalty, l.gradient_penalty);
+}

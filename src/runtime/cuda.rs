@@ -1,0 +1,214 @@
+//! Devices: parsing `cpu` / `cuda` / `cuda:N`, loading libtorch's CUDA library at run time, and
+//! bf16 autocast.
+//!
+//! Spec: spec/runtime.md (devices). One binary serves CPU and GPU machines: it is linked against
+//! `libtorch_cpu.so` only, and libtorch registers CUDA when `libtorch_cuda.so` is loaded. When a
+//! CUDA device is asked for, [`device`] loads that library from the directory of the
+//! `libtorch_cpu.so` this process runs on (or from `SEJE_TORCH_CUDA_DIR`) before libtorch is asked
+//! whether CUDA is there, since libtorch caches the answer at the first question.
+
+use std::ffi::{CStr, CString};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use tch::Device;
+
+use crate::error::{Error, Result};
+
+/// What loading `libtorch_cuda.so` gave: the file loaded, or every attempt's error.
+static CUDA_LIBRARY: OnceLock<std::result::Result<PathBuf, String>> = OnceLock::new();
+
+/// Parses `cpu`, `cuda` (device 0) or `cuda:N`.
+pub fn parse_device(spec: &str) -> Result<Device> {
+    let bad = |problem: &str| Error::Invalid {
+        what: format!("device `{spec}`"),
+        problem: problem.into(),
+    };
+    match spec.trim() {
+        "cpu" => Ok(Device::Cpu),
+        "cuda" => Ok(Device::Cuda(0)),
+        s => match s.strip_prefix("cuda:") {
+            Some(n) => n
+                .parse::<usize>()
+                .map(Device::Cuda)
+                .map_err(|_| bad("expected cpu, cuda or cuda:N with N a device number")),
+            None => Err(bad("expected cpu, cuda or cuda:N")),
+        },
+    }
+}
+
+/// The device named by `spec`, ready to use: for CUDA, `libtorch_cuda.so` is loaded and the
+/// device must exist, otherwise the error says what was tried.
+pub fn device(spec: &str) -> Result<Device> {
+    let d = parse_device(spec)?;
+    if let Device::Cuda(n) = d {
+        let loaded = load_cuda();
+        if !tch::Cuda::is_available() {
+            let why = match loaded {
+                Ok(lib) => format!(
+                    "libtorch's CUDA library loaded ({}) but CUDA is not available: no GPU or no \
+                     usable driver on this machine",
+                    lib.display()
+                ),
+                Err(e) => format!(
+                    "this binary is linked against libtorch's CPU library and could not load its \
+                     CUDA library: {e}. On a GPU machine with PyTorch 2.11 installed, put torch's \
+                     lib directory first in LD_LIBRARY_PATH (see ../shared/GPU.md) or set \
+                     SEJE_TORCH_CUDA_DIR to the directory holding libtorch_cuda.so"
+                ),
+            };
+            return Err(Error::Invalid {
+                what: format!("device `{spec}`"),
+                problem: why,
+            });
+        }
+        let count = tch::Cuda::device_count();
+        if n as i64 >= count {
+            return Err(Error::Invalid {
+                what: format!("device `{spec}`"),
+                problem: format!("this machine has {count} CUDA device(s)"),
+            });
+        }
+        tracing::info!(device = spec, "CUDA device ready");
+    }
+    Ok(d)
+}
+
+/// Loads `libtorch_cuda.so` once per process (later calls return the first answer). Harmless on
+/// a CPU machine: the file is absent and nothing happens.
+pub fn load_cuda() -> std::result::Result<PathBuf, String> {
+    CUDA_LIBRARY
+        .get_or_init(|| {
+            let mut tried = Vec::new();
+            for dir in candidate_dirs() {
+                let file = dir.join("libtorch_cuda.so");
+                if !file.exists() {
+                    tried.push(format!("{} does not exist", file.display()));
+                    continue;
+                }
+                match dlopen_global(&file) {
+                    Ok(()) => {
+                        tracing::debug!(library = %file.display(), "loaded libtorch's CUDA library");
+                        return Ok(file);
+                    }
+                    Err(e) => tried.push(format!("{}: {e}", file.display())),
+                }
+            }
+            if tried.is_empty() {
+                tried.push("no libtorch library directory found".into());
+            }
+            Err(tried.join("; "))
+        })
+        .clone()
+}
+
+/// `SEJE_TORCH_CUDA_DIR`, then the directory of the loaded `libtorch_cpu.so`.
+fn candidate_dirs() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(d) = std::env::var_os("SEJE_TORCH_CUDA_DIR") {
+        dirs.push(PathBuf::from(d));
+    }
+    if let Some(d) = loaded_library_dir("libtorch_cpu.so") {
+        if !dirs.contains(&d) {
+            dirs.push(d);
+        }
+    }
+    dirs
+}
+
+/// The directory of a shared library mapped into this process (from `/proc/self/maps`).
+fn loaded_library_dir(name: &str) -> Option<PathBuf> {
+    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+    maps.lines()
+        .filter_map(|l| l.split_whitespace().nth(5))
+        .map(Path::new)
+        .find(|p| p.file_name().and_then(|f| f.to_str()) == Some(name))
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+}
+
+fn dlerror() -> String {
+    // SAFETY: dlerror returns null or a pointer to a NUL-terminated string owned by libc.
+    unsafe {
+        let e = libc::dlerror();
+        if e.is_null() {
+            "unknown dlopen error".into()
+        } else {
+            CStr::from_ptr(e).to_string_lossy().into_owned()
+        }
+    }
+}
+
+fn dlopen_global(file: &Path) -> std::result::Result<(), String> {
+    let c = CString::new(file.as_os_str().as_encoded_bytes()).map_err(|e| e.to_string())?;
+    // SAFETY: a valid C string; the handle is kept for the life of the process on purpose.
+    let handle = unsafe { libc::dlopen(c.as_ptr(), libc::RTLD_NOW | libc::RTLD_GLOBAL) };
+    if handle.is_null() {
+        Err(dlerror())
+    } else {
+        Ok(())
+    }
+}
+
+/// `c10::DeviceType::CUDA`.
+const DEVICE_TYPE_CUDA: i8 = 1;
+/// `c10::ScalarType::BFloat16`.
+const SCALAR_TYPE_BFLOAT16: i8 = 15;
+
+/// Makes CUDA autocast (what [`tch::autocast`] turns on) compute in bfloat16 instead of its
+/// default float16, by calling libtorch's `at::autocast::set_autocast_dtype(kCUDA, kBFloat16)`,
+/// which tch does not wrap. Checked: the dtype is read back with `get_autocast_dtype`, and a
+/// matrix product under autocast must come out in bfloat16.
+pub fn use_bf16_autocast(device: Device) -> Result<()> {
+    let fail = |problem: String| Error::Invalid {
+        what: "bf16 autocast".into(),
+        problem,
+    };
+    if !matches!(device, Device::Cuda(_)) {
+        return Err(fail(
+            "autocast is a CUDA option; the run's device is the CPU".into(),
+        ));
+    }
+    type SetDtype = unsafe extern "C" fn(i8, i8);
+    type GetDtype = unsafe extern "C" fn(i8) -> i8;
+    let set: SetDtype =
+        symbol("_ZN2at8autocast18set_autocast_dtypeEN3c1010DeviceTypeENS1_10ScalarTypeE")
+            .map_err(fail)?;
+    let get: GetDtype =
+        symbol("_ZN2at8autocast18get_autocast_dtypeEN3c1010DeviceTypeE").map_err(fail)?;
+    // SAFETY: both functions take and return one-byte enums (c10::DeviceType and
+    // c10::ScalarType are `enum class : int8_t`), passed in registers like an i8.
+    let now = unsafe {
+        set(DEVICE_TYPE_CUDA, SCALAR_TYPE_BFLOAT16);
+        get(DEVICE_TYPE_CUDA)
+    };
+    if now != SCALAR_TYPE_BFLOAT16 {
+        return Err(fail(format!(
+            "libtorch reports autocast dtype {now} after setting bfloat16 ({SCALAR_TYPE_BFLOAT16})"
+        )));
+    }
+    let a = tch::Tensor::ones([4, 4], (tch::Kind::Float, device));
+    let kind = tch::autocast(true, || a.matmul(&a).kind());
+    if kind != tch::Kind::BFloat16 {
+        return Err(fail(format!(
+            "a matrix product under autocast came out as {kind:?}, not BFloat16"
+        )));
+    }
+    tracing::info!("CUDA autocast computes in bfloat16");
+    Ok(())
+}
+
+fn symbol<T: Copy>(name: &str) -> std::result::Result<T, String> {
+    let c = CString::new(name).expect("symbol names have no NUL");
+    // SAFETY: RTLD_DEFAULT searches the libraries already loaded; the caller names the type.
+    let p = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c.as_ptr()) };
+    if p.is_null() {
+        return Err(format!("libtorch has no symbol {name}: {}", dlerror()));
+    }
+    assert_eq!(
+        std::mem::size_of::<T>(),
+        std::mem::size_of::<*mut libc::c_void>()
+    );
+    // SAFETY: T is a function pointer type of the symbol's signature (checked size above).
+    Ok(unsafe { std::mem::transmute_copy::<*mut libc::c_void, T>(&p) })
+}
