@@ -9,7 +9,7 @@ use serde::Serialize;
 
 pub mod cuda;
 
-pub use cuda::{device, load_cuda, parse_device, use_bf16_autocast};
+pub use cuda::{autocast, device, load_cuda, parse_device, use_bf16_autocast};
 
 /// The seed of the authors' code (`train.py`, `test.py`); the default everywhere.
 pub const PAPER_SEED: u64 = 1234;

@@ -56,15 +56,21 @@ impl Lstm {
     fn new(p: nn::Path, input: i64, hidden: i64) -> Self {
         let k = 1.0 / (hidden as f64).sqrt();
         let init = nn::Init::Uniform { lo: -k, up: k };
-        Self {
-            params: [
-                p.var("weight_ih_l0", &[4 * hidden, input], init),
-                p.var("weight_hh_l0", &[4 * hidden, hidden], init),
-                p.var("bias_ih_l0", &[4 * hidden], init),
-                p.var("bias_hh_l0", &[4 * hidden], init),
-            ],
-            hidden,
+        let params = [
+            p.var("weight_ih_l0", &[4 * hidden, input], init),
+            p.var("weight_hh_l0", &[4 * hidden, hidden], init),
+            p.var("bias_ih_l0", &[4 * hidden], init),
+            p.var("bias_hh_l0", &[4 * hidden], init),
+        ];
+        if p.device().is_cuda() && tch::Cuda::cudnn_is_available() {
+            // As PyTorch's nn.LSTM (flatten_parameters): cudnn wants the four tensors as views
+            // of one buffer, otherwise it copies them at every call. Values are unchanged;
+            // later in-place updates and loads keep the shared storage.
+            let _ = Tensor::internal_cudnn_rnn_flatten_weight(
+                &params, 4, input, 2, hidden, 0, 1, true, false,
+            );
         }
+        Self { params, hidden }
     }
 
     /// Outputs of every step: `[B, T, input]` → `[B, T, hidden]`.

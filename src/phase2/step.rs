@@ -140,14 +140,14 @@ impl Trainer {
         iteration: u64,
     ) -> Result<StepLosses> {
         let ac = self.autocast;
-        let out = tch::autocast(ac, || self.model.forward(x, true))?;
+        let out = crate::runtime::autocast(ac, || self.model.forward(x, true))?;
         let b = out.image.size()[0];
 
         // (1) discriminator step
         let (mut l_d, mut gp) = (None, None);
         if let (Some((_, d)), Some(opt_d)) = (&self.disc, &mut self.opt_d) {
             let alpha = Self::alphas(self.seed, b, iteration, out.image.device());
-            let dl = tch::autocast(ac, || {
+            let dl = crate::runtime::autocast(ac, || {
                 discriminator_loss(
                     d,
                     &out.image,
@@ -166,14 +166,14 @@ impl Trainer {
         }
 
         // (2) main step
-        let triplet = tch::autocast(ac, || {
+        let triplet = crate::runtime::autocast(ac, || {
             triplet_loss(&out.image, &out.recipe, classes, &self.objective.triplet)
         })?
         .loss;
         let (category_image, category_recipe) =
             match (&out.image_logits, &out.recipe_logits, classes) {
                 (Some(li), Some(lr), Some(c)) => {
-                    let ca = tch::autocast(ac, || category_alignment(li, lr, c))?;
+                    let ca = crate::runtime::autocast(ac, || category_alignment(li, lr, c))?;
                     (Some(ca.image), Some(ca.recipe))
                 }
                 (Some(_), Some(_), None) => {
@@ -185,7 +185,7 @@ impl Trainer {
                 _ => (None, None),
             };
         let alignment = match &self.disc {
-            Some((_, d)) => Some(tch::autocast(ac, || {
+            Some((_, d)) => Some(crate::runtime::autocast(ac, || {
                 alignment_loss(d, &out.recipe, self.objective.alignment_form)
             })?),
             None => None,

@@ -183,6 +183,32 @@ pub fn schedule_step(state: &TrainState, cfg: &TrainConfig) -> ScheduleStep {
     }
 }
 
+/// [`schedule_step`] applied to `state`: on a stage switch, stage 2 starts and the count of
+/// epochs without improvement restarts. The caller sets the learning rate.
+pub fn begin_epoch(state: &mut TrainState, cfg: &TrainConfig) -> ScheduleStep {
+    let step = schedule_step(state, cfg);
+    if step == ScheduleStep::SwitchStage {
+        state.stage = 2;
+        state.epochs_without_improvement = 0;
+    }
+    step
+}
+
+/// Records epoch `state.epoch + 1` with validation score `score`; returns whether it improved
+/// on the best so far (strictly; the first epoch always does).
+pub fn end_epoch(state: &mut TrainState, score: f64) -> bool {
+    let epoch = state.epoch + 1;
+    let improved = state.best.is_none_or(|(b, _)| score > b);
+    state.epoch = epoch;
+    if improved {
+        state.best = Some((score, epoch));
+        state.epochs_without_improvement = 0;
+    } else {
+        state.epochs_without_improvement += 1;
+    }
+    improved
+}
+
 /// The loader of a split as a run configures it (training: shuffled, training transforms).
 pub(crate) fn loader(cfg: &TrainConfig, pairs: Vec<Pair>, train: bool) -> Result<Loader> {
     let policy: ImagePolicy = cfg.data.images.parse().map_err(|problem| Error::Config {
@@ -397,7 +423,7 @@ pub fn train(cfg: &TrainConfig, run_dir: &Path, opts: &TrainOptions) -> Result<T
 
     let mut stopped = String::from("the run had already finished");
     while !state.finished {
-        match schedule_step(&state, cfg) {
+        match begin_epoch(&mut state, cfg) {
             ScheduleStep::Stop(why) => {
                 state.finished = true;
                 stopped = why.to_string();
@@ -406,8 +432,6 @@ pub fn train(cfg: &TrainConfig, run_dir: &Path, opts: &TrainOptions) -> Result<T
                 break;
             }
             ScheduleStep::SwitchStage => {
-                state.stage = 2;
-                state.epochs_without_improvement = 0;
                 trainer.set_lr(lr_of(2));
                 tracing::info!(
                     epoch = state.epoch + 1,
@@ -505,14 +529,7 @@ pub fn train(cfg: &TrainConfig, run_dir: &Path, opts: &TrainOptions) -> Result<T
         let score = selection_score([i2r.r1, i2r.r5, i2r.r10], cfg.schedule.score_weights);
         let val_seconds = t1.elapsed().as_secs_f64();
 
-        let improved = state.best.is_none_or(|(b, _)| score > b);
-        state.epoch = epoch;
-        if improved {
-            state.best = Some((score, epoch));
-            state.epochs_without_improvement = 0;
-        } else {
-            state.epochs_without_improvement += 1;
-        }
+        let improved = end_epoch(&mut state, score);
         let n = n_iter.max(1) as f64;
         let mean = |o: Option<f64>| o.map(|v| v / n);
         let record = EpochRecord {

@@ -155,10 +155,38 @@ const DEVICE_TYPE_CUDA: i8 = 1;
 /// `c10::ScalarType::BFloat16`.
 const SCALAR_TYPE_BFLOAT16: i8 = 15;
 
-/// Makes CUDA autocast (what [`tch::autocast`] turns on) compute in bfloat16 instead of its
-/// default float16, by calling libtorch's `at::autocast::set_autocast_dtype(kCUDA, kBFloat16)`,
-/// which tch does not wrap. Checked: the dtype is read back with `get_autocast_dtype`, and a
-/// matrix product under autocast must come out in bfloat16.
+/// The parts of libtorch's autocast API tch does not wrap (or wraps through deprecated calls
+/// that warn at every use), found with `dlsym` in the loaded libtorch.
+#[derive(Clone, Copy)]
+struct AutocastApi {
+    set_dtype: unsafe extern "C" fn(i8, i8),
+    get_dtype: unsafe extern "C" fn(i8) -> i8,
+    set_enabled: unsafe extern "C" fn(i8, bool),
+    is_enabled: unsafe extern "C" fn(i8) -> bool,
+}
+
+static AUTOCAST_API: OnceLock<std::result::Result<AutocastApi, String>> = OnceLock::new();
+
+fn autocast_api() -> std::result::Result<AutocastApi, String> {
+    AUTOCAST_API
+        .get_or_init(|| {
+            Ok(AutocastApi {
+                set_dtype: symbol(
+                    "_ZN2at8autocast18set_autocast_dtypeEN3c1010DeviceTypeENS1_10ScalarTypeE",
+                )?,
+                get_dtype: symbol("_ZN2at8autocast18get_autocast_dtypeEN3c1010DeviceTypeE")?,
+                set_enabled: symbol("_ZN2at8autocast20set_autocast_enabledEN3c1010DeviceTypeEb")?,
+                is_enabled: symbol("_ZN2at8autocast19is_autocast_enabledEN3c1010DeviceTypeE")?,
+            })
+        })
+        .as_ref()
+        .copied()
+        .map_err(Clone::clone)
+}
+
+/// Makes CUDA autocast compute in bfloat16 instead of its default float16
+/// (`at::autocast::set_autocast_dtype(kCUDA, kBFloat16)`). Checked: the dtype is read back, and a
+/// matrix product under [`autocast`] must come out in bfloat16.
 pub fn use_bf16_autocast(device: Device) -> Result<()> {
     let fail = |problem: String| Error::Invalid {
         what: "bf16 autocast".into(),
@@ -169,18 +197,12 @@ pub fn use_bf16_autocast(device: Device) -> Result<()> {
             "autocast is a CUDA option; the run's device is the CPU".into(),
         ));
     }
-    type SetDtype = unsafe extern "C" fn(i8, i8);
-    type GetDtype = unsafe extern "C" fn(i8) -> i8;
-    let set: SetDtype =
-        symbol("_ZN2at8autocast18set_autocast_dtypeEN3c1010DeviceTypeENS1_10ScalarTypeE")
-            .map_err(fail)?;
-    let get: GetDtype =
-        symbol("_ZN2at8autocast18get_autocast_dtypeEN3c1010DeviceTypeE").map_err(fail)?;
-    // SAFETY: both functions take and return one-byte enums (c10::DeviceType and
-    // c10::ScalarType are `enum class : int8_t`), passed in registers like an i8.
+    let api = autocast_api().map_err(fail)?;
+    // SAFETY: c10::DeviceType and c10::ScalarType are `enum class : int8_t`, passed in
+    // registers like an i8; the functions have no other preconditions.
     let now = unsafe {
-        set(DEVICE_TYPE_CUDA, SCALAR_TYPE_BFLOAT16);
-        get(DEVICE_TYPE_CUDA)
+        (api.set_dtype)(DEVICE_TYPE_CUDA, SCALAR_TYPE_BFLOAT16);
+        (api.get_dtype)(DEVICE_TYPE_CUDA)
     };
     if now != SCALAR_TYPE_BFLOAT16 {
         return Err(fail(format!(
@@ -188,7 +210,7 @@ pub fn use_bf16_autocast(device: Device) -> Result<()> {
         )));
     }
     let a = tch::Tensor::ones([4, 4], (tch::Kind::Float, device));
-    let kind = tch::autocast(true, || a.matmul(&a).kind());
+    let kind = autocast(true, || a.matmul(&a).kind());
     if kind != tch::Kind::BFloat16 {
         return Err(fail(format!(
             "a matrix product under autocast came out as {kind:?}, not BFloat16"
@@ -196,6 +218,31 @@ pub fn use_bf16_autocast(device: Device) -> Result<()> {
     }
     tracing::info!("CUDA autocast computes in bfloat16");
     Ok(())
+}
+
+/// Runs `f` under CUDA autocast when `enabled` (PyTorch's `torch.autocast("cuda")`), else just
+/// runs it. Enabling needs the autocast API ([`use_bf16_autocast`] checks it first).
+pub fn autocast<T>(enabled: bool, f: impl FnOnce() -> T) -> T {
+    if !enabled {
+        return f();
+    }
+    let api = autocast_api().expect("use_bf16_autocast checked libtorch's autocast API");
+    // SAFETY: as in use_bf16_autocast; the nesting calls are libtch's C wrappers.
+    let prev = unsafe {
+        let prev = (api.is_enabled)(DEVICE_TYPE_CUDA);
+        (api.set_enabled)(DEVICE_TYPE_CUDA, true);
+        torch_sys::at_autocast_increment_nesting();
+        prev
+    };
+    let out = f();
+    // SAFETY: as above.
+    unsafe {
+        if torch_sys::at_autocast_decrement_nesting() == 0 {
+            torch_sys::at_autocast_clear_cache();
+        }
+        (api.set_enabled)(DEVICE_TYPE_CUDA, prev);
+    }
+    out
 }
 
 fn symbol<T: Copy>(name: &str) -> std::result::Result<T, String> {
