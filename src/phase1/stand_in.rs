@@ -451,7 +451,7 @@ pub fn write_features_with_progress(
         seen[row] = true;
         done += 1;
         progress(done as u64);
-        if done % LOG_EVERY == 0 {
+        if done.is_multiple_of(LOG_EVERY) {
             tracing::info!(done, of = n, "stand-in features");
         }
         Ok(())
