@@ -208,6 +208,15 @@ enum FeaturesCommand {
         /// Seed of the word vectors.
         #[arg(long, default_value_t = StandInConfig::default().seed)]
         seed: u64,
+        /// Width of f_term (Phase II's `model.term`).
+        #[arg(long, default_value_t = StandInConfig::default().term_dim)]
+        term_dim: usize,
+        /// Width of each sentence vector of f_sent (Phase II's `model.sentence`).
+        #[arg(long, default_value_t = StandInConfig::default().sentence_dim)]
+        sentence_dim: usize,
+        /// Width of f_cat (Phase II's `model.category_feature`).
+        #[arg(long, default_value_t = StandInConfig::default().category_dim)]
+        category_dim: usize,
     },
 }
 
@@ -251,12 +260,18 @@ fn run() -> Result<()> {
                     out,
                     classes,
                     seed,
+                    term_dim,
+                    sentence_dim,
+                    category_dim,
                 },
         } => {
             seje::runtime::seed_everything(seed, None);
             let cfg = StandInConfig {
                 classes,
                 seed,
+                term_dim,
+                sentence_dim,
+                category_dim,
                 ..StandInConfig::default()
             };
             stand_in(&root, &out, &cfg)?;

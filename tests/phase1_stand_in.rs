@@ -268,7 +268,8 @@ fn the_command_writes_the_files_and_says_what_they_are() {
         .arg(mini())
         .arg("--out")
         .arg(dir.path())
-        .args(["--classes", "10", "--seed", "7"])
+        .args(["--classes", "10", "--seed", "7", "--term-dim", "32"])
+        .args(["--sentence-dim", "64", "--category-dim", "24"])
         .output()
         .expect("seje runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -281,9 +282,19 @@ fn the_command_writes_the_files_and_says_what_they_are() {
     assert!(stdout.contains("recipes     160 (train 96, val 32, test 32)"));
     let cat = open(dir.path(), CATEGORIES_FILE);
     assert_eq!(cat.metadata()["classes"], "10");
+    cat.expect("f_cat", Dtype::F32, &[5, 24]).expect("f_cat");
+    open(dir.path(), TERM_FILE)
+        .expect("f_term", Dtype::F32, &[32])
+        .expect("f_term");
+    open(dir.path(), SENTENCES_FILE)
+        .expect("f_sent", Dtype::F32, &[20, 64])
+        .expect("f_sent");
     let cfg = StandInConfig {
         classes: 10,
         seed: 7,
+        term_dim: 32,
+        sentence_dim: 64,
+        category_dim: 24,
         ..StandInConfig::default()
     };
     assert_eq!(

@@ -52,12 +52,14 @@ const LOG_EVERY: usize = 10_000;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StandInConfig {
-    /// Width of f_term and of f_cat (word2vec's 300 in the paper).
+    /// Width of f_term (word2vec's 300 in the paper).
     pub term_dim: usize,
     /// Width of one sentence vector (skip-instructions' 1024 in the paper).
     pub sentence_dim: usize,
     /// Sentence rows per recipe (the loader's `maxInst = 20`).
     pub max_sentences: usize,
+    /// Width of f_cat (word2vec's 300 in the paper; Phase II's `model.category_feature`).
+    pub category_dim: usize,
     /// f_cat rows per recipe (the first 5 images).
     pub max_images: usize,
     /// Number of classes C, background class 0 included.
@@ -72,6 +74,7 @@ impl Default for StandInConfig {
             term_dim: 300,
             sentence_dim: 1024,
             max_sentences: 20,
+            category_dim: 300,
             max_images: 5,
             classes: 50,
             seed: 1234,
@@ -86,6 +89,7 @@ impl StandInConfig {
             ("term_dim", self.term_dim),
             ("sentence_dim", self.sentence_dim),
             ("max_sentences", self.max_sentences),
+            ("category_dim", self.category_dim),
             ("max_images", self.max_images),
             ("classes", self.classes),
         ] {
@@ -362,7 +366,7 @@ pub fn write_features(root: &Path, out: &Path, cfg: &StandInConfig) -> Result<St
 
 /// Writes `out/term.safetensors` (`f_term` F32 [n, term_dim]), `out/sentences.safetensors`
 /// (`f_sent` F32 [n, max_sentences, sentence_dim], `lengths` I64 [n]) and
-/// `out/categories.safetensors` (`f_cat` F32 [n, max_images, term_dim], all zeros; `classes` I64
+/// `out/categories.safetensors` (`f_cat` F32 [n, max_images, category_dim], all zeros; `classes` I64
 /// [n]) for the n recipes of `root` that have a pair, rows in sorted recipe-id order. `progress`
 /// is called with the number of recipes done. Same inputs, same bytes.
 ///
@@ -524,8 +528,8 @@ pub fn write_features_with_progress(
     w.add_bytes(
         "f_cat",
         Dtype::F32,
-        &[n, cfg.max_images, dt],
-        vec![0u8; n * cfg.max_images * dt * 4],
+        &[n, cfg.max_images, cfg.category_dim],
+        vec![0u8; n * cfg.max_images * cfg.category_dim * 4],
     )?;
     w.add_i64("classes", &[n], &classes)?;
     files.push(out.join(CATEGORIES_FILE));

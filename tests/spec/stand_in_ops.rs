@@ -122,7 +122,8 @@ pub fn classes(ex: &Table) -> Result<Value, String> {
     ]))
 }
 
-/// `root` (relative to the repository), optional `term_dim`, `sentence_dim`, `classes`, `seed` →
+/// `root` (relative to the repository), optional `term_dim`, `sentence_dim`, `category_dim`,
+/// `classes`, `seed` →
 /// the summary, the first five class names, and each file's tensors (`name dtype [shape]`) and
 /// `producer`, by file stem.
 pub fn write(ex: &Table) -> Result<Value, String> {
@@ -133,6 +134,7 @@ pub fn write(ex: &Table) -> Result<Value, String> {
     for (key, slot) in [
         ("term_dim", &mut cfg.term_dim),
         ("sentence_dim", &mut cfg.sentence_dim),
+        ("category_dim", &mut cfg.category_dim),
         ("classes", &mut cfg.classes),
     ] {
         if ex.contains_key(key) {
