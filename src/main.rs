@@ -10,6 +10,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use seje::data::synth::{self, SynthConfig};
+use seje::phase1::stand_in::StandInConfig;
 
 /// SEJE reproducibility package: text-image joint embedding for cross-modal recipe retrieval
 /// (Xie et al., ACM TOIS 2021).
@@ -60,6 +61,12 @@ enum Command {
         /// Image files (JPEG or PNG).
         #[arg(required = true)]
         images: Vec<PathBuf>,
+    },
+    /// Phase I features as feature-store files. Only a stand-in exists so far (hashed
+    /// bag-of-words vectors, NOT the paper's Phase I; spec/phase1-stand-in.md).
+    Features {
+        #[command(subcommand)]
+        command: FeaturesCommand,
     },
     /// Datasets in Recipe1M format: check what a root holds.
     Data {
@@ -228,6 +235,37 @@ enum DataCommand {
     },
 }
 
+#[derive(Subcommand)]
+enum FeaturesCommand {
+    /// STAND-IN, not the paper's Phase I: hashed random-projection bag-of-words features
+    /// (f_term, f_sent with lengths, zero f_cat, title-word classes) for every recipe with a pair,
+    /// written as term.safetensors, sentences.safetensors and categories.safetensors, so Phase II
+    /// can run before the real Phase I exists. Numbers obtained with them are not the paper's.
+    StandIn {
+        /// Dataset root (holds layer1.json, layer2.json and det_ingrs.json).
+        #[arg(long)]
+        root: PathBuf,
+        /// Output directory (created; the three files in it are replaced).
+        #[arg(long)]
+        out: PathBuf,
+        /// Number of classes C, background class 0 ("other") included.
+        #[arg(long, default_value_t = StandInConfig::default().classes)]
+        classes: usize,
+        /// Seed of the word vectors.
+        #[arg(long, default_value_t = StandInConfig::default().seed)]
+        seed: u64,
+        /// Width of f_term (Phase II's `model.term`).
+        #[arg(long, default_value_t = StandInConfig::default().term_dim)]
+        term_dim: usize,
+        /// Width of each sentence vector of f_sent (Phase II's `model.sentence`).
+        #[arg(long, default_value_t = StandInConfig::default().sentence_dim)]
+        sentence_dim: usize,
+        /// Width of f_cat (Phase II's `model.category_feature`).
+        #[arg(long, default_value_t = StandInConfig::default().category_dim)]
+        category_dim: usize,
+    },
+}
+
 /// Errors are printed as one `error: …` line (no backtrace) and give exit status 1.
 fn main() -> ExitCode {
     match run() {
@@ -260,6 +298,29 @@ fn run() -> Result<()> {
                     info.cuda_available, info.cuda_devices
                 );
             }
+        }
+        Command::Features {
+            command:
+                FeaturesCommand::StandIn {
+                    root,
+                    out,
+                    classes,
+                    seed,
+                    term_dim,
+                    sentence_dim,
+                    category_dim,
+                },
+        } => {
+            seje::runtime::seed_everything(seed, None);
+            let cfg = StandInConfig {
+                classes,
+                seed,
+                term_dim,
+                sentence_dim,
+                category_dim,
+                ..StandInConfig::default()
+            };
+            stand_in(&root, &out, &cfg)?;
         }
         Command::Data {
             command: DataCommand::Check { root, images, json },
@@ -472,6 +533,29 @@ fn classify(
             println!("  {}. {label:<30} {prob:>8.4}  (class {class})", i + 1);
         }
     }
+    Ok(())
+}
+
+fn stand_in(root: &std::path::Path, out: &std::path::Path, cfg: &StandInConfig) -> Result<()> {
+    let bar =
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    bar.set_style(indicatif::ProgressStyle::with_template(
+        "{spinner} stand-in features: {pos} recipes ({per_sec})",
+    )?);
+    let start = Instant::now();
+    let result = seje::phase1::stand_in::write_features_with_progress(root, out, cfg, &|n| {
+        bar.set_position(n)
+    });
+    bar.finish_and_clear();
+    let summary = result.with_context(|| {
+        format!(
+            "writing stand-in features of {} into {}",
+            root.display(),
+            out.display()
+        )
+    })?;
+    print!("{}", summary.render());
+    println!("time        {:.1} s", start.elapsed().as_secs_f64());
     Ok(())
 }
 

@@ -200,6 +200,12 @@ pub fn run(op: &str, ex: &Table) -> Result<Value, String> {
         "normalize_pixel" => data_ops::normalize_pixel(ex),
         "epoch_order" => data_ops::epoch_order(ex),
         "feature_store" => data_ops::feature_store(ex),
+        "stand_in_tokenize" => stand_in_ops::tokenize(ex),
+        "stand_in_word_vector" => stand_in_ops::word_vector(ex),
+        "stand_in_term_feature" => stand_in_ops::term_feature(ex),
+        "stand_in_sentences" => stand_in_ops::sentences(ex),
+        "stand_in_classes" => stand_in_ops::classes(ex),
+        "stand_in_write" => stand_in_ops::write(ex),
         "synth_world" => synth_ops::world(ex),
         "synth_config" => synth_ops::config(ex).map(|c| synth_ops::config_value(&c)),
         "synth_recipe" => synth_ops::recipe(ex),
@@ -365,6 +371,8 @@ pub fn run(op: &str, ex: &Table) -> Result<Value, String> {
 
 #[path = "data_ops.rs"]
 mod data_ops;
+#[path = "stand_in_ops.rs"]
+mod stand_in_ops;
 
 fn floats(ex: &Table, key: &str) -> Result<Vec<f64>, String> {
     get(ex, key)?
