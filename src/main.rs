@@ -379,7 +379,14 @@ fn run() -> Result<()> {
             if let Some(d) = device {
                 set.push(format!("run.device=\"{d}\""));
             }
-            let config = config.unwrap_or_else(|| run_dir.join("config.toml"));
+            let config = match config {
+                Some(c) => c,
+                None if run_dir.join("config.toml").is_file() => run_dir.join("config.toml"),
+                None => anyhow::bail!(
+                    "run directory {}: holds no run to resume (no config.toml)",
+                    run_dir.display()
+                ),
+            };
             let cfg = seje::phase2::config::TrainConfig::load(&config, &set)?;
             let opts = seje::phase2::train::TrainOptions {
                 resume,

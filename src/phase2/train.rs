@@ -400,13 +400,16 @@ pub fn train(cfg: &TrainConfig, run_dir: &Path, opts: &TrainOptions) -> Result<T
         trainer.autocast = true;
     }
     let mut state = if opts.resume && run.has_checkpoint("last") {
-        let s = run.load_checkpoint("last", &mut trainer)?;
+        let mut s = run.load_checkpoint("last", &mut trainer)?;
         tracing::info!(
             epoch = s.epoch,
             iteration = s.iteration,
             stage = s.stage,
             "resumed"
         );
+        // The schedule decides again: a finished run stays finished under the same config, and
+        // one resumed (forced) with a larger max_epochs goes on.
+        s.finished = false;
         s
     } else {
         if !cfg.model.pretrained.is_empty() {
