@@ -150,6 +150,12 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Benchmarks: the training step's throughput on synthetic tensors
+    /// (spec/phase2-training-loop.md, "Throughput benchmark").
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
     /// Evaluate paired embeddings: MedR and R@1/5/10, image->recipe and recipe->image, over 10
     /// random subsets per size (spec/eval-protocol.md).
     #[command(group(clap::ArgGroup::new("input").required(true).args(["embeddings", "image_emb"])))]
@@ -214,6 +220,33 @@ enum Preset {
     Benchmark,
     /// `SynthConfig::fixture_mini`: the committed fixtures recipe1m-mini and food101-mini.
     FixtureMini,
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Time training steps (discriminator step, then the main step with every loss of the
+    /// configuration) on one synthetic batch kept on the device, after warm-up steps; report
+    /// images/s. The model starts from random weights (model.pretrained is ignored).
+    Step {
+        /// Training configuration (TOML; `paper/configs/*.toml`).
+        #[arg(long)]
+        config: PathBuf,
+        /// Override a config value, e.g. --set run.precision="bf16" (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Device: cpu, cuda or cuda:N (default: the config's run.device).
+        #[arg(long)]
+        device: Option<String>,
+        /// Untimed steps before the clock starts.
+        #[arg(long, default_value_t = 5)]
+        warmup: usize,
+        /// Timed steps.
+        #[arg(long, default_value_t = 20)]
+        iterations: usize,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -425,6 +458,33 @@ fn run() -> Result<()> {
                 emb.d,
                 out.display()
             );
+        }
+        Command::Bench {
+            command:
+                BenchCommand::Step {
+                    config,
+                    set,
+                    device,
+                    warmup,
+                    iterations,
+                    json,
+                },
+        } => {
+            let cfg = seje::phase2::config::TrainConfig::load(&config, &set)?;
+            let opts = seje::phase2::throughput::BenchOptions {
+                device,
+                warmup,
+                iterations,
+            };
+            let report =
+                seje::phase2::throughput::bench_step(&cfg, &config, &opts).with_context(|| {
+                    format!("benchmarking the training step of {}", config.display())
+                })?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.render());
+            }
         }
         Command::Eval {
             embeddings,

@@ -18,5 +18,6 @@ pub mod objective;
 pub mod recipe_encoder;
 pub mod run_dir;
 pub mod step;
+pub mod throughput;
 pub mod train;
 pub mod triplet;

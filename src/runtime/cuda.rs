@@ -259,3 +259,29 @@ fn symbol<T: Copy>(name: &str) -> std::result::Result<T, String> {
     // SAFETY: T is a function pointer type of the symbol's signature (checked size above).
     Ok(unsafe { std::mem::transmute_copy::<*mut libc::c_void, T>(&p) })
 }
+
+/// Memory in use on CUDA device `index` (`cudaMemGetInfo`: total − free, bytes, every process on
+/// the device counted), or `None` when the CUDA runtime is not loaded or the call fails. The CUDA
+/// runtime comes with libtorch's CUDA library ([`load_cuda`]); its functions are found with
+/// `dlsym`, since this binary does not link it.
+pub fn device_memory_used(index: usize) -> Option<u64> {
+    type SetDevice = unsafe extern "C" fn(i32) -> i32;
+    type MemGetInfo = unsafe extern "C" fn(*mut usize, *mut usize) -> i32;
+    let set_device: SetDevice = symbol("cudaSetDevice").ok()?;
+    let mem_get_info: MemGetInfo = symbol("cudaMemGetInfo").ok()?;
+    let (mut free, mut total) = (0usize, 0usize);
+    // SAFETY: cudaSetDevice takes a device ordinal; cudaMemGetInfo writes two size_t.
+    let rc = unsafe {
+        let rc = set_device(i32::try_from(index).ok()?);
+        if rc != 0 {
+            rc
+        } else {
+            mem_get_info(&mut free, &mut total)
+        }
+    };
+    if rc != 0 {
+        tracing::debug!(rc, "cudaMemGetInfo failed");
+        return None;
+    }
+    Some(total.saturating_sub(free) as u64)
+}
