@@ -18,8 +18,7 @@ use crate::phase2::config::TrainConfig;
 use crate::phase2::inputs::PhaseTwoInputs;
 use crate::phase2::model::{JointEmbedding, JointInput};
 use crate::phase2::run_dir::RunDir;
-use crate::phase2::step::Trainer;
-use crate::phase2::train::loader;
+use crate::phase2::train::{loader, new_trainer};
 
 /// Embeds split `split` of a run's dataset with checkpoint `checkpoint` (`best` or `last`) of
 /// the run in `run_dir`, on `device` (`cpu`, `cuda`, `cuda:N`; default: the run's device).
@@ -38,13 +37,7 @@ pub fn embed_run(
             problem: format!("has no `{checkpoint}` checkpoint (has training finished an epoch?)"),
         });
     }
-    let mut trainer = Trainer::new(
-        &cfg.model.model_config()?,
-        &cfg.objective,
-        cfg.optim.lr,
-        device,
-        cfg.run.seed,
-    )?;
+    let mut trainer = new_trainer(&cfg, device)?;
     let state = run.load_checkpoint(checkpoint, &mut trainer)?;
     let (mut dataset, _) = pairs::open(Path::new(&cfg.data.root))?;
     let split_pairs = dataset.take_split(split);

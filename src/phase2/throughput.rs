@@ -18,7 +18,7 @@ use tch::{Device, Kind, Tensor};
 use crate::error::{Error, Result};
 use crate::phase2::config::{Precision, TrainConfig};
 use crate::phase2::model::JointInput;
-use crate::phase2::step::Trainer;
+use crate::phase2::train;
 use crate::runtime;
 
 /// Sentence slots per recipe in the synthetic batch (the authors' `maxInst = 20`).
@@ -153,23 +153,8 @@ pub fn bench_step(
     }
     // The device first: libtorch caches whether CUDA exists at the first question.
     let spec = opts.device.as_deref().unwrap_or(&cfg.run.device);
-    let device = runtime::device(spec)?;
-    let threads = (cfg.run.threads > 0).then_some(cfg.run.threads);
-    runtime::seed_everything(cfg.run.seed, threads);
-    if let Device::Cuda(_) = device {
-        tch::Cuda::cudnn_set_benchmark(cfg.run.cudnn_benchmark);
-    }
-    let mut trainer = Trainer::new(
-        &cfg.model.model_config()?,
-        &cfg.objective,
-        cfg.optim.lr,
-        device,
-        cfg.run.seed,
-    )?;
-    if cfg.run.precision == Precision::Bf16 {
-        runtime::use_bf16_autocast(device)?;
-        trainer.autocast = true;
-    }
+    let device = train::prepare_device(cfg, spec)?;
+    let mut trainer = train::training_trainer(cfg, device)?;
     let batch = SyntheticBatch::new(cfg, device);
     // Always given: the step uses them only where the objective needs them.
     let classes = Some(&batch.classes);

@@ -300,16 +300,45 @@ fn truncate_metrics(run: &RunDir, epoch: usize) -> Result<()> {
     Ok(())
 }
 
-/// Trains as configured in `cfg` in `run_dir` (see the module header), then tests the best
-/// checkpoint on the test split.
-pub fn train(cfg: &TrainConfig, run_dir: &Path, opts: &TrainOptions) -> Result<TrainSummary> {
-    // The device first: libtorch caches whether CUDA exists at the first question.
-    let device = runtime::device(&cfg.run.device)?;
+/// The device named by `spec` made ready for a run of `cfg`: CUDA loaded when asked for (before
+/// anything else asks libtorch about CUDA), every generator seeded, the thread count fixed, and
+/// cudnn benchmarking set from the config.
+pub fn prepare_device(cfg: &TrainConfig, spec: &str) -> Result<Device> {
+    let device = runtime::device(spec)?;
     let threads = (cfg.run.threads > 0).then_some(cfg.run.threads);
     runtime::seed_everything(cfg.run.seed, threads);
     if let Device::Cuda(_) = device {
         tch::Cuda::cudnn_set_benchmark(cfg.run.cudnn_benchmark);
     }
+    Ok(device)
+}
+
+/// The model, discriminator and optimisers of `cfg` with fresh weights on `device`.
+pub fn new_trainer(cfg: &TrainConfig, device: Device) -> Result<Trainer> {
+    Trainer::new(
+        &cfg.model.model_config()?,
+        &cfg.objective,
+        cfg.optim.lr,
+        device,
+        cfg.run.seed,
+    )
+}
+
+/// [`new_trainer`] with the run's precision: bf16 autocast checked and turned on when asked for.
+pub fn training_trainer(cfg: &TrainConfig, device: Device) -> Result<Trainer> {
+    let mut trainer = new_trainer(cfg, device)?;
+    if cfg.run.precision == Precision::Bf16 {
+        runtime::use_bf16_autocast(device)?;
+        trainer.autocast = true;
+    }
+    Ok(trainer)
+}
+
+/// Trains as configured in `cfg` in `run_dir` (see the module header), then tests the best
+/// checkpoint on the test split.
+pub fn train(cfg: &TrainConfig, run_dir: &Path, opts: &TrainOptions) -> Result<TrainSummary> {
+    // The device first: libtorch caches whether CUDA exists at the first question.
+    let device = prepare_device(cfg, &cfg.run.device)?;
 
     let (mut dataset, report) = pairs::open(Path::new(&cfg.data.root))?;
     let split_pairs = |p: Partition| report.split(p).pairs;
@@ -388,17 +417,7 @@ pub fn train(cfg: &TrainConfig, run_dir: &Path, opts: &TrainOptions) -> Result<T
             cfg.optim.lr_stage2
         }
     };
-    let mut trainer = Trainer::new(
-        &cfg.model.model_config()?,
-        &cfg.objective,
-        cfg.optim.lr,
-        device,
-        cfg.run.seed,
-    )?;
-    if cfg.run.precision == Precision::Bf16 {
-        runtime::use_bf16_autocast(device)?;
-        trainer.autocast = true;
-    }
+    let mut trainer = training_trainer(cfg, device)?;
     let mut state = if opts.resume && run.has_checkpoint("last") {
         let mut s = run.load_checkpoint("last", &mut trainer)?;
         tracing::info!(
