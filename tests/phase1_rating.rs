@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use proptest::prelude::*;
-use seje::phase1::rating::{cooccurrence_graph, textrank, Tfidf, TextRankConfig};
+use seje::phase1::rating::{cooccurrence_graph, textrank, TextRankConfig, Tfidf};
 use serde_json::Value;
 
 const TOL: f64 = 1e-12;
@@ -29,7 +29,11 @@ fn strings(v: &Value) -> Vec<String> {
 }
 
 fn docs(v: &Value) -> Vec<Vec<String>> {
-    v.as_array().expect("an array").iter().map(strings).collect()
+    v.as_array()
+        .expect("an array")
+        .iter()
+        .map(strings)
+        .collect()
 }
 
 fn owned(terms: &[&str]) -> Vec<String> {
@@ -147,12 +151,48 @@ fn an_empty_corpus_is_refused() {
 fn bad_textrank_settings_are_refused() {
     let tokens = owned(&["a", "b"]);
     let bad = [
-        (TextRankConfig { window: 1, ..Default::default() }, "window"),
-        (TextRankConfig { window: 0, ..Default::default() }, "window"),
-        (TextRankConfig { damping: 1.5, ..Default::default() }, "damping"),
-        (TextRankConfig { damping: f64::NAN, ..Default::default() }, "damping"),
-        (TextRankConfig { tol: 0.0, ..Default::default() }, "tol"),
-        (TextRankConfig { max_iter: 0, ..Default::default() }, "max_iter"),
+        (
+            TextRankConfig {
+                window: 1,
+                ..Default::default()
+            },
+            "window",
+        ),
+        (
+            TextRankConfig {
+                window: 0,
+                ..Default::default()
+            },
+            "window",
+        ),
+        (
+            TextRankConfig {
+                damping: 1.5,
+                ..Default::default()
+            },
+            "damping",
+        ),
+        (
+            TextRankConfig {
+                damping: f64::NAN,
+                ..Default::default()
+            },
+            "damping",
+        ),
+        (
+            TextRankConfig {
+                tol: 0.0,
+                ..Default::default()
+            },
+            "tol",
+        ),
+        (
+            TextRankConfig {
+                max_iter: 0,
+                ..Default::default()
+            },
+            "max_iter",
+        ),
     ];
     for (cfg, what) in bad {
         let e = textrank(&tokens, &tokens, &cfg).expect_err("refused");

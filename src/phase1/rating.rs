@@ -45,7 +45,10 @@ impl Tfidf {
         if df.is_empty() {
             return Err(invalid(
                 "tf-idf corpus",
-                format!("empty vocabulary: the {} documents hold no term", docs.len()),
+                format!(
+                    "empty vocabulary: the {} documents hold no term",
+                    docs.len()
+                ),
             ));
         }
         let n = docs.len() as f64;

@@ -206,6 +206,9 @@ pub fn run(op: &str, ex: &Table) -> Result<Value, String> {
         "stand_in_sentences" => stand_in_ops::sentences(ex),
         "stand_in_classes" => stand_in_ops::classes(ex),
         "stand_in_write" => stand_in_ops::write(ex),
+        "tfidf" => rating_ops::tfidf(ex),
+        "textrank_graph" => rating_ops::textrank_graph(ex),
+        "textrank" => rating_ops::textrank(ex),
         "synth_world" => synth_ops::world(ex),
         "synth_config" => synth_ops::config(ex).map(|c| synth_ops::config_value(&c)),
         "synth_recipe" => synth_ops::recipe(ex),
@@ -371,6 +374,8 @@ pub fn run(op: &str, ex: &Table) -> Result<Value, String> {
 
 #[path = "data_ops.rs"]
 mod data_ops;
+#[path = "rating_ops.rs"]
+mod rating_ops;
 #[path = "stand_in_ops.rs"]
 mod stand_in_ops;
 
