@@ -13,15 +13,7 @@ fn err(e: seje::Error) -> String {
 }
 
 fn strings(v: &Value, key: &str) -> Result<Vec<String>, String> {
-    v.as_array()
-        .ok_or_else(|| format!("input `{key}` must be an array of strings"))?
-        .iter()
-        .map(|v| {
-            v.as_str()
-                .map(str::to_string)
-                .ok_or_else(|| format!("input `{key}` must be an array of strings"))
-        })
-        .collect()
+    super::string_array(v, key)
 }
 
 fn scores(pairs: impl IntoIterator<Item = (String, f64)>) -> Value {

@@ -379,6 +379,19 @@ mod rating_ops;
 #[path = "stand_in_ops.rs"]
 mod stand_in_ops;
 
+/// An input that must be an array of strings (`v` is the input named `key`).
+pub fn string_array(v: &Value, key: &str) -> Result<Vec<String>, String> {
+    v.as_array()
+        .ok_or_else(|| format!("input `{key}` must be an array of strings"))?
+        .iter()
+        .map(|v| {
+            v.as_str()
+                .map(str::to_string)
+                .ok_or_else(|| format!("input `{key}` must be an array of strings"))
+        })
+        .collect()
+}
+
 fn floats(ex: &Table, key: &str) -> Result<Vec<f64>, String> {
     get(ex, key)?
         .as_array()

@@ -14,16 +14,7 @@ fn err(e: seje::Error) -> String {
 }
 
 fn strings(ex: &Table, key: &str) -> Result<Vec<String>, String> {
-    get(ex, key)?
-        .as_array()
-        .ok_or_else(|| format!("input `{key}` must be an array of strings"))?
-        .iter()
-        .map(|v| {
-            v.as_str()
-                .map(str::to_string)
-                .ok_or_else(|| format!("input `{key}` must be an array of strings"))
-        })
-        .collect()
+    super::string_array(get(ex, key)?, key)
 }
 
 fn usize_of(ex: &Table, key: &str) -> Result<usize, String> {
