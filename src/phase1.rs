@@ -1,12 +1,17 @@
 //! Phase I: offline feature engineering (key terms, term rating, word2vec, sentence features,
 //! image categorisation, category labels).
 //!
-//! Spec: spec/phase1-categoriser.md (image categorisation), spec/phase1-term-rating.md (term
-//! rating: TF-IDF and TextRank) and spec/phase1-stand-in.md (a clearly labelled stand-in for the
-//! text features, f_cat and the category labels: hashed bag-of-words vectors in the shapes Phase II
-//! reads, so Phase II runs before the real Phase I exists; it is not the paper's Phase I). The
-//! paper's other components get their pages as they are implemented, see spec/README.md.
+//! Spec: spec/phase1-categoriser.md (image categorisation), spec/phase1-text.md (normalisation,
+//! ingredient entities, re-examination), spec/phase1-key-terms.md (key terms by lexicon),
+//! spec/phase1-term-rating.md (term rating: TF-IDF and TextRank) and spec/phase1-stand-in.md (a
+//! clearly labelled stand-in for the text features, f_cat and the category labels: hashed
+//! bag-of-words vectors in the shapes Phase II reads, so Phase II runs before the real Phase I
+//! exists; it is not the paper's Phase I). The paper's other components get their pages as they
+//! are implemented, see spec/README.md.
 
 pub mod categoriser;
+pub mod entities;
+pub mod key_terms;
 pub mod rating;
 pub mod stand_in;
+pub mod text;
