@@ -209,6 +209,13 @@ pub fn run(op: &str, ex: &Table) -> Result<Value, String> {
         "tfidf" => rating_ops::tfidf(ex),
         "textrank_graph" => rating_ops::textrank_graph(ex),
         "textrank" => rating_ops::textrank(ex),
+        "text_words" => text_ops::words(ex),
+        "ingredient_line" => text_ops::ingredient_line(ex),
+        "replace_entities" => text_ops::replace_entities(ex),
+        "reexamine" => text_ops::reexamine(ex),
+        "reexamination_score" => text_ops::reexamination_score(ex),
+        "key_terms" => text_ops::key_terms(ex),
+        "key_term_lexicon" => text_ops::lexicon(ex),
         "synth_world" => synth_ops::world(ex),
         "synth_config" => synth_ops::config(ex).map(|c| synth_ops::config_value(&c)),
         "synth_recipe" => synth_ops::recipe(ex),
@@ -378,6 +385,8 @@ mod data_ops;
 mod rating_ops;
 #[path = "stand_in_ops.rs"]
 mod stand_in_ops;
+#[path = "text_ops.rs"]
+mod text_ops;
 
 /// An input that must be an array of strings (`v` is the input named `key`).
 pub fn string_array(v: &Value, key: &str) -> Result<Vec<String>, String> {
