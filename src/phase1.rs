@@ -2,11 +2,13 @@
 //! image categorisation, category labels).
 //!
 //! Spec: spec/phase1-categoriser.md (image categorisation), spec/phase1-term-rating.md (term
-//! rating: TF-IDF and TextRank) and spec/phase1-stand-in.md (a clearly labelled stand-in for the
-//! text features, f_cat and the category labels: hashed bag-of-words vectors in the shapes Phase II
+//! rating: TF-IDF and TextRank), spec/phase1-word2vec.md (word2vec as the C tool trains it, and
+//! its `-binary 1` file) and spec/phase1-stand-in.md (a clearly labelled stand-in for the text
+//! features, f_cat and the category labels: hashed bag-of-words vectors in the shapes Phase II
 //! reads, so Phase II runs before the real Phase I exists; it is not the paper's Phase I). The
 //! paper's other components get their pages as they are implemented, see spec/README.md.
 
 pub mod categoriser;
 pub mod rating;
 pub mod stand_in;
+pub mod word2vec;
