@@ -30,14 +30,22 @@ fn assert_table(got: &WordVectors, want: &Value) {
         .collect();
     assert_eq!(got.words(), words.as_slice());
     assert_eq!(got.dim() as u64, want["dim"].as_u64().expect("dim"));
-    for (w, row) in words.iter().zip(want["vectors"].as_array().expect("vectors")) {
+    for (w, row) in words
+        .iter()
+        .zip(want["vectors"].as_array().expect("vectors"))
+    {
         let want_row: Vec<u32> = row
             .as_array()
             .expect("a row")
             .iter()
             .map(|x| (x.as_f64().expect("a number") as f32).to_bits())
             .collect();
-        let got_row: Vec<u32> = got.get(w).expect("word").iter().map(|x| x.to_bits()).collect();
+        let got_row: Vec<u32> = got
+            .get(w)
+            .expect("word")
+            .iter()
+            .map(|x| x.to_bits())
+            .collect();
         assert_eq!(got_row, want_row, "vector of {w:?}");
     }
 }
@@ -50,10 +58,18 @@ fn ours() -> WordVectors {
             .to_vec(),
         3,
         vec![
-            0.5, -0.25, 0.125, //
-            1.0e-3, -3.0e7, 0.0, //
-            -0.0, f32::MIN_POSITIVE, 1.0 / 3.0, //
-            f32::MAX, -1.0, 42.0,
+            0.5,
+            -0.25,
+            0.125, //
+            1.0e-3,
+            -3.0e7,
+            0.0, //
+            -0.0,
+            f32::MIN_POSITIVE,
+            1.0 / 3.0, //
+            f32::MAX,
+            -1.0,
+            42.0,
         ],
     )
     .expect("valid vectors")
@@ -76,7 +92,10 @@ fn gensim_reads_the_file_we_write() {
     }
     assert_eq!(std::fs::read(&path).expect("ours_small.bin exists"), bytes);
     assert_table(&ours(), &golden()["gensim_read_ours"]);
-    assert_eq!(WordVectors::from_binary(&bytes).expect("reads back"), ours());
+    assert_eq!(
+        WordVectors::from_binary(&bytes).expect("reads back"),
+        ours()
+    );
 }
 
 #[test]
@@ -86,9 +105,14 @@ fn a_truncated_file_names_the_word_and_the_offset() {
     assert!(err.contains("word 3 (\"jalapeño\") at byte"), "{err}");
     let tmp = std::env::temp_dir().join(format!("seje-w2v-trunc-{}.bin", std::process::id()));
     std::fs::write(&tmp, &bytes[..bytes.len() - 5]).expect("writes");
-    let err = WordVectors::read_binary(&tmp).expect_err("truncated").to_string();
+    let err = WordVectors::read_binary(&tmp)
+        .expect_err("truncated")
+        .to_string();
     std::fs::remove_file(&tmp).ok();
-    assert!(err.contains("seje-w2v-trunc") && err.contains("jalapeño"), "{err}");
+    assert!(
+        err.contains("seje-w2v-trunc") && err.contains("jalapeño"),
+        "{err}"
+    );
     let err = WordVectors::read_binary(Path::new("/nonexistent/vocab.bin")).expect_err("missing");
     assert!(err.to_string().contains("/nonexistent/vocab.bin"), "{err}");
 }
@@ -144,7 +168,11 @@ proptest! {
 fn vocabulary_is_sorted_like_word2vec_c() {
     let words = [("b", 2), ("a", 5), ("rare", 1), ("c", 2)].map(|(w, c)| (w.to_string(), c));
     let vocab = Vocab::from_counts(&words, 3, 2).expect("vocab");
-    let got: Vec<(&str, u64)> = vocab.words.iter().map(|w| (w.word.as_str(), w.count)).collect();
+    let got: Vec<(&str, u64)> = vocab
+        .words
+        .iter()
+        .map(|w| (w.word.as_str(), w.count))
+        .collect();
     assert_eq!(got, [("</s>", 3), ("a", 5), ("b", 2), ("c", 2)]);
     assert_eq!(vocab.train_words, 12);
     let err = Vocab::from_counts(&words, 3, 6).expect_err("nothing kept");
@@ -156,9 +184,15 @@ fn groups(sentences: usize) -> Vec<Vec<String>> {
     let mut r = 7u64;
     (0..sentences)
         .map(|i| {
-            let mut s: Vec<&str> = if i % 2 == 0 { vec!["a", "b", "c"] } else { vec!["x", "y", "z"] };
+            let mut s: Vec<&str> = if i % 2 == 0 {
+                vec!["a", "b", "c"]
+            } else {
+                vec!["x", "y", "z"]
+            };
             for k in (1..s.len()).rev() {
-                r = r.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                r = r
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
                 s.swap(k, (r >> 33) as usize % (k + 1));
             }
             s.into_iter().map(String::from).collect()
@@ -181,7 +215,10 @@ fn small() -> Word2VecConfig {
 #[test]
 fn one_thread_is_deterministic() {
     let corpus = groups(400);
-    let cfg = Word2VecConfig { sample: 1e-3, ..small() };
+    let cfg = Word2VecConfig {
+        sample: 1e-3,
+        ..small()
+    };
     let a = train(&corpus, &cfg).expect("trains");
     let b = train(&corpus, &cfg).expect("trains");
     assert_eq!(a.vectors.to_binary(), b.vectors.to_binary());
@@ -213,6 +250,13 @@ fn refuses_bad_input() {
     let bad = vec![vec!["olive oil".to_string()]];
     let err = train(&bad, &small()).expect_err("whitespace");
     assert!(err.to_string().contains("\"olive oil\""), "{err}");
-    let err = train(&groups(4), &Word2VecConfig { window: 0, ..small() }).expect_err("window");
+    let err = train(
+        &groups(4),
+        &Word2VecConfig {
+            window: 0,
+            ..small()
+        },
+    )
+    .expect_err("window");
     assert!(err.to_string().contains("window"), "{err}");
 }

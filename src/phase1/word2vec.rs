@@ -263,7 +263,12 @@ struct Shared(Vec<AtomicU32>);
 
 impl Shared {
     fn new(values: impl IntoIterator<Item = f32>) -> Self {
-        Self(values.into_iter().map(|x| AtomicU32::new(x.to_bits())).collect())
+        Self(
+            values
+                .into_iter()
+                .map(|x| AtomicU32::new(x.to_bits()))
+                .collect(),
+        )
     }
     #[inline]
     fn get(&self, i: usize) -> f32 {
@@ -328,7 +333,13 @@ where
     // Words below min_count are skipped without being counted, as `ReadWordIndex` returns -1.
     let stream: Vec<u32> = stream
         .into_iter()
-        .filter_map(|id| if id == END { Some(0) } else { remap[id as usize] })
+        .filter_map(|id| {
+            if id == END {
+                Some(0)
+            } else {
+                remap[id as usize]
+            }
+        })
         .collect();
     drop(ids);
     tracing::info!(
@@ -415,7 +426,12 @@ impl Run<'_> {
                 last_word_count = word_count;
                 alpha = cfg.alpha * (1.0 - actual as f32 / total);
                 alpha = alpha.max(cfg.alpha * 0.0001);
-                tracing::trace!(thread = id, alpha, progress = actual as f32 / total, "word2vec");
+                tracing::trace!(
+                    thread = id,
+                    alpha,
+                    progress = actual as f32 / total,
+                    "word2vec"
+                );
             }
             let mut eof = false;
             if sen.is_empty() {

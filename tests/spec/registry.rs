@@ -209,6 +209,11 @@ pub fn run(op: &str, ex: &Table) -> Result<Value, String> {
         "tfidf" => rating_ops::tfidf(ex),
         "textrank_graph" => rating_ops::textrank_graph(ex),
         "textrank" => rating_ops::textrank(ex),
+        "word2vec_huffman" => word2vec_ops::huffman(ex),
+        "word2vec_keep_probability" => word2vec_ops::keep_probability(ex),
+        "word2vec_vocab" => word2vec_ops::vocab(ex),
+        "word2vec_write_binary" => word2vec_ops::write_binary(ex),
+        "word2vec_read_binary" => word2vec_ops::read_binary(ex),
         "synth_world" => synth_ops::world(ex),
         "synth_config" => synth_ops::config(ex).map(|c| synth_ops::config_value(&c)),
         "synth_recipe" => synth_ops::recipe(ex),
@@ -378,6 +383,8 @@ mod data_ops;
 mod rating_ops;
 #[path = "stand_in_ops.rs"]
 mod stand_in_ops;
+#[path = "word2vec_ops.rs"]
+mod word2vec_ops;
 
 /// An input that must be an array of strings (`v` is the input named `key`).
 pub fn string_array(v: &Value, key: &str) -> Result<Vec<String>, String> {
@@ -819,7 +826,7 @@ mod synth_ops {
 }
 
 /// The file an example names with `file`, relative to the repository root.
-fn fixture(ex: &Table) -> Result<std::path::PathBuf, String> {
+pub fn fixture(ex: &Table) -> Result<std::path::PathBuf, String> {
     Ok(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(string(ex, "file")?))
 }
 

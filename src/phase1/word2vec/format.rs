@@ -252,10 +252,9 @@ fn header(line: &[u8]) -> std::result::Result<(usize, usize), String> {
     let text = std::str::from_utf8(line).map_err(|_| "word2vec header: not utf-8".to_string())?;
     let mut parts = text.split_whitespace();
     let mut number = |name: &str| -> std::result::Result<usize, String> {
-        parts
-            .next()
-            .and_then(|p| p.parse().ok())
-            .ok_or_else(|| format!("word2vec header {text:?}: expected \"<words> <dim>\", bad {name}"))
+        parts.next().and_then(|p| p.parse().ok()).ok_or_else(|| {
+            format!("word2vec header {text:?}: expected \"<words> <dim>\", bad {name}")
+        })
     };
     let count = number("word count")?;
     let dim = number("dimension")?;
