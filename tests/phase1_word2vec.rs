@@ -231,7 +231,7 @@ fn one_thread_is_deterministic() {
 #[test]
 fn learns_which_words_co_occur() {
     for threads in [1, 2] {
-        let trained = train(&groups(2000), &Word2VecConfig { threads, ..small() }).expect("trains");
+        let trained = train(groups(2000), &Word2VecConfig { threads, ..small() }).expect("trains");
         let kv = &trained.vectors;
         assert!(kv.as_slice().iter().all(|x| x.is_finite()));
         for (word, friends) in [("a", ["b", "c"]), ("y", ["x", "z"])] {
@@ -251,7 +251,7 @@ fn refuses_bad_input() {
     let err = train(&bad, &small()).expect_err("whitespace");
     assert!(err.to_string().contains("\"olive oil\""), "{err}");
     let err = train(
-        &groups(4),
+        groups(4),
         &Word2VecConfig {
             window: 0,
             ..small()

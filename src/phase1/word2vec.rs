@@ -137,7 +137,7 @@ impl Vocab {
             .filter(|(w, c)| *c >= min_count && w != SENTENCE_END)
             .cloned()
             .collect();
-        kept.sort_by(|a, b| b.1.cmp(&a.1));
+        kept.sort_by_key(|w| std::cmp::Reverse(w.1)); // stable, as glibc qsort
         kept.insert(0, (SENTENCE_END.to_string(), sentences));
         if kept.len() < 2 {
             return Err(invalid(
