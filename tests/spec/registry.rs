@@ -216,6 +216,11 @@ pub fn run(op: &str, ex: &Table) -> Result<Value, String> {
         "reexamination_score" => text_ops::reexamination_score(ex),
         "key_terms" => text_ops::key_terms(ex),
         "key_term_lexicon" => text_ops::lexicon(ex),
+        "word2vec_huffman" => word2vec_ops::huffman(ex),
+        "word2vec_keep_probability" => word2vec_ops::keep_probability(ex),
+        "word2vec_vocab" => word2vec_ops::vocab(ex),
+        "word2vec_write_binary" => word2vec_ops::write_binary(ex),
+        "word2vec_read_binary" => word2vec_ops::read_binary(ex),
         "synth_world" => synth_ops::world(ex),
         "synth_config" => synth_ops::config(ex).map(|c| synth_ops::config_value(&c)),
         "synth_recipe" => synth_ops::recipe(ex),
@@ -387,6 +392,8 @@ mod rating_ops;
 mod stand_in_ops;
 #[path = "text_ops.rs"]
 mod text_ops;
+#[path = "word2vec_ops.rs"]
+mod word2vec_ops;
 
 /// An input that must be an array of strings (`v` is the input named `key`).
 pub fn string_array(v: &Value, key: &str) -> Result<Vec<String>, String> {
@@ -828,7 +835,7 @@ mod synth_ops {
 }
 
 /// The file an example names with `file`, relative to the repository root.
-fn fixture(ex: &Table) -> Result<std::path::PathBuf, String> {
+pub fn fixture(ex: &Table) -> Result<std::path::PathBuf, String> {
     Ok(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(string(ex, "file")?))
 }
 

@@ -1,0 +1,531 @@
+//! Phase I term embedding: word2vec as the original C tool trains it with the paper's command
+//! (`-cbow 0 -hs 1 -negative 0`: skip-gram with hierarchical softmax), its vocabulary and Huffman
+//! tree, and (in `format`) the `-binary 1` file the authors ship as `vocab_v4.bin`.
+//!
+//! Mirrors `word2vec.c` of the original tool (Mikolov et al. 2013, code.google.com/p/word2vec,
+//! the version on github.com/tmikolov/word2vec): `LearnVocabFromTrainFile`, `SortVocab`,
+//! `CreateBinaryTree`, `InitNet` and the skip-gram/HS branch of `TrainModelThread`.
+//!
+//! Spec: spec/phase1-word2vec.md (../shared/SEJE-SPEC.md §2.4).
+
+pub mod format;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+pub use format::WordVectors;
+
+use crate::{Error, Result};
+
+/// The C tool's `EXP_TABLE_SIZE`.
+pub const EXP_TABLE_SIZE: usize = 1000;
+/// The C tool's `MAX_EXP`: |f| ≥ 6 skips the update.
+pub const MAX_EXP: f32 = 6.0;
+/// The C tool's `MAX_SENTENCE_LENGTH`: longer sentences are cut into pieces of this many kept
+/// words.
+pub const MAX_SENTENCE_LENGTH: usize = 1000;
+/// The sentence-end token, vocabulary entry 0.
+pub const SENTENCE_END: &str = "</s>";
+
+fn invalid(what: &str, problem: impl Into<String>) -> Error {
+    Error::Invalid {
+        what: what.to_string(),
+        problem: problem.into(),
+    }
+}
+
+/// Hyper-parameters; [`Word2VecConfig::paper`] is the authors' command (§2.4).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Word2VecConfig {
+    /// `-size`: vector dimension.
+    pub size: usize,
+    /// `-window`: maximal skip length; the effective window is `window - b`, b uniform in
+    /// `[0, window)`.
+    pub window: usize,
+    /// `-iter`: training epochs.
+    pub iter: usize,
+    /// `-min-count`: words seen fewer times are discarded (`</s>` is always kept).
+    pub min_count: u64,
+    /// `-sample`: sub-sampling threshold of frequent words (0 turns it off).
+    pub sample: f32,
+    /// `-alpha`: starting learning rate, decayed linearly to `alpha · 1e-4`.
+    pub alpha: f32,
+    /// `-threads`: Hogwild threads; only `threads = 1` is deterministic.
+    pub threads: usize,
+    /// Seed of the LCGs. With 1 (the default) the initialisation and the thread generators start
+    /// exactly as the C tool's (`InitNet` starts at 1, thread `id` at `id`); in general the
+    /// initialisation starts at `seed` and thread `id` at `seed - 1 + id` (wrapping).
+    pub seed: u64,
+}
+
+impl Word2VecConfig {
+    /// The authors' command: `-hs 1 -negative 0 -window 10 -cbow 0 -iter 10 -size 300 -binary 1
+    /// -min-count 10 -threads 20`, tool defaults `-sample 1e-3 -alpha 0.025` (skip-gram).
+    pub fn paper() -> Self {
+        Self {
+            size: 300,
+            window: 10,
+            iter: 10,
+            min_count: 10,
+            sample: 1e-3,
+            alpha: 0.025,
+            threads: 20,
+            seed: 1,
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        let bad = |p: &str| Err(invalid("word2vec config", p));
+        if self.size == 0 {
+            return bad("size must be at least 1");
+        }
+        if self.window == 0 {
+            return bad("window must be at least 1");
+        }
+        if self.iter == 0 {
+            return bad("iter must be at least 1");
+        }
+        if self.threads == 0 {
+            return bad("threads must be at least 1");
+        }
+        if !(self.alpha.is_finite() && self.alpha > 0.0) {
+            return bad("alpha must be a positive number");
+        }
+        if !(self.sample.is_finite() && self.sample >= 0.0) {
+            return bad("sample must be a number >= 0");
+        }
+        Ok(())
+    }
+}
+
+impl Default for Word2VecConfig {
+    fn default() -> Self {
+        Self::paper()
+    }
+}
+
+/// One vocabulary entry with its Huffman code (root first) and the inner nodes on its path
+/// (`point[d]` is the row of syn1 that decides bit `code[d]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct VocabWord {
+    /// The word.
+    pub word: String,
+    /// Its count in the corpus (for `</s>`: the number of sentences).
+    pub count: u64,
+    /// Huffman code, bits from the root down.
+    pub code: Vec<u8>,
+    /// Inner nodes from the root down, numbered `0..len-1` (the root is `len - 2`).
+    pub point: Vec<u32>,
+}
+
+/// The C tool's vocabulary: `</s>` first, then the words of count ≥ `min_count` by count
+/// descending (ties in order of first appearance, as glibc's stable `qsort`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Vocab {
+    /// The entries, in index order.
+    pub words: Vec<VocabWord>,
+    /// `train_words`: the sum of the kept counts, `</s>` included.
+    pub train_words: u64,
+}
+
+impl Vocab {
+    /// Builds the vocabulary from (word, count) in order of first appearance plus the number of
+    /// sentences (the count of `</s>`), as `SortVocab` and `CreateBinaryTree`.
+    pub fn from_counts(words: &[(String, u64)], sentences: u64, min_count: u64) -> Result<Self> {
+        let mut kept: Vec<(String, u64)> = words
+            .iter()
+            .filter(|(w, c)| *c >= min_count && w != SENTENCE_END)
+            .cloned()
+            .collect();
+        kept.sort_by_key(|w| std::cmp::Reverse(w.1)); // stable, as glibc qsort
+        kept.insert(0, (SENTENCE_END.to_string(), sentences));
+        if kept.len() < 2 {
+            return Err(invalid(
+                "word2vec vocabulary",
+                format!("no word occurs at least {min_count} times (min_count)"),
+            ));
+        }
+        let counts: Vec<u64> = kept.iter().map(|w| w.1).collect();
+        let tree = huffman(&counts)?;
+        let train_words = counts.iter().sum();
+        Ok(Self {
+            words: kept
+                .into_iter()
+                .zip(tree)
+                .map(|((word, count), (code, point))| VocabWord {
+                    word,
+                    count,
+                    code,
+                    point,
+                })
+                .collect(),
+            train_words,
+        })
+    }
+}
+
+/// `CreateBinaryTree` of word2vec.c: Huffman codes and paths for `counts` in vocabulary order.
+/// The C tool assumes the counts descend (after entry 0) and merges with two cursors; ties pick
+/// the inner node. Needs at least two entries.
+pub fn huffman(counts: &[u64]) -> Result<Vec<(Vec<u8>, Vec<u32>)>> {
+    let n = counts.len();
+    if n < 2 {
+        return Err(invalid(
+            "huffman tree",
+            format!("needs at least 2 words, got {n}"),
+        ));
+    }
+    let mut count: Vec<u64> = counts.to_vec();
+    count.resize(2 * n, 1_000_000_000_000_000); // the C tool's 1e15 sentinel
+    let mut binary = vec![0u8; 2 * n];
+    let mut parent = vec![0usize; 2 * n];
+    let (mut pos1, mut pos2) = (n as isize - 1, n);
+    let mut pick = |count: &[u64]| {
+        if pos1 >= 0 && count[pos1 as usize] < count[pos2] {
+            pos1 -= 1;
+            (pos1 + 1) as usize
+        } else {
+            pos2 += 1;
+            pos2 - 1
+        }
+    };
+    for a in 0..n - 1 {
+        let min1 = pick(&count);
+        let min2 = pick(&count);
+        count[n + a] = count[min1] + count[min2];
+        parent[min1] = n + a;
+        parent[min2] = n + a;
+        binary[min2] = 1;
+    }
+    Ok((0..n)
+        .map(|a| {
+            let (mut code, mut point) = (Vec::new(), Vec::new());
+            let mut b = a;
+            loop {
+                code.push(binary[b]);
+                point.push(b);
+                b = parent[b];
+                if b == 2 * n - 2 {
+                    break;
+                }
+            }
+            code.reverse();
+            // point[0] is the root (n - 2); then the parents of the nodes below it.
+            let mut path = vec![(n - 2) as u32];
+            path.extend(point[1..].iter().rev().map(|&p| (p - n) as u32));
+            (code, path)
+        })
+        .collect())
+}
+
+/// The C tool's sub-sampling value `ran = (sqrt(cn / (sample · T)) + 1) · (sample · T) / cn` for a
+/// word of count `cn` among `T = train_words`, in its mix of float and double; a word occurrence
+/// is kept when `ran ≥ u`, u uniform on {0, 1/65536, …} (so words with `ran ≥ 1` are always kept).
+pub fn keep_probability(count: u64, train_words: u64, sample: f32) -> f32 {
+    let st = sample * train_words as f32; // real · long long → float
+    let inner = f64::from(count as f32 / st).sqrt(); // sqrt(double)
+    ((inner + 1.0) * f64::from(st) / count as f64) as f32
+}
+
+/// The C tool's sigmoid table: `expTable[i] = e / (e + 1)`, `e = exp((i / 1000 · 2 − 1) · 6)`,
+/// looked up at `(int)((f + 6) · 83)` (83 is the C tool's integer `1000 / 6 / 2`).
+pub fn exp_table() -> Vec<f32> {
+    (0..EXP_TABLE_SIZE)
+        .map(|i| {
+            let x = (i as f32 / EXP_TABLE_SIZE as f32 * 2.0 - 1.0) * MAX_EXP;
+            let e = f64::from(x).exp() as f32;
+            e / (e + 1.0)
+        })
+        .collect()
+}
+
+const EXP_INDEX_SCALE: f32 = (EXP_TABLE_SIZE / MAX_EXP as usize / 2) as f32;
+
+/// The next state of the C tool's generator: `next_random * 25214903917 + 11` (mod 2^64).
+pub fn lcg(state: u64) -> u64 {
+    state.wrapping_mul(25_214_903_917).wrapping_add(11)
+}
+
+/// A trained model: the vocabulary (with its Huffman tree) and the input vectors syn0.
+#[derive(Debug, Clone)]
+pub struct Trained {
+    /// The vocabulary, in row order.
+    pub vocab: Vocab,
+    /// syn0, one row per vocabulary entry (`</s>` included, as the C tool writes it).
+    pub vectors: WordVectors,
+}
+
+/// An f32 array shared by the Hogwild threads. Every element is an `AtomicU32` accessed with
+/// `Relaxed` loads and stores: a read-modify-write by two threads may lose one update (the C
+/// tool's races, by design), but there is no data race in Rust's sense, so this is sound. On
+/// x86-64 and AArch64 relaxed loads and stores are plain moves.
+struct Shared(Vec<AtomicU32>);
+
+impl Shared {
+    fn new(values: impl IntoIterator<Item = f32>) -> Self {
+        Self(
+            values
+                .into_iter()
+                .map(|x| AtomicU32::new(x.to_bits()))
+                .collect(),
+        )
+    }
+    #[inline]
+    fn get(&self, i: usize) -> f32 {
+        f32::from_bits(self.0[i].load(Ordering::Relaxed))
+    }
+    #[inline]
+    fn add(&self, i: usize, x: f32) {
+        self.0[i].store((self.get(i) + x).to_bits(), Ordering::Relaxed);
+    }
+}
+
+/// Trains skip-gram with hierarchical softmax on `sentences` as `word2vec -cbow 0 -hs 1
+/// -negative 0`. Each sentence is one line of the C tool's training file: its tokens are words
+/// and its end is a `</s>` (a token equal to `</s>` also ends a sentence, as a newline would).
+/// Tokens must be non-empty and free of whitespace (the C tool would split them).
+pub fn train<I>(sentences: I, cfg: &Word2VecConfig) -> Result<Trained>
+where
+    I: IntoIterator,
+    I::Item: AsRef<[String]>,
+{
+    cfg.validate()?;
+    // One pass: provisional ids in order of first appearance, the token stream, the counts.
+    const END: u32 = u32::MAX;
+    let mut ids: HashMap<String, u32> = HashMap::new();
+    let mut first_seen: Vec<(String, u64)> = Vec::new();
+    let mut stream: Vec<u32> = Vec::new();
+    let mut lines = 0u64;
+    for (s, sentence) in sentences.into_iter().enumerate() {
+        for token in sentence.as_ref() {
+            if token.is_empty() || token.chars().any(char::is_whitespace) {
+                return Err(invalid(
+                    "word2vec corpus",
+                    format!("sentence {s}: token {token:?} is empty or holds whitespace"),
+                ));
+            }
+            if token == SENTENCE_END {
+                lines += 1;
+                stream.push(END);
+                continue;
+            }
+            let id = *ids.entry(token.clone()).or_insert_with(|| {
+                first_seen.push((token.clone(), 0));
+                (first_seen.len() - 1) as u32
+            });
+            first_seen[id as usize].1 += 1;
+            stream.push(id);
+        }
+        lines += 1;
+        stream.push(END);
+    }
+    let vocab = Vocab::from_counts(&first_seen, lines, cfg.min_count)?;
+    let index: HashMap<&str, u32> = vocab
+        .words
+        .iter()
+        .enumerate()
+        .map(|(i, w)| (w.word.as_str(), i as u32))
+        .collect();
+    let remap: Vec<Option<u32>> = first_seen
+        .iter()
+        .map(|(w, _)| index.get(w.as_str()).copied())
+        .collect();
+    // Words below min_count are skipped without being counted, as `ReadWordIndex` returns -1.
+    let stream: Vec<u32> = stream
+        .into_iter()
+        .filter_map(|id| {
+            if id == END {
+                Some(0)
+            } else {
+                remap[id as usize]
+            }
+        })
+        .collect();
+    drop(ids);
+    tracing::info!(
+        words = vocab.words.len(),
+        train_words = vocab.train_words,
+        threads = cfg.threads,
+        "word2vec vocabulary built"
+    );
+
+    let (n, size) = (vocab.words.len(), cfg.size);
+    // InitNet: syn0 from the LCG, `((r & 0xFFFF) / (real)65536 - 0.5) / layer1_size` (the
+    // subtraction and the division in double, as in C); syn1 zeros.
+    let mut state = cfg.seed;
+    let syn0 = Shared::new((0..n * size).map(|_| {
+        state = lcg(state);
+        ((f64::from((state & 0xFFFF) as f32 / 65536.0) - 0.5) / size as f64) as f32
+    }));
+    let syn1 = Shared::new(std::iter::repeat_n(0.0, n * size));
+
+    // Thread `id` reads from the first sentence start at or after len · id / threads (the C tool
+    // seeks to file_size / threads · id, possibly mid-word) to the next thread's start.
+    let starts: Vec<usize> = (0..=cfg.threads)
+        .map(|t| {
+            let at = stream.len() * t / cfg.threads;
+            if t == 0 || t == cfg.threads {
+                return at;
+            }
+            at + stream[at - 1..].iter().position(|&w| w == 0).unwrap_or(0)
+        })
+        .collect();
+    let shared = Run {
+        cfg,
+        vocab: &vocab,
+        syn0: &syn0,
+        syn1: &syn1,
+        exp: exp_table(),
+        actual: AtomicU64::new(0),
+    };
+    std::thread::scope(|scope| {
+        for t in 0..cfg.threads {
+            let chunk = &stream[starts[t].min(starts[t + 1])..starts[t + 1]];
+            let shared = &shared;
+            scope.spawn(move || shared.thread(t, chunk));
+        }
+    });
+    tracing::info!(words = n, dim = size, "word2vec trained");
+    let words = vocab.words.iter().map(|w| w.word.clone()).collect();
+    let values = syn0.0.into_iter().map(|a| f32::from_bits(a.into_inner()));
+    let vectors = WordVectors::new(words, size, values.collect())?;
+    Ok(Trained { vocab, vectors })
+}
+
+struct Run<'a> {
+    cfg: &'a Word2VecConfig,
+    vocab: &'a Vocab,
+    syn0: &'a Shared,
+    syn1: &'a Shared,
+    exp: Vec<f32>,
+    /// `word_count_actual`, shared by the threads.
+    actual: AtomicU64,
+}
+
+impl Run<'_> {
+    /// `TrainModelThread` of word2vec.c, skip-gram and hierarchical softmax only.
+    fn thread(&self, id: usize, chunk: &[u32]) {
+        let cfg = self.cfg;
+        let (size, window) = (cfg.size, cfg.window as u64);
+        let train_words = self.vocab.train_words;
+        let total = (cfg.iter as u64 * train_words + 1) as f32;
+        let mut next_random = cfg.seed.wrapping_sub(1).wrapping_add(id as u64);
+        let mut alpha = cfg.alpha;
+        let (mut word_count, mut last_word_count) = (0u64, 0u64);
+        let mut local_iter = cfg.iter;
+        let mut sen: Vec<u32> = Vec::with_capacity(MAX_SENTENCE_LENGTH);
+        let (mut cursor, mut sentence_position) = (0usize, 0usize);
+        let mut neu1e = vec![0f32; size];
+        let st = cfg.sample * train_words as f32;
+        loop {
+            if word_count - last_word_count > 10_000 {
+                let actual = self
+                    .actual
+                    .fetch_add(word_count - last_word_count, Ordering::Relaxed)
+                    + (word_count - last_word_count);
+                last_word_count = word_count;
+                alpha = cfg.alpha * (1.0 - actual as f32 / total);
+                alpha = alpha.max(cfg.alpha * 0.0001);
+                tracing::trace!(
+                    thread = id,
+                    alpha,
+                    progress = actual as f32 / total,
+                    "word2vec"
+                );
+            }
+            let mut eof = false;
+            if sen.is_empty() {
+                loop {
+                    let Some(&word) = chunk.get(cursor) else {
+                        eof = true;
+                        break;
+                    };
+                    cursor += 1;
+                    word_count += 1;
+                    if word == 0 {
+                        break;
+                    }
+                    if cfg.sample > 0.0 {
+                        let cn = self.vocab.words[word as usize].count;
+                        let ran = ((f64::from(cn as f32 / st).sqrt() + 1.0) * f64::from(st)
+                            / cn as f64) as f32;
+                        next_random = lcg(next_random);
+                        if ran < (next_random & 0xFFFF) as f32 / 65536.0 {
+                            continue;
+                        }
+                    }
+                    sen.push(word);
+                    if sen.len() >= MAX_SENTENCE_LENGTH {
+                        break;
+                    }
+                }
+                sentence_position = 0;
+            }
+            if eof || word_count > train_words / cfg.threads as u64 {
+                self.actual
+                    .fetch_add(word_count - last_word_count, Ordering::Relaxed);
+                local_iter -= 1;
+                if id == 0 {
+                    tracing::debug!(epoch = cfg.iter - local_iter, alpha, "word2vec epoch done");
+                }
+                if local_iter == 0 {
+                    break;
+                }
+                word_count = 0;
+                last_word_count = 0;
+                sen.clear();
+                cursor = 0;
+                continue;
+            }
+            if sen.is_empty() {
+                // A sentence of discarded words only: the C tool draws the window of a stale
+                // `sen[0]`, trains nothing (every context position is past the end) and reads
+                // the next sentence; only the draw is visible.
+                next_random = lcg(next_random);
+                continue;
+            }
+            let word = &self.vocab.words[sen[sentence_position] as usize];
+            next_random = lcg(next_random);
+            let b = next_random % window;
+            let (b, w) = (b as usize, window as usize);
+            for a in b..(w * 2 + 1 - b) {
+                if a == w {
+                    continue;
+                }
+                let Some(c) = (sentence_position + a).checked_sub(w) else {
+                    continue;
+                };
+                if c >= sen.len() {
+                    continue;
+                }
+                let l1 = sen[c] as usize * size;
+                neu1e.fill(0.0);
+                for (&code, &point) in word.code.iter().zip(&word.point) {
+                    let l2 = point as usize * size;
+                    let mut f = 0f32;
+                    for k in 0..size {
+                        f += self.syn0.get(l1 + k) * self.syn1.get(l2 + k);
+                    }
+                    if f <= -MAX_EXP || f >= MAX_EXP {
+                        continue;
+                    }
+                    let f = self.exp[((f + MAX_EXP) * EXP_INDEX_SCALE) as usize];
+                    let g = (1.0 - f32::from(code) - f) * alpha;
+                    for (k, e) in neu1e.iter_mut().enumerate() {
+                        *e += g * self.syn1.get(l2 + k);
+                    }
+                    for k in 0..size {
+                        self.syn1.add(l2 + k, g * self.syn0.get(l1 + k));
+                    }
+                }
+                for (k, e) in neu1e.iter().enumerate() {
+                    self.syn0.add(l1 + k, *e);
+                }
+            }
+            sentence_position += 1;
+            if sentence_position >= sen.len() {
+                sen.clear();
+            }
+        }
+    }
+}

@@ -1,0 +1,262 @@
+//! word2vec against gensim goldens (`fixtures/golden/word2vec/`): a `-binary 1` file gensim wrote
+//! is read bit for bit, a file we wrote is read by gensim as we meant it; the vocabulary and
+//! Huffman tree as word2vec.c builds them; training is deterministic with one thread and learns
+//! co-occurrence groups; errors name their input.
+//!
+//! Spec: spec/phase1-word2vec.md.
+
+use std::path::{Path, PathBuf};
+
+use proptest::prelude::*;
+use seje::phase1::word2vec::{huffman, train, Vocab, Word2VecConfig, WordVectors};
+use serde_json::Value;
+
+fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/golden/word2vec")
+}
+
+fn golden() -> Value {
+    let text = std::fs::read_to_string(dir().join("golden.json")).expect("golden.json exists");
+    serde_json::from_str(&text).expect("golden.json parses")
+}
+
+/// Checks `got` against a golden table (words, dim, float32 values stored as float64) bit for bit.
+fn assert_table(got: &WordVectors, want: &Value) {
+    let words: Vec<&str> = want["words"]
+        .as_array()
+        .expect("words")
+        .iter()
+        .map(|w| w.as_str().expect("a word"))
+        .collect();
+    assert_eq!(got.words(), words.as_slice());
+    assert_eq!(got.dim() as u64, want["dim"].as_u64().expect("dim"));
+    for (w, row) in words
+        .iter()
+        .zip(want["vectors"].as_array().expect("vectors"))
+    {
+        let want_row: Vec<u32> = row
+            .as_array()
+            .expect("a row")
+            .iter()
+            .map(|x| (x.as_f64().expect("a number") as f32).to_bits())
+            .collect();
+        let got_row: Vec<u32> = got
+            .get(w)
+            .expect("word")
+            .iter()
+            .map(|x| x.to_bits())
+            .collect();
+        assert_eq!(got_row, want_row, "vector of {w:?}");
+    }
+}
+
+/// The vectors of `ours_small.bin` (generate.py reads that file with gensim).
+fn ours() -> WordVectors {
+    WordVectors::new(
+        ["</s>", "pepper", "red_velvet_cake", "jalapeño"]
+            .map(String::from)
+            .to_vec(),
+        3,
+        vec![
+            0.5,
+            -0.25,
+            0.125, //
+            1.0e-3,
+            -3.0e7,
+            0.0, //
+            -0.0,
+            f32::MIN_POSITIVE,
+            1.0 / 3.0, //
+            f32::MAX,
+            -1.0,
+            42.0,
+        ],
+    )
+    .expect("valid vectors")
+}
+
+#[test]
+fn reads_a_file_gensim_wrote_bit_for_bit() {
+    let kv = WordVectors::read_binary(&dir().join("gensim_small.bin")).expect("reads");
+    assert_table(&kv, &golden()["gensim_written"]);
+}
+
+#[test]
+fn gensim_reads_the_file_we_write() {
+    // The committed file must be what we write today; regenerate it (then run generate.py) with
+    // SEJE_UPDATE_GOLDEN=1.
+    let path = dir().join("ours_small.bin");
+    let bytes = ours().to_binary();
+    if std::env::var_os("SEJE_UPDATE_GOLDEN").is_some() {
+        ours().write_binary(&path).expect("writes");
+    }
+    assert_eq!(std::fs::read(&path).expect("ours_small.bin exists"), bytes);
+    assert_table(&ours(), &golden()["gensim_read_ours"]);
+    assert_eq!(
+        WordVectors::from_binary(&bytes).expect("reads back"),
+        ours()
+    );
+}
+
+#[test]
+fn a_truncated_file_names_the_word_and_the_offset() {
+    let bytes = ours().to_binary();
+    let err = WordVectors::from_binary(&bytes[..bytes.len() - 5]).expect_err("truncated");
+    assert!(err.contains("word 3 (\"jalapeño\") at byte"), "{err}");
+    let tmp = std::env::temp_dir().join(format!("seje-w2v-trunc-{}.bin", std::process::id()));
+    std::fs::write(&tmp, &bytes[..bytes.len() - 5]).expect("writes");
+    let err = WordVectors::read_binary(&tmp)
+        .expect_err("truncated")
+        .to_string();
+    std::fs::remove_file(&tmp).ok();
+    assert!(
+        err.contains("seje-w2v-trunc") && err.contains("jalapeño"),
+        "{err}"
+    );
+    let err = WordVectors::read_binary(Path::new("/nonexistent/vocab.bin")).expect_err("missing");
+    assert!(err.to_string().contains("/nonexistent/vocab.bin"), "{err}");
+}
+
+#[test]
+fn text_format_reads_what_the_c_tool_writes() {
+    let tmp = std::env::temp_dir().join(format!("seje-w2v-text-{}.txt", std::process::id()));
+    std::fs::write(&tmp, "2 3\n</s> 0.1 0.2 0.3 \nsalt -1 0 2.5 \n").expect("writes");
+    let kv = WordVectors::read_text(&tmp).expect("reads");
+    std::fs::remove_file(&tmp).ok();
+    assert_eq!(kv.words(), ["</s>", "salt"]);
+    assert_eq!(kv.get("salt").expect("salt"), [-1.0, 0.0, 2.5]);
+}
+
+/// Counts 10, 6, 3, 1 (hand-computed in spec/phase1-word2vec.md): codes 1, 01, 001, 000.
+#[test]
+fn huffman_codes_of_a_hand_computed_tree() {
+    let tree = huffman(&[10, 6, 3, 1]).expect("tree");
+    let codes: Vec<Vec<u8>> = tree.iter().map(|(c, _)| c.clone()).collect();
+    assert_eq!(codes, [vec![1], vec![0, 1], vec![0, 0, 1], vec![0, 0, 0]]);
+    let points: Vec<Vec<u32>> = tree.iter().map(|(_, p)| p.clone()).collect();
+    assert_eq!(points, [vec![2], vec![2, 1], vec![2, 1, 0], vec![2, 1, 0]]);
+    assert!(huffman(&[5]).is_err());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Codes are prefix-free, paths start at the root, and the expected code length is that of
+    /// a Huffman code (no longer than the fixed-length code of ceil(log2 n) bits per word).
+    #[test]
+    fn huffman_codes_are_prefix_free(mut counts in prop::collection::vec(1u64..1000, 2..40)) {
+        counts.sort_by(|a, b| b.cmp(a));
+        let n = counts.len();
+        let tree = huffman(&counts).expect("tree");
+        for (i, (ci, pi)) in tree.iter().enumerate() {
+            prop_assert_eq!(ci.len(), pi.len());
+            prop_assert_eq!(pi[0] as usize, n - 2);
+            prop_assert!(pi.iter().all(|&p| (p as usize) < n - 1));
+            for (j, (cj, _)) in tree.iter().enumerate() {
+                if i != j {
+                    prop_assert!(!cj.starts_with(ci), "{:?} is a prefix of {:?}", ci, cj);
+                }
+            }
+        }
+        let bits: u64 = tree.iter().zip(&counts).map(|((c, _), k)| c.len() as u64 * k).sum();
+        let fixed = (usize::BITS - (n - 1).leading_zeros()) as u64;
+        prop_assert!(bits <= fixed * counts.iter().sum::<u64>());
+    }
+}
+
+#[test]
+fn vocabulary_is_sorted_like_word2vec_c() {
+    let words = [("b", 2), ("a", 5), ("rare", 1), ("c", 2)].map(|(w, c)| (w.to_string(), c));
+    let vocab = Vocab::from_counts(&words, 3, 2).expect("vocab");
+    let got: Vec<(&str, u64)> = vocab
+        .words
+        .iter()
+        .map(|w| (w.word.as_str(), w.count))
+        .collect();
+    assert_eq!(got, [("</s>", 3), ("a", 5), ("b", 2), ("c", 2)]);
+    assert_eq!(vocab.train_words, 12);
+    let err = Vocab::from_counts(&words, 3, 6).expect_err("nothing kept");
+    assert!(err.to_string().contains("min_count"), "{err}");
+}
+
+/// Sentences of two groups that never meet: "a b c" and "x y z" in shuffled orders.
+fn groups(sentences: usize) -> Vec<Vec<String>> {
+    let mut r = 7u64;
+    (0..sentences)
+        .map(|i| {
+            let mut s: Vec<&str> = if i % 2 == 0 {
+                vec!["a", "b", "c"]
+            } else {
+                vec!["x", "y", "z"]
+            };
+            for k in (1..s.len()).rev() {
+                r = r
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                s.swap(k, (r >> 33) as usize % (k + 1));
+            }
+            s.into_iter().map(String::from).collect()
+        })
+        .collect()
+}
+
+fn small() -> Word2VecConfig {
+    Word2VecConfig {
+        size: 16,
+        window: 3,
+        iter: 5,
+        min_count: 1,
+        sample: 0.0,
+        threads: 1,
+        ..Word2VecConfig::paper()
+    }
+}
+
+#[test]
+fn one_thread_is_deterministic() {
+    let corpus = groups(400);
+    let cfg = Word2VecConfig {
+        sample: 1e-3,
+        ..small()
+    };
+    let a = train(&corpus, &cfg).expect("trains");
+    let b = train(&corpus, &cfg).expect("trains");
+    assert_eq!(a.vectors.to_binary(), b.vectors.to_binary());
+    let c = train(&corpus, &Word2VecConfig { seed: 2, ..cfg }).expect("trains");
+    assert_ne!(a.vectors.to_binary(), c.vectors.to_binary());
+    assert_eq!(a.vectors.words()[0], "</s>");
+    assert_eq!(a.vocab.train_words, 400 * 3 + 400);
+}
+
+#[test]
+fn learns_which_words_co_occur() {
+    for threads in [1, 2] {
+        let trained = train(groups(2000), &Word2VecConfig { threads, ..small() }).expect("trains");
+        let kv = &trained.vectors;
+        assert!(kv.as_slice().iter().all(|x| x.is_finite()));
+        for (word, friends) in [("a", ["b", "c"]), ("y", ["x", "z"])] {
+            let near = kv.most_similar(word, 2).expect("known word");
+            let mut near: Vec<&str> = near.iter().map(|(w, _)| w.as_str()).collect();
+            near.sort();
+            assert_eq!(near, friends, "threads {threads}: neighbours of {word}");
+        }
+    }
+}
+
+#[test]
+fn refuses_bad_input() {
+    let err = train(Vec::<Vec<String>>::new(), &small()).expect_err("empty corpus");
+    assert!(err.to_string().contains("min_count"), "{err}");
+    let bad = vec![vec!["olive oil".to_string()]];
+    let err = train(&bad, &small()).expect_err("whitespace");
+    assert!(err.to_string().contains("\"olive oil\""), "{err}");
+    let err = train(
+        groups(4),
+        &Word2VecConfig {
+            window: 0,
+            ..small()
+        },
+    )
+    .expect_err("window");
+    assert!(err.to_string().contains("window"), "{err}");
+}
