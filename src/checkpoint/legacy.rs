@@ -313,14 +313,8 @@ impl Storages {
         location: &str,
         numel: i64,
     ) -> StdResult<Obj, String> {
-        if let Some(s) = self.storages.get(key) {
-            if s.data.kind() != kind {
-                return Err(format!(
-                    "storage `{key}` as {kind:?}, but it was first named as {:?}",
-                    s.data.kind()
-                ));
-            }
-            return Ok(Obj::Storage(s.clone()));
+        if let Some(known) = Storage::lookup(&self.storages, key, kind) {
+            return known;
         }
         // A storage cannot hold more bytes than the file: refuse before allocating.
         let fits = u64::try_from(numel)

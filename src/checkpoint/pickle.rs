@@ -63,6 +63,25 @@ impl Storage {
         registry.insert(key.to_string(), storage.clone());
         Obj::Storage(storage)
     }
+
+    /// Storage `key` if an earlier persistent id named it (with the same element type; another
+    /// type is an error), `None` on its first mention.
+    pub fn lookup(
+        registry: &std::collections::HashMap<String, Rc<Storage>>,
+        key: &str,
+        kind: tch::Kind,
+    ) -> Option<std::result::Result<Obj, String>> {
+        registry.get(key).map(|s| {
+            if s.data.kind() == kind {
+                Ok(Obj::Storage(s.clone()))
+            } else {
+                Err(format!(
+                    "storage `{key}` as {kind:?}, but it was first named as {:?}",
+                    s.data.kind()
+                ))
+            }
+        })
+    }
 }
 
 /// The Python globals the machine accepts. Each is pure: it builds data and runs nothing else.

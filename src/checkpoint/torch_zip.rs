@@ -134,14 +134,8 @@ impl Archive {
         location: &str,
         numel: i64,
     ) -> StdResult<Obj, String> {
-        if let Some(s) = self.storages.get(key) {
-            if s.data.kind() != kind {
-                return Err(format!(
-                    "storage `{key}` as {kind:?}, but it was read as {:?}",
-                    s.data.kind()
-                ));
-            }
-            return Ok(Obj::Storage(s.clone()));
+        if let Some(known) = Storage::lookup(&self.storages, key, kind) {
+            return known;
         }
         let name = format!("{}data/{key}", self.prefix);
         let bytes = self.record(&name).map_err(|e| e.to_string())?;

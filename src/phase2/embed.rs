@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::eval::Embeddings;
 use crate::phase2::config::TrainConfig;
 use crate::phase2::inputs::PhaseTwoInputs;
-use crate::phase2::model::{JointEmbedding, JointInput};
+use crate::phase2::model::JointEmbedding;
 use crate::phase2::run_dir::RunDir;
 use crate::phase2::train::{loader, new_trainer};
 
@@ -78,16 +78,7 @@ pub fn embed_split(
         let batch = batch?;
         let x = inputs.batch(&batch.recipe_ids, &batch.image_indices, device)?;
         let images = batch.images.to_device(device);
-        let out = model.forward(
-            &JointInput {
-                images: &images,
-                category: &x.category,
-                sentences: &x.sentences,
-                lengths: &x.lengths,
-                term: &x.term,
-            },
-            false,
-        )?;
+        let out = model.forward(&x.joint(&images), false)?;
         d = out.image.size()[1] as usize;
         image.extend(to_vec(&out.image)?);
         recipe.extend(to_vec(&out.recipe)?);

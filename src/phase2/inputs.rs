@@ -19,6 +19,7 @@ use crate::data::feature_store::{Dtype, FeatureStore};
 use crate::data::pairs::{Pair, MAX_IMAGES};
 use crate::error::{Error, Result};
 use crate::phase2::config::ModelSection;
+use crate::phase2::model::JointInput;
 
 /// The three files, in the order the manifest lists them.
 pub const FILES: [&str; 3] = [
@@ -40,6 +41,19 @@ pub struct BatchInputs {
     pub category: Tensor,
     /// Category of each pair `[B]`, int64.
     pub classes: Tensor,
+}
+
+impl BatchInputs {
+    /// The model input of this batch with its `images`.
+    pub fn joint<'a>(&'a self, images: &'a Tensor) -> JointInput<'a> {
+        JointInput {
+            images,
+            category: &self.category,
+            sentences: &self.sentences,
+            lengths: &self.lengths,
+            term: &self.term,
+        }
+    }
 }
 
 /// The opened feature stores of a run.

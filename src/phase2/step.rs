@@ -11,7 +11,7 @@
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tch::{nn, Kind, Tensor};
 
 use crate::error::{Error, Result};
@@ -24,8 +24,9 @@ use crate::phase2::model::{JointEmbedding, JointInput, ModelConfig};
 use crate::phase2::objective::{total_loss, LossTerms, ObjectiveConfig};
 use crate::phase2::triplet::triplet_loss;
 
-/// The losses of one iteration, as plain numbers for logging (`metrics.jsonl`).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+/// The losses of one iteration, as plain numbers for logging; also their mean over an epoch
+/// (`metrics.jsonl`, see [`StepLosses::add`] and [`StepLosses::mean`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct StepLosses {
     /// L (what the main step minimised).
     pub total: f64,
@@ -41,6 +42,38 @@ pub struct StepLosses {
     pub discriminator: Option<f64>,
     /// The unweighted gradient penalty inside L_D.
     pub gradient_penalty: Option<f64>,
+}
+
+impl StepLosses {
+    /// Adds `other` term by term (a term present in either side is present in the sum).
+    pub fn add(&mut self, other: &StepLosses) {
+        let acc = |s: &mut Option<f64>, v: Option<f64>| {
+            if let Some(v) = v {
+                *s = Some(s.unwrap_or(0.0) + v);
+            }
+        };
+        self.total += other.total;
+        self.triplet += other.triplet;
+        acc(&mut self.category_image, other.category_image);
+        acc(&mut self.category_recipe, other.category_recipe);
+        acc(&mut self.alignment, other.alignment);
+        acc(&mut self.discriminator, other.discriminator);
+        acc(&mut self.gradient_penalty, other.gradient_penalty);
+    }
+
+    /// Every term divided by `n` (a sum of `n` iterations becomes their mean).
+    pub fn mean(&self, n: f64) -> StepLosses {
+        let m = |o: Option<f64>| o.map(|v| v / n);
+        StepLosses {
+            total: self.total / n,
+            triplet: self.triplet / n,
+            category_image: m(self.category_image),
+            category_recipe: m(self.category_recipe),
+            alignment: m(self.alignment),
+            discriminator: m(self.discriminator),
+            gradient_penalty: m(self.gradient_penalty),
+        }
+    }
 }
 
 /// The trainable state: model and discriminator with their optimisers.

@@ -30,7 +30,6 @@ use crate::phase2::backbone::Backbone;
 use crate::phase2::config::{Precision, TrainConfig};
 use crate::phase2::embed::embed_split;
 use crate::phase2::inputs::PhaseTwoInputs;
-use crate::phase2::model::JointInput;
 use crate::phase2::run_dir::{self, Manifest, RunDir, TrainState};
 use crate::phase2::step::{StepLosses, Trainer};
 use crate::runtime;
@@ -48,25 +47,6 @@ pub struct TrainOptions {
     pub force: bool,
     /// Draw progress bars on the terminal.
     pub progress: bool,
-}
-
-/// Mean of each loss term over an epoch's iterations.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct LossMeans {
-    /// L.
-    pub total: f64,
-    /// L_TRI.
-    pub triplet: f64,
-    /// L_CA-V.
-    pub category_image: Option<f64>,
-    /// L_CA-R.
-    pub category_recipe: Option<f64>,
-    /// L_DA.
-    pub alignment: Option<f64>,
-    /// L_D.
-    pub discriminator: Option<f64>,
-    /// The unweighted gradient penalty.
-    pub gradient_penalty: Option<f64>,
 }
 
 /// Validation numbers of one epoch (image→recipe, the authors' model-selection direction).
@@ -102,7 +82,7 @@ pub struct EpochRecord {
     /// Images left out under `data.images = "skip"`.
     pub skipped_images: usize,
     /// Loss means over the epoch.
-    pub loss: LossMeans,
+    pub loss: StepLosses,
     /// Validation.
     pub val: Validation,
     /// R@1 + 0.8 R@5 + 0.6 R@10 of the rounded fractions.
@@ -244,6 +224,28 @@ fn bar(progress: bool, len: u64, prefix: String) -> ProgressBar {
     );
     pb.set_prefix(prefix);
     pb
+}
+
+/// [`embed_split`] of `split` (`validation`, `test`) with a progress bar over its pairs.
+fn embed_with_bar(
+    trainer: &Trainer,
+    loader: &Loader,
+    inputs: &PhaseTwoInputs,
+    device: Device,
+    opts: &TrainOptions,
+    split: &str,
+) -> Result<crate::eval::Embeddings> {
+    let pb = bar(opts.progress, loader.len() as u64, split.to_string());
+    let emb = embed_split(
+        &trainer.model,
+        loader,
+        inputs,
+        device,
+        &format!("{split} split"),
+        |done| pb.set_position(done as u64),
+    )?;
+    pb.finish_and_clear();
+    Ok(emb)
 }
 
 /// Copies torchvision weights into the backbone of `trainer` (every trunk variable must be in
@@ -473,7 +475,7 @@ pub fn train(cfg: &TrainConfig, run_dir: &Path, opts: &TrainOptions) -> Result<T
             format!("epoch {epoch}"),
         );
         let (mut sums, mut n_iter, mut pairs_seen, mut skipped) =
-            (LossMeans::default(), 0u64, 0usize, 0usize);
+            (StepLosses::default(), 0u64, 0usize, 0usize);
         for batch in train_loader.epoch(state.epoch as u64) {
             let batch = batch?;
             skipped += batch.skipped.len();
@@ -484,17 +486,7 @@ pub fn train(cfg: &TrainConfig, run_dir: &Path, opts: &TrainOptions) -> Result<T
             let x = inputs.batch(&batch.recipe_ids, &batch.image_indices, device)?;
             let images = batch.images.to_device(device);
             let losses = trainer
-                .step(
-                    &JointInput {
-                        images: &images,
-                        category: &x.category,
-                        sentences: &x.sentences,
-                        lengths: &x.lengths,
-                        term: &x.term,
-                    },
-                    Some(&x.classes),
-                    state.iteration,
-                )
+                .step(&x.joint(&images), Some(&x.classes), state.iteration)
                 .map_err(|e| match e {
                     Error::NonFinite { term, problem } => Error::NonFinite {
                         term,
@@ -510,7 +502,7 @@ pub fn train(cfg: &TrainConfig, run_dir: &Path, opts: &TrainOptions) -> Result<T
             state.iteration += 1;
             n_iter += 1;
             pairs_seen += batch.recipe_ids.len();
-            add(&mut sums, &losses);
+            sums.add(&losses);
             pb.inc(1);
             pb.set_message(format!("loss {:.4}", losses.total));
             if abort_at == Some(state.iteration) {
@@ -523,16 +515,7 @@ pub fn train(cfg: &TrainConfig, run_dir: &Path, opts: &TrainOptions) -> Result<T
 
         // Validation.
         let t1 = Instant::now();
-        let vb = bar(opts.progress, val_loader.len() as u64, "validation".into());
-        let emb = embed_split(
-            &trainer.model,
-            &val_loader,
-            &inputs,
-            device,
-            "validation split",
-            |done| vb.set_position(done as u64),
-        )?;
-        vb.finish_and_clear();
+        let emb = embed_with_bar(&trainer, &val_loader, &inputs, device, opts, "validation")?;
         let size = cfg.schedule.validation_size.min(emb.n);
         let report = evaluate(
             &emb,
@@ -552,8 +535,6 @@ pub fn train(cfg: &TrainConfig, run_dir: &Path, opts: &TrainOptions) -> Result<T
         let val_seconds = t1.elapsed().as_secs_f64();
 
         let improved = end_epoch(&mut state, score);
-        let n = n_iter.max(1) as f64;
-        let mean = |o: Option<f64>| o.map(|v| v / n);
         let record = EpochRecord {
             epoch,
             stage: state.stage,
@@ -561,15 +542,7 @@ pub fn train(cfg: &TrainConfig, run_dir: &Path, opts: &TrainOptions) -> Result<T
             iterations: state.iteration,
             pairs: pairs_seen,
             skipped_images: skipped,
-            loss: LossMeans {
-                total: sums.total / n,
-                triplet: sums.triplet / n,
-                category_image: mean(sums.category_image),
-                category_recipe: mean(sums.category_recipe),
-                alignment: mean(sums.alignment),
-                discriminator: mean(sums.discriminator),
-                gradient_penalty: mean(sums.gradient_penalty),
-            },
+            loss: sums.mean(n_iter.max(1) as f64),
             val: Validation {
                 size,
                 subsets: report.sizes[0].subsets,
@@ -610,16 +583,7 @@ pub fn train(cfg: &TrainConfig, run_dir: &Path, opts: &TrainOptions) -> Result<T
     } else {
         let state_best = run.load_checkpoint("best", &mut trainer)?;
         let test_loader = loader(cfg, test_pairs, false)?;
-        let tb = bar(opts.progress, test_loader.len() as u64, "test".into());
-        let emb = embed_split(
-            &trainer.model,
-            &test_loader,
-            &inputs,
-            device,
-            "test split",
-            |done| tb.set_position(done as u64),
-        )?;
-        tb.finish_and_clear();
+        let emb = embed_with_bar(&trainer, &test_loader, &inputs, device, opts, "test")?;
         let report = evaluate(
             &emb,
             &EvalConfig {
@@ -663,19 +627,4 @@ pub fn test_sizes(n: usize) -> Vec<usize> {
     } else {
         sizes
     }
-}
-
-fn add(sums: &mut LossMeans, l: &StepLosses) {
-    let acc = |s: &mut Option<f64>, v: Option<f64>| {
-        if let Some(v) = v {
-            *s = Some(s.unwrap_or(0.0) + v);
-        }
-    };
-    sums.total += l.total;
-    sums.triplet += l.triplet;
-    acc(&mut sums.category_image, l.category_image);
-    acc(&mut sums.category_recipe, l.category_recipe);
-    acc(&mut sums.alignment, l.alignment);
-    acc(&mut sums.discriminator, l.discriminator);
-    acc(&mut sums.gradient_penalty, l.gradient_penalty);
 }
