@@ -62,11 +62,24 @@ enum Command {
         #[arg(required = true)]
         images: Vec<PathBuf>,
     },
-    /// Phase I features as feature-store files. Only a stand-in exists so far (hashed
-    /// bag-of-words vectors, NOT the paper's Phase I; spec/phase1-stand-in.md).
+    /// Phase I features as feature-store files: the weighted term feature f_term (`text`), and
+    /// a stand-in for all three inputs (hashed bag-of-words vectors, NOT the paper's Phase I;
+    /// spec/phase1-stand-in.md).
     Features {
         #[command(subcommand)]
         command: FeaturesCommand,
+    },
+    /// Train word2vec (skip-gram, hierarchical softmax, as the C tool `word2vec.c`) on a
+    /// tokenised corpus, one text per line, and write the `-binary 1` vectors file.
+    Word2vec {
+        /// The corpus: one text per line, words separated by white space.
+        #[arg(long)]
+        corpus: PathBuf,
+        /// The vectors file to write (`vocab.bin`).
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        word2vec: Word2vecArgs,
     },
     /// Datasets in Recipe1M format: check what a root holds.
     Data {
@@ -268,8 +281,77 @@ enum DataCommand {
     },
 }
 
+/// word2vec's settings; the defaults are the authors' command except `--threads` (one thread is
+/// the only deterministic choice; they ran 20).
+#[derive(clap::Args)]
+struct Word2vecArgs {
+    /// `-size`: vector width.
+    #[arg(long, default_value_t = 300)]
+    size: usize,
+    /// `-window`: maximal skip length.
+    #[arg(long, default_value_t = 10)]
+    window: usize,
+    /// `-iter`: training epochs.
+    #[arg(long, default_value_t = 10)]
+    iter: usize,
+    /// `-min-count`: words seen fewer times are dropped.
+    #[arg(long, default_value_t = 10)]
+    min_count: u64,
+    /// `-sample`: sub-sampling threshold (0 turns it off).
+    #[arg(long, default_value_t = 1e-3)]
+    sample: f32,
+    /// `-alpha`: starting learning rate.
+    #[arg(long, default_value_t = 0.025)]
+    alpha: f32,
+    /// `-threads`: Hogwild threads; more than one is faster but not reproducible bit for bit.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+}
+
+impl Word2vecArgs {
+    fn config(&self) -> seje::phase1::word2vec::Word2VecConfig {
+        seje::phase1::word2vec::Word2VecConfig {
+            size: self.size,
+            window: self.window,
+            iter: self.iter,
+            min_count: self.min_count,
+            sample: self.sample,
+            alpha: self.alpha,
+            threads: self.threads,
+            ..seje::phase1::word2vec::Word2VecConfig::paper()
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum FeaturesCommand {
+    /// The weighted term feature f_term of every recipe with a pair (spec/phase1-term-feature.md):
+    /// ingredient entities and key terms (lexicon extractor), the word2vec corpus of the training
+    /// recipes, TF-IDF (fitted on train) or TextRank ratings, word2vec vectors trained on the
+    /// corpus (or loaded with --vectors), written as term.safetensors, corpus.txt and vocab.bin.
+    Text {
+        /// Dataset root (holds layer1.json, layer2.json and det_ingrs.json).
+        #[arg(long)]
+        root: PathBuf,
+        /// Output directory (created; term.safetensors, corpus.txt and vocab.bin in it are
+        /// replaced, other files are left alone).
+        #[arg(long)]
+        out: PathBuf,
+        /// The term rating.
+        #[arg(long, default_value = "tfidf", value_parser = ["tfidf", "textrank"])]
+        rating: String,
+        /// TextRank's co-occurrence window.
+        #[arg(long, default_value_t = 2)]
+        textrank_window: usize,
+        /// Use these word2vec vectors (`-binary 1` file) instead of training.
+        #[arg(long)]
+        vectors: Option<PathBuf>,
+        /// Also write each recipe's key terms and their ratings here (JSON lines).
+        #[arg(long)]
+        dump_terms: Option<PathBuf>,
+        #[command(flatten)]
+        word2vec: Word2vecArgs,
+    },
     /// STAND-IN, not the paper's Phase I: hashed random-projection bag-of-words features
     /// (f_term, f_sent with lengths, zero f_cat, title-word classes) for every recipe with a pair,
     /// written as term.safetensors, sentences.safetensors and categories.safetensors, so Phase II
@@ -355,6 +437,35 @@ fn run() -> Result<()> {
             };
             stand_in(&root, &out, &cfg)?;
         }
+        Command::Features {
+            command:
+                FeaturesCommand::Text {
+                    root,
+                    out,
+                    rating,
+                    textrank_window,
+                    vectors,
+                    dump_terms,
+                    word2vec,
+                },
+        } => {
+            let cfg = seje::phase1::text_features::TextFeaturesConfig {
+                rating: rating.parse().map_err(anyhow::Error::msg)?,
+                textrank: seje::phase1::rating::TextRankConfig {
+                    window: textrank_window,
+                    ..Default::default()
+                },
+                word2vec: word2vec.config(),
+                vectors,
+                dump_terms,
+            };
+            text_features(&root, &out, &cfg)?;
+        }
+        Command::Word2vec {
+            corpus,
+            out,
+            word2vec,
+        } => word2vec_train(&corpus, &out, &word2vec.config())?,
         Command::Data {
             command: DataCommand::Check { root, images, json },
         } => data_check(&root, &images, json)?,
@@ -622,6 +733,74 @@ fn stand_in(root: &std::path::Path, out: &std::path::Path, cfg: &StandInConfig) 
         )
     })?;
     print!("{}", summary.render());
+    println!("time        {:.1} s", start.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn text_features(
+    root: &std::path::Path,
+    out: &std::path::Path,
+    cfg: &seje::phase1::text_features::TextFeaturesConfig,
+) -> Result<()> {
+    use seje::phase1::text_features::{write_text_features, Stage};
+    let bar =
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    bar.set_style(indicatif::ProgressStyle::with_template(
+        "{spinner} {msg}: {pos} ({per_sec}, {elapsed})",
+    )?);
+    let stage = std::cell::Cell::new(None);
+    let start = Instant::now();
+    let result = write_text_features(root, out, cfg, &|s, n| {
+        if stage.get() != Some(s) {
+            stage.set(Some(s));
+            bar.set_message(match s {
+                Stage::KeyTerms => "key terms, corpus (recipes)",
+                Stage::Word2vec => "word2vec (per mille)",
+                Stage::Feature => "f_term (rows)",
+            });
+            bar.reset();
+        }
+        bar.set_position(n);
+    });
+    bar.finish_and_clear();
+    let summary = result.with_context(|| {
+        format!(
+            "writing the text features of {} into {}",
+            root.display(),
+            out.display()
+        )
+    })?;
+    print!("{}", summary.render());
+    println!("time        {:.1} s", start.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn word2vec_train(
+    corpus: &std::path::Path,
+    out: &std::path::Path,
+    cfg: &seje::phase1::word2vec::Word2VecConfig,
+) -> Result<()> {
+    let bar =
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    bar.set_style(indicatif::ProgressStyle::with_template(
+        "{spinner} word2vec: {pos}/1000 ({elapsed})",
+    )?);
+    let start = Instant::now();
+    let trained =
+        seje::phase1::text_features::train_on_corpus(corpus, cfg, &|_, n| bar.set_position(n));
+    bar.finish_and_clear();
+    let trained = trained.with_context(|| format!("training word2vec on {}", corpus.display()))?;
+    trained
+        .vectors
+        .write_binary(out)
+        .with_context(|| format!("writing {}", out.display()))?;
+    println!(
+        "vocabulary  {} words (min-count {}), {} training words",
+        trained.vectors.len(),
+        cfg.min_count,
+        trained.vocab.train_words
+    );
+    println!("wrote       {}", out.display());
     println!("time        {:.1} s", start.elapsed().as_secs_f64());
     Ok(())
 }

@@ -4,7 +4,8 @@
 //! Spec: spec/phase1-categoriser.md (image categorisation), spec/phase1-text.md (normalisation,
 //! ingredient entities, re-examination), spec/phase1-key-terms.md (key terms by lexicon),
 //! spec/phase1-term-rating.md (term rating: TF-IDF and TextRank), spec/phase1-word2vec.md
-//! (word2vec as the C tool trains it, and its `-binary 1` file) and spec/phase1-stand-in.md (a
+//! (word2vec as the C tool trains it, and its `-binary 1` file), spec/phase1-term-feature.md (the
+//! word2vec corpus, the weighted term feature f_term, `seje features text`) and spec/phase1-stand-in.md (a
 //! clearly labelled stand-in for the text features, f_cat and the category labels: hashed
 //! bag-of-words vectors in the shapes Phase II reads, so Phase II runs before the real Phase I
 //! exists; it is not the paper's Phase I). The paper's other components get their pages as they
@@ -15,5 +16,7 @@ pub mod entities;
 pub mod key_terms;
 pub mod rating;
 pub mod stand_in;
+pub mod term_feature;
 pub mod text;
+pub mod text_features;
 pub mod word2vec;

@@ -163,6 +163,17 @@ impl Dataset {
         std::mem::take(&mut self.splits[p.index()])
     }
 
+    /// The feature-store rows: every recipe with a pair, all splits, sorted by recipe id
+    /// (spec/data-feature-store.md), with its split.
+    pub fn rows(&self) -> Vec<(String, Partition)> {
+        let mut rows: Vec<(String, Partition)> = Partition::ALL
+            .iter()
+            .flat_map(|&p| self.split(p).iter().map(move |q| (q.recipe_id.clone(), p)))
+            .collect();
+        rows.sort();
+        rows
+    }
+
     /// Replaces the pairs of one split (used by the image check to drop unusable images).
     pub fn set_split(&mut self, p: Partition, pairs: Vec<Pair>) {
         self.splits[p.index()] = pairs;

@@ -171,8 +171,25 @@ impl Lexicon {
     /// replaced first; then at each word, an entity of E, else the longest utensil starting
     /// there, else an action. Matches never cross punctuation.
     pub fn key_terms(&self, entities: &EntitySet, text: &str) -> Vec<KeyTerm> {
-        let tokens = entities.replace_tokens(&tokenize(text));
         let mut out = Vec::new();
+        self.walk(entities, text, |_, term| out.extend(term));
+        out
+    }
+
+    /// The words of one text as the word2vec corpus spells them: every key-term match replaced
+    /// by its term (`baking_sheet`, `bake`, `greek_yogurt`), every other word kept as it is;
+    /// quantities and punctuation dropped (spec/phase1-term-feature.md, the corpus).
+    pub fn corpus_words(&self, entities: &EntitySet, text: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        self.walk(entities, text, |word, term| {
+            out.push(term.map_or_else(|| word.to_string(), |t| t.term));
+        });
+        out
+    }
+
+    /// Calls `each(first word, match)` for every match (or unmatched word) of `text`, in order.
+    fn walk(&self, entities: &EntitySet, text: &str, mut each: impl FnMut(&str, Option<KeyTerm>)) {
+        let tokens = entities.replace_tokens(&tokenize(text));
         let mut i = 0;
         while i < tokens.len() {
             let run: Vec<&str> = tokens[i..].iter().map_while(Token::word).collect();
@@ -183,14 +200,11 @@ impl Lexicon {
             let mut j = 0;
             while j < run.len() {
                 let (n, term) = self.match_at(entities, &run, j);
-                if let Some(t) = term {
-                    out.push(t);
-                }
+                each(run[j], term);
                 j += n;
             }
             i += run.len();
         }
-        out
     }
 
     fn match_at(&self, entities: &EntitySet, run: &[&str], j: usize) -> (usize, Option<KeyTerm>) {

@@ -35,38 +35,47 @@ impl Tfidf {
     /// recipe). A corpus without a single term is refused, as sklearn refuses it ("empty
     /// vocabulary").
     pub fn fit(docs: &[Vec<String>]) -> Result<Self> {
-        let mut df: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut df: BTreeMap<String, usize> = BTreeMap::new();
         for doc in docs {
             let distinct: BTreeSet<&str> = doc.iter().map(String::as_str).collect();
             for term in distinct {
-                *df.entry(term).or_insert(0) += 1;
+                *df.entry(term.to_string()).or_insert(0) += 1;
             }
         }
+        Self::from_document_frequencies(df, docs.len())
+    }
+
+    /// The same fit from document frequencies counted elsewhere (a streaming pass over a large
+    /// corpus): `df` maps each term to the number of the `documents` training documents holding
+    /// it. Refuses an empty `df` (sklearn's "empty vocabulary") and a count above `documents`.
+    pub fn from_document_frequencies(
+        df: BTreeMap<String, usize>,
+        documents: usize,
+    ) -> Result<Self> {
         if df.is_empty() {
             return Err(invalid(
                 "tf-idf corpus",
-                format!(
-                    "empty vocabulary: the {} documents hold no term",
-                    docs.len()
-                ),
+                format!("empty vocabulary: the {documents} documents hold no term"),
             ));
         }
-        let n = docs.len() as f64;
+        if let Some((term, count)) = df.iter().find(|(_, &c)| c == 0 || c > documents) {
+            return Err(invalid(
+                "tf-idf corpus",
+                format!("term `{term}` has document frequency {count} of {documents} documents"),
+            ));
+        }
+        let n = documents as f64;
         let mut vocabulary = BTreeMap::new();
         let mut idf = Vec::with_capacity(df.len());
         for (column, (term, count)) in df.into_iter().enumerate() {
-            vocabulary.insert(term.to_string(), column);
             idf.push(((1.0 + n) / (1.0 + count as f64)).ln() + 1.0);
+            vocabulary.insert(term, column);
         }
-        tracing::debug!(
-            documents = docs.len(),
-            terms = vocabulary.len(),
-            "tf-idf fitted"
-        );
+        tracing::debug!(documents, terms = vocabulary.len(), "tf-idf fitted");
         Ok(Self {
             vocabulary,
             idf,
-            documents: docs.len(),
+            documents,
         })
     }
 

@@ -389,16 +389,7 @@ pub fn write_features_with_progress(
         });
     }
     let (dataset, _) = pairs::open(root)?;
-    let mut ids: Vec<(String, Partition)> = Partition::ALL
-        .iter()
-        .flat_map(|&p| {
-            dataset
-                .split(p)
-                .iter()
-                .map(move |q| (q.recipe_id.clone(), p))
-        })
-        .collect();
-    ids.sort();
+    let ids = dataset.rows();
     let n = ids.len();
     let row_of: HashMap<&str, usize> = ids
         .iter()

@@ -216,6 +216,8 @@ pub fn run(op: &str, ex: &Table) -> Result<Value, String> {
         "reexamination_score" => text_ops::reexamination_score(ex),
         "key_terms" => text_ops::key_terms(ex),
         "key_term_lexicon" => text_ops::lexicon(ex),
+        "term_feature" => term_feature_ops::term_feature(ex),
+        "recipe_text" => term_feature_ops::recipe_text_op(ex),
         "word2vec_huffman" => word2vec_ops::huffman(ex),
         "word2vec_keep_probability" => word2vec_ops::keep_probability(ex),
         "word2vec_vocab" => word2vec_ops::vocab(ex),
@@ -390,6 +392,8 @@ mod data_ops;
 mod rating_ops;
 #[path = "stand_in_ops.rs"]
 mod stand_in_ops;
+#[path = "term_feature_ops.rs"]
+mod term_feature_ops;
 #[path = "text_ops.rs"]
 mod text_ops;
 #[path = "word2vec_ops.rs"]

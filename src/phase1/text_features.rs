@@ -1,0 +1,581 @@
+//! Phase I text features end to end (§2.1–§2.4), what `seje features text` runs: ingredient
+//! entities and key terms of every recipe, the word2vec corpus, the term rating (TF-IDF fitted
+//! on the training split, or TextRank), word2vec vectors (trained on that corpus or loaded), and
+//! the weighted term feature f_term of every recipe with a pair, into the feature store.
+//!
+//! Spec: spec/phase1-term-feature.md.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::io::{BufRead, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::data::feature_store::{self, FeatureWriter};
+use crate::data::pairs;
+use crate::data::recipe1m::{self, Partition, DET_INGRS, LAYER1};
+use crate::phase1::entities::{EntitySet, Reexamination};
+use crate::phase1::key_terms::Lexicon;
+use crate::phase1::rating::{textrank, TextRankConfig, Tfidf};
+use crate::phase1::term_feature::weighted_term_feature;
+use crate::phase1::word2vec::{self, Word2VecConfig, WordVectors};
+use crate::{Error, Result};
+
+/// The store file `seje features text` writes (the Phase II input name).
+pub const TERM_FILE: &str = "term.safetensors";
+/// The word2vec training text: one line per training recipe.
+pub const CORPUS_FILE: &str = "corpus.txt";
+/// The trained vectors (`-binary 1`), when they are trained here.
+pub const VECTORS_FILE: &str = "vocab.bin";
+/// `producer` metadata of the store.
+pub const PRODUCER: &str = "seje features text";
+
+const LOG_EVERY: usize = 10_000;
+
+/// The term rating s(t, r) (spec/phase1-term-rating.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Rating {
+    /// TF-IDF, fitted on the training split's key-term documents (the authors' released rating).
+    Tfidf,
+    /// TextRank over the recipe's corpus words.
+    Textrank,
+}
+
+impl std::str::FromStr for Rating {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "tfidf" => Ok(Rating::Tfidf),
+            "textrank" => Ok(Rating::Textrank),
+            other => Err(format!(
+                "unknown rating `{other}` (expected tfidf or textrank)"
+            )),
+        }
+    }
+}
+
+impl Rating {
+    /// The name on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rating::Tfidf => "tfidf",
+            Rating::Textrank => "textrank",
+        }
+    }
+}
+
+/// Settings of [`write_text_features`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextFeaturesConfig {
+    /// The rating.
+    pub rating: Rating,
+    /// TextRank's settings (used with [`Rating::Textrank`]).
+    pub textrank: TextRankConfig,
+    /// word2vec's settings, when the vectors are trained here.
+    pub word2vec: Word2VecConfig,
+    /// Vectors to load instead of training (a `-binary 1` file such as the authors' `vocab.bin`).
+    pub vectors: Option<PathBuf>,
+    /// Where to write every rated recipe's key terms (JSON lines), if anywhere.
+    pub dump_terms: Option<PathBuf>,
+}
+
+impl Default for TextFeaturesConfig {
+    /// The paper's settings, except one word2vec thread (the only deterministic choice; the
+    /// authors ran 20).
+    fn default() -> Self {
+        Self {
+            rating: Rating::Tfidf,
+            textrank: TextRankConfig::default(),
+            word2vec: Word2VecConfig {
+                threads: 1,
+                ..Word2VecConfig::paper()
+            },
+            vectors: None,
+            dump_terms: None,
+        }
+    }
+}
+
+impl TextFeaturesConfig {
+    /// The settings that decide the output, as JSON (what the store's `config_sha256` hashes).
+    /// The vectors file enters by its SHA-256, not its path.
+    fn to_json(&self, vectors_sha256: Option<&str>) -> String {
+        let w = &self.word2vec;
+        let t = &self.textrank;
+        let mut v = serde_json::json!({
+            "rating": self.rating.as_str(),
+            "key_terms": "lexicon",
+        });
+        if self.rating == Rating::Textrank {
+            v["textrank"] = serde_json::json!({
+                "window": t.window, "damping": t.damping, "tol": t.tol,
+                "max_iter": t.max_iter, "weighted": t.weighted,
+            });
+        }
+        v["word2vec"] = match vectors_sha256 {
+            Some(sha) => serde_json::json!({ "loaded_sha256": sha }),
+            None => serde_json::json!({
+                "size": w.size, "window": w.window, "iter": w.iter, "min_count": w.min_count,
+                "sample": w.sample, "alpha": w.alpha, "threads": w.threads, "seed": w.seed,
+            }),
+        };
+        v.to_string()
+    }
+}
+
+/// The stage [`write_text_features`] reports progress of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Reading recipes: key terms, the corpus, the rating's counts (value: recipes read).
+    KeyTerms,
+    /// Training word2vec (value: per-mille of the training done) or loading the vectors.
+    Word2vec,
+    /// Writing f_term rows (value: rows done).
+    Feature,
+}
+
+/// What [`write_text_features`] did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TextFeaturesSummary {
+    /// Rows written: every recipe with a pair, all splits.
+    pub recipes: usize,
+    /// Of which in train, val, test.
+    pub per_split: [usize; 3],
+    /// Training recipes in the corpus (and TF-IDF documents): every train recipe of
+    /// `layer1.json`, with a pair or not.
+    pub corpus_lines: usize,
+    /// Words in the corpus.
+    pub corpus_words: u64,
+    /// The ingredient entity set |E|.
+    pub entities: usize,
+    /// Distinct key terms over all rows.
+    pub key_terms: usize,
+    /// Key-term occurrences of the rows that had a vector / had none.
+    pub in_vocabulary: u64,
+    /// See `in_vocabulary`.
+    pub out_of_vocabulary: u64,
+    /// Words with a vector (`</s>` included).
+    pub vocabulary: usize,
+    /// Vector width.
+    pub dim: usize,
+    /// Rows whose f_term is the zero vector.
+    pub empty_terms: usize,
+    /// The rating used.
+    pub rating: Rating,
+    /// The files written.
+    pub files: Vec<PathBuf>,
+}
+
+impl TextFeaturesSummary {
+    /// The lines `seje features text` prints.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "recipes     {} (train {}, val {}, test {})",
+            self.recipes, self.per_split[0], self.per_split[1], self.per_split[2]
+        );
+        let _ = writeln!(
+            s,
+            "corpus      {} training recipes, {} words; {} ingredient entities",
+            self.corpus_lines, self.corpus_words, self.entities
+        );
+        let total = self.in_vocabulary + self.out_of_vocabulary;
+        let share = if total == 0 {
+            0.0
+        } else {
+            100.0 * self.out_of_vocabulary as f64 / total as f64
+        };
+        let _ = writeln!(
+            s,
+            "key terms   {} distinct; {:.1}% of occurrences without a vector (skipped)",
+            self.key_terms, share
+        );
+        let _ = writeln!(
+            s,
+            "vectors     {} words × {}; rating {}; {} recipes with an empty f_term",
+            self.vocabulary,
+            self.dim,
+            self.rating.as_str(),
+            self.empty_terms
+        );
+        for f in &self.files {
+            let _ = writeln!(s, "wrote       {}", f.display());
+        }
+        s
+    }
+}
+
+/// Key terms as small integers (a million recipes hold a few hundred thousand distinct terms).
+#[derive(Default)]
+struct Interner {
+    ids: HashMap<String, u32>,
+    names: Vec<String>,
+}
+
+impl Interner {
+    fn id(&mut self, term: &str) -> u32 {
+        if let Some(&i) = self.ids.get(term) {
+            return i;
+        }
+        let i = self.names.len() as u32;
+        self.names.push(term.to_string());
+        self.ids.insert(term.to_string(), i);
+        i
+    }
+}
+
+/// What is kept per row between the reading pass and the writing pass.
+enum Rated {
+    /// The key-term document (term ids with repeats), for TF-IDF.
+    Document(Vec<u32>),
+    /// TextRank scores per distinct term.
+    Scores(Vec<(u32, f64)>),
+}
+
+fn write_err(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Writes `out/term.safetensors` (`f_term` F32 [n, dim], rows = the recipes with a pair, sorted
+/// by id), `out/corpus.txt` and, unless `cfg.vectors` names a file to load, `out/vocab.bin`;
+/// and `cfg.dump_terms` if set. `progress(stage, value)` reports each stage. With one word2vec
+/// thread (or loaded vectors), the same inputs give the same bytes.
+///
+/// Memory: the entity set, the line entities of every recipe, and each row's key-term document
+/// (or TextRank scores) as integers, plus word2vec's token stream (4 bytes per corpus word); the
+/// texts are streamed.
+///
+/// Errors: `root` is not a directory; every error of [`pairs::open`] and of the readers; a row
+/// without a `det_ingrs.json` entry; TextRank not converging (names the recipe); a bad vectors
+/// file; a training split without a key term; `out` cannot be written.
+pub fn write_text_features(
+    root: &Path,
+    out: &Path,
+    cfg: &TextFeaturesConfig,
+    progress: &dyn Fn(Stage, u64),
+) -> Result<TextFeaturesSummary> {
+    if !root.is_dir() {
+        return Err(Error::Io {
+            file: root.display().to_string(),
+            problem: "dataset root is not a directory".into(),
+        });
+    }
+    let (dataset, _) = pairs::open(root)?;
+    let rows = dataset.rows();
+    let n = rows.len();
+    let row_of: HashMap<&str, usize> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, (id, _))| (id.as_str(), i))
+        .collect();
+    std::fs::create_dir_all(out).map_err(write_err(out))?;
+
+    let entities = EntitySet::from_root(root)?;
+    let lexicon = Lexicon::standard();
+    let mut terms = Interner::default();
+    let mut line_entities: HashMap<String, Vec<u32>> = HashMap::new();
+    recipe1m::read_det_ingrs(root, |d| {
+        let mut ids: Vec<u32> = Vec::new();
+        for e in entities
+            .line_entities(&d, Reexamination::default())
+            .into_iter()
+            .flatten()
+        {
+            let id = terms.id(e.entity());
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+        line_entities.insert(d.id, ids);
+        Ok(())
+    })?;
+    tracing::info!(
+        entities = entities.len(),
+        recipes = n,
+        "Phase I text features"
+    );
+
+    let corpus_path = out.join(CORPUS_FILE);
+    let mut corpus =
+        BufWriter::new(std::fs::File::create(&corpus_path).map_err(write_err(&corpus_path))?);
+    let mut rated: Vec<Option<Rated>> = (0..n).map(|_| None).collect();
+    let mut df: HashMap<u32, usize> = HashMap::new();
+    let (mut corpus_lines, mut corpus_words, mut read) = (0usize, 0u64, 0u64);
+    recipe1m::read_layer1(root, |r| {
+        read += 1;
+        progress(Stage::KeyTerms, read);
+        let row = row_of.get(r.id.as_str()).copied();
+        let is_train = r.partition == Partition::Train;
+        if row.is_none() && !is_train {
+            return Ok(());
+        }
+        let Some(lines) = line_entities.get(&r.id) else {
+            return Err(Error::MissingRecord {
+                file: DET_INGRS.to_string(),
+                id: r.id.clone(),
+            });
+        };
+        let entity_names: Vec<&str> = lines
+            .iter()
+            .map(|&t| terms.names[t as usize].as_str())
+            .collect();
+        let text = recipe_text(
+            &lexicon,
+            &entities,
+            &entity_names,
+            &r.title,
+            &r.instructions,
+        );
+        let words = text.words;
+        let doc: Vec<u32> = text.document.iter().map(|t| terms.id(t)).collect();
+        if is_train {
+            corpus_lines += 1;
+            corpus_words += words.len() as u64;
+            writeln!(corpus, "{}", words.join(" ")).map_err(write_err(&corpus_path))?;
+            let mut distinct = doc.clone();
+            distinct.sort_unstable();
+            distinct.dedup();
+            for t in distinct {
+                *df.entry(t).or_insert(0) += 1;
+            }
+        }
+        if let Some(row) = row {
+            rated[row] = Some(match cfg.rating {
+                Rating::Tfidf => Rated::Document(doc),
+                Rating::Textrank => {
+                    let candidates: Vec<String> = doc
+                        .iter()
+                        .map(|&t| terms.names[t as usize].clone())
+                        .collect();
+                    let scores = textrank(&words, &candidates, &cfg.textrank).map_err(|e| {
+                        Error::Invalid {
+                            what: format!("TextRank of recipe {}", r.id),
+                            problem: e.to_string(),
+                        }
+                    })?;
+                    Rated::Scores(scores.into_iter().map(|(t, s)| (terms.id(&t), s)).collect())
+                }
+            });
+        }
+        if (read as usize).is_multiple_of(LOG_EVERY) {
+            tracing::info!(recipes = read, "key terms");
+        }
+        Ok(())
+    })?;
+    corpus.flush().map_err(write_err(&corpus_path))?;
+    drop(corpus);
+    drop(line_entities);
+    if let Some(row) = rated.iter().position(Option::is_none) {
+        return Err(Error::MissingRecord {
+            file: LAYER1.to_string(),
+            id: rows[row].0.clone(),
+        });
+    }
+
+    let tfidf = match cfg.rating {
+        Rating::Tfidf => {
+            let df: BTreeMap<String, usize> = df
+                .into_iter()
+                .map(|(t, c)| (terms.names[t as usize].clone(), c))
+                .collect();
+            Some(Tfidf::from_document_frequencies(df, corpus_lines)?)
+        }
+        Rating::Textrank => None,
+    };
+
+    let mut files = vec![out.join(TERM_FILE), corpus_path.clone()];
+    let (vectors, vectors_sha) = match &cfg.vectors {
+        Some(path) => {
+            progress(Stage::Word2vec, 0);
+            let bytes = std::fs::read(path).map_err(|e| Error::Io {
+                file: path.display().to_string(),
+                problem: e.to_string(),
+            })?;
+            let v = WordVectors::from_binary(&bytes).map_err(|problem| Error::Invalid {
+                what: format!("word2vec file {}", path.display()),
+                problem,
+            })?;
+            (v, Some(feature_store::config_sha256(&bytes)))
+        }
+        None => {
+            let trained = train_on_corpus(&corpus_path, &cfg.word2vec, progress)?;
+            let path = out.join(VECTORS_FILE);
+            trained.vectors.write_binary(&path)?;
+            files.push(path);
+            (trained.vectors, None)
+        }
+    };
+    progress(Stage::Word2vec, 1000);
+
+    let dim = vectors.dim();
+    let mut f_term = vec![0f32; n * dim];
+    let mut dump = match &cfg.dump_terms {
+        Some(path) => {
+            let f = std::fs::File::create(path).map_err(write_err(path))?;
+            files.push(path.clone());
+            Some((BufWriter::new(f), path))
+        }
+        None => None,
+    };
+    let (mut in_vocabulary, mut out_of_vocabulary, mut empty_terms) = (0u64, 0u64, 0usize);
+    let mut seen_terms: Vec<bool> = vec![false; terms.names.len()];
+    for (row, r) in rated.into_iter().enumerate() {
+        let scores: Vec<(String, f64)> = match (r.expect("every row checked above"), &tfidf) {
+            (Rated::Document(doc), Some(tfidf)) => {
+                for &t in &doc {
+                    seen_terms[t as usize] = true;
+                }
+                let doc: Vec<String> = doc
+                    .into_iter()
+                    .map(|t| terms.names[t as usize].clone())
+                    .collect();
+                tfidf.transform(&doc)
+            }
+            (Rated::Scores(s), _) => s
+                .into_iter()
+                .map(|(t, s)| {
+                    seen_terms[t as usize] = true;
+                    (terms.names[t as usize].clone(), s)
+                })
+                .collect(),
+            (Rated::Document(_), None) => unreachable!("documents are kept only for TF-IDF"),
+        };
+        let refs: Vec<(&str, f64)> = scores.iter().map(|(t, s)| (t.as_str(), *s)).collect();
+        let feature = weighted_term_feature(&refs, &vectors).map_err(|e| Error::Invalid {
+            what: format!("f_term of recipe {}", rows[row].0),
+            problem: e.to_string(),
+        })?;
+        in_vocabulary += feature.used as u64;
+        out_of_vocabulary += feature.skipped as u64;
+        if feature.is_empty() {
+            empty_terms += 1;
+        }
+        f_term[row * dim..(row + 1) * dim].copy_from_slice(&feature.vector);
+        if let Some((w, path)) = dump.as_mut() {
+            let line = dump_line(&rows[row], &scores, &vectors);
+            writeln!(w, "{line}").map_err(write_err(path))?;
+        }
+        progress(Stage::Feature, row as u64 + 1);
+    }
+    if let Some((mut w, path)) = dump {
+        w.flush().map_err(write_err(path))?;
+    }
+
+    let config_json = cfg.to_json(vectors_sha.as_deref());
+    let ids: Vec<String> = rows.iter().map(|(id, _)| id.clone()).collect();
+    let mut w = FeatureWriter::new(ids, &feature_store::config_sha256(config_json.as_bytes()))?;
+    w.metadata("producer", PRODUCER)?;
+    w.metadata("text_features_config", &config_json)?;
+    w.metadata(
+        "note",
+        "weighted term feature f_term (spec/phase1-term-feature.md): key terms by the lexicon extractor",
+    )?;
+    w.add_f32("f_term", &[n, dim], &f_term)?;
+    w.write(&out.join(TERM_FILE))?;
+
+    let mut per_split = [0usize; 3];
+    for (_, p) in &rows {
+        per_split[p.index()] += 1;
+    }
+    let summary = TextFeaturesSummary {
+        recipes: n,
+        per_split,
+        corpus_lines,
+        corpus_words,
+        entities: entities.len(),
+        key_terms: seen_terms.iter().filter(|&&s| s).count(),
+        in_vocabulary,
+        out_of_vocabulary,
+        vocabulary: vectors.len(),
+        dim,
+        empty_terms,
+        rating: cfg.rating,
+        files,
+    };
+    tracing::info!(
+        recipes = n,
+        empty_terms,
+        vocabulary = summary.vocabulary,
+        "text features written"
+    );
+    Ok(summary)
+}
+
+/// One `--dump-terms` line: the recipe, its split, and its rated key terms (highest rating
+/// first, then by name), each with whether it had a vector.
+fn dump_line(row: &(String, Partition), scores: &[(String, f64)], vectors: &WordVectors) -> String {
+    let mut sorted: Vec<&(String, f64)> = scores.iter().collect();
+    sorted.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    let terms: Vec<serde_json::Value> = sorted
+        .into_iter()
+        .map(|(t, s)| serde_json::json!({ "term": t, "rating": s, "vector": vectors.get(t).is_some() }))
+        .collect();
+    serde_json::json!({ "id": row.0, "partition": row.1.as_str(), "terms": terms }).to_string()
+}
+
+/// The text of one recipe as Phase I uses it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecipeText {
+    /// Its corpus line: the words of the title, then its line entities, then the words of its
+    /// instructions, every key-term match spelled as its term ([`Lexicon::corpus_words`]).
+    pub words: Vec<String>,
+    /// Its key-term document (the input of the rating): its line entities, then the key terms
+    /// of the title and of each instruction in order of occurrence, with repeats.
+    pub document: Vec<String>,
+}
+
+/// [`RecipeText`] of a recipe whose ingredient lines gave `line_entities` (distinct, in line
+/// order: valid detections and re-examined lines, spec/phase1-text.md).
+pub fn recipe_text(
+    lexicon: &Lexicon,
+    entities: &EntitySet,
+    line_entities: &[&str],
+    title: &str,
+    instructions: &[String],
+) -> RecipeText {
+    let mut words = lexicon.corpus_words(entities, title);
+    words.extend(line_entities.iter().map(|e| e.to_string()));
+    let mut document: Vec<String> = line_entities.iter().map(|e| e.to_string()).collect();
+    for text in std::iter::once(title).chain(instructions.iter().map(String::as_str)) {
+        document.extend(
+            lexicon
+                .key_terms(entities, text)
+                .into_iter()
+                .map(|k| k.term),
+        );
+    }
+    for text in instructions {
+        words.extend(lexicon.corpus_words(entities, text));
+    }
+    RecipeText { words, document }
+}
+
+/// Trains word2vec on a corpus file (one text per line, words separated by spaces).
+pub fn train_on_corpus(
+    corpus: &Path,
+    cfg: &Word2VecConfig,
+    progress: &dyn Fn(Stage, u64),
+) -> Result<word2vec::Trained> {
+    progress(Stage::Word2vec, 0);
+    let io = |e: std::io::Error| Error::Io {
+        file: corpus.display().to_string(),
+        problem: e.to_string(),
+    };
+    let file = std::fs::File::open(corpus).map_err(io)?;
+    let mut failure: Option<std::io::Error> = None;
+    let lines = std::io::BufReader::new(file)
+        .lines()
+        .map_while(|l| l.map_err(|e| failure = Some(e)).ok())
+        .map(|l| l.split_whitespace().map(str::to_string).collect::<Vec<_>>());
+    let trained = word2vec::train(lines, cfg);
+    if let Some(e) = failure {
+        return Err(io(e));
+    }
+    trained
+}
