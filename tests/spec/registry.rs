@@ -216,6 +216,10 @@ pub fn run(op: &str, ex: &Table) -> Result<Value, String> {
         "reexamination_score" => text_ops::reexamination_score(ex),
         "key_terms" => text_ops::key_terms(ex),
         "key_term_lexicon" => text_ops::lexicon(ex),
+        "pos_features" => pos_tagger_ops::features(ex),
+        "pos_tag" => pos_tagger_ops::tag(ex),
+        "pos_tag_inline_model" => pos_tagger_ops::inline_model(ex),
+        "pos_key_terms" => pos_tagger_ops::key_terms(ex),
         "word2vec_huffman" => word2vec_ops::huffman(ex),
         "word2vec_keep_probability" => word2vec_ops::keep_probability(ex),
         "word2vec_vocab" => word2vec_ops::vocab(ex),
@@ -386,6 +390,8 @@ pub fn run(op: &str, ex: &Table) -> Result<Value, String> {
 
 #[path = "data_ops.rs"]
 mod data_ops;
+#[path = "pos_tagger_ops.rs"]
+mod pos_tagger_ops;
 #[path = "rating_ops.rs"]
 mod rating_ops;
 #[path = "stand_in_ops.rs"]
