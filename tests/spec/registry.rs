@@ -291,6 +291,16 @@ pub fn run(op: &str, ex: &Table) -> Result<Value, String> {
             }
             Ok(Value::Array(out))
         }
+        "cpython_shuffle" => {
+            let mut r = CpythonRandom::seed(int(ex, "seed")? as u64);
+            let mut x: Vec<i64> = (0..int(ex, "n")?).collect();
+            let mut out = Vec::new();
+            for _ in 0..int(ex, "times")? {
+                r.shuffle(&mut x).map_err(err)?;
+                out.push(Value::Array(x.iter().map(|&i| Value::Integer(i)).collect()));
+            }
+            Ok(Value::Array(out))
+        }
         "cpython_sample_method" => {
             let (n, k) = (int(ex, "n")? as usize, int(ex, "k")? as usize);
             Ok(Value::Table(Table::from_iter([
