@@ -3,6 +3,7 @@
 //!
 //! Spec: spec/phase1-categoriser.md (image categorisation), spec/phase1-text.md (normalisation,
 //! ingredient entities, re-examination), spec/phase1-key-terms.md (key terms by lexicon),
+//! spec/phase1-pos-tagger.md (NLTK's averaged perceptron POS tagger, key terms by tagging),
 //! spec/phase1-term-rating.md (term rating: TF-IDF and TextRank), spec/phase1-word2vec.md
 //! (word2vec as the C tool trains it, and its `-binary 1` file), spec/phase1-term-feature.md (the
 //! word2vec corpus, the weighted term feature f_term, `seje features text`) and spec/phase1-stand-in.md (a
@@ -14,6 +15,7 @@
 pub mod categoriser;
 pub mod entities;
 pub mod key_terms;
+pub mod pos_tagger;
 pub mod rating;
 pub mod stand_in;
 pub mod term_feature;

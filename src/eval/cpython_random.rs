@@ -1,6 +1,7 @@
 //! CPython's `random` module, as far as the evaluation needs it: `random.seed(int)` (MT19937
-//! `init_by_array`), `getrandbits(k ≤ 32)`, `_randbelow` and `random.sample(range(n), k)` with its
-//! set/pool switch, so that the 10 evaluation subsets are the authors' subsets, index for index.
+//! `init_by_array`), `getrandbits(k ≤ 32)`, `_randbelow`, `random.sample(range(n), k)` with its
+//! set/pool switch, so that the 10 evaluation subsets are the authors' subsets, index for index;
+//! and `random.shuffle`, which the POS tagger's training uses (spec/phase1-pos-tagger.md).
 //!
 //! Spec: spec/eval-cpython-sampling.md. Authors' code: `random.seed(1234)` and
 //! `random.sample(range(len(names)), N)` in `test.py::improved_rank_emb` (git-disl/SEJE @ 694a835,
@@ -138,6 +139,20 @@ impl CpythonRandom {
                 return Ok(r);
             }
         }
+    }
+
+    /// `random.shuffle(x)` (CPython 3.7–3.11 with the default `random` argument): for `i` from
+    /// `len - 1` down to 1, swap `x[i]` with `x[_randbelow(i + 1)]`.
+    pub fn shuffle<T>(&mut self, x: &mut [T]) -> Result<()> {
+        for i in (1..x.len()).rev() {
+            let n = u32::try_from(i + 1).map_err(|_| Error::Invalid {
+                what: format!("shuffle of {} items", x.len()),
+                problem: "lists above 2^32 items are not ported".into(),
+            })?;
+            let j = self.randbelow(n)? as usize;
+            x.swap(i, j);
+        }
+        Ok(())
     }
 
     /// `random.sample(range(n), k)`: `k` distinct indices in selection order.

@@ -1,8 +1,10 @@
 //! Phase I key terms (§2.2): ingredient entities ∪ cooking actions ∪ utensils of a recipe, found
 //! in its title and instructions after entity replacement. The paper POS-tags the text (tagger
 //! unstated, NLTK likely); this module matches curated lexicons instead, shipped inside the
-//! binary (`src/phase1/lexicons/*.txt`), because no pretrained tagger or tagged corpus can be
-//! obtained here. A tagger loading a standard averaged-perceptron model is planned (issue 7).
+//! binary (`src/phase1/lexicons/*.txt`). It is the default extractor because no pretrained
+//! tagger model can be obtained here; the paper's tagger extractor (NLTK's averaged perceptron,
+//! loading NLTK's model file, which a user can copy in) is `pos_tagger::tagged_key_terms`,
+//! spec/phase1-pos-tagger.md.
 //!
 //! Spec: spec/phase1-key-terms.md.
 

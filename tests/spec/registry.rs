@@ -218,6 +218,10 @@ pub fn run(op: &str, ex: &Table) -> Result<Value, String> {
         "key_term_lexicon" => text_ops::lexicon(ex),
         "term_feature" => term_feature_ops::term_feature(ex),
         "recipe_text" => term_feature_ops::recipe_text_op(ex),
+        "pos_features" => pos_tagger_ops::features(ex),
+        "pos_tag" => pos_tagger_ops::tag(ex),
+        "pos_tag_inline_model" => pos_tagger_ops::inline_model(ex),
+        "pos_key_terms" => pos_tagger_ops::key_terms(ex),
         "word2vec_huffman" => word2vec_ops::huffman(ex),
         "word2vec_keep_probability" => word2vec_ops::keep_probability(ex),
         "word2vec_vocab" => word2vec_ops::vocab(ex),
@@ -286,6 +290,16 @@ pub fn run(op: &str, ex: &Table) -> Result<Value, String> {
                         .map(|&i| Value::Integer(i as i64))
                         .collect(),
                 ));
+            }
+            Ok(Value::Array(out))
+        }
+        "cpython_shuffle" => {
+            let mut r = CpythonRandom::seed(int(ex, "seed")? as u64);
+            let mut x: Vec<i64> = (0..int(ex, "n")?).collect();
+            let mut out = Vec::new();
+            for _ in 0..int(ex, "times")? {
+                r.shuffle(&mut x).map_err(err)?;
+                out.push(Value::Array(x.iter().map(|&i| Value::Integer(i)).collect()));
             }
             Ok(Value::Array(out))
         }
@@ -388,6 +402,8 @@ pub fn run(op: &str, ex: &Table) -> Result<Value, String> {
 
 #[path = "data_ops.rs"]
 mod data_ops;
+#[path = "pos_tagger_ops.rs"]
+mod pos_tagger_ops;
 #[path = "rating_ops.rs"]
 mod rating_ops;
 #[path = "stand_in_ops.rs"]
