@@ -340,6 +340,14 @@ enum FeaturesCommand {
         /// The term rating.
         #[arg(long, default_value = "tfidf", value_parser = ["tfidf", "textrank"])]
         rating: String,
+        /// Key terms by the lexicon extractor (default) or by NLTK's averaged-perceptron POS
+        /// tagger (`VB*` actions, `NN*` utensils, as the paper), which needs --tagger-model.
+        #[arg(long, default_value = "lexicon", value_parser = ["lexicon", "tagger"])]
+        key_terms: String,
+        /// The tagger's model: NLTK's `averaged_perceptron_tagger_eng` directory (or one of its
+        /// three JSON files).
+        #[arg(long, required_if_eq("key_terms", "tagger"))]
+        tagger_model: Option<PathBuf>,
         /// TextRank's co-occurrence window.
         #[arg(long, default_value_t = 2)]
         textrank_window: usize,
@@ -443,13 +451,22 @@ fn run() -> Result<()> {
                     root,
                     out,
                     rating,
+                    key_terms,
+                    tagger_model,
                     textrank_window,
                     vectors,
                     dump_terms,
                     word2vec,
                 },
         } => {
+            use seje::phase1::text_features::KeyTermSource;
+            let key_terms = match (key_terms.as_str(), tagger_model) {
+                ("tagger", Some(model)) => KeyTermSource::Tagger(model),
+                ("tagger", None) => anyhow::bail!("--key-terms tagger needs --tagger-model"),
+                _ => KeyTermSource::Lexicon,
+            };
             let cfg = seje::phase1::text_features::TextFeaturesConfig {
+                key_terms,
                 rating: rating.parse().map_err(anyhow::Error::msg)?,
                 textrank: seje::phase1::rating::TextRankConfig {
                     window: textrank_window,

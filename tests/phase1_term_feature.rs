@@ -366,3 +366,34 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn the_tagger_extractor_rates_what_it_tags() {
+    use seje::phase1::text_features::KeyTermSource;
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/golden/pos_tagger/model");
+    let cfg = TextFeaturesConfig {
+        key_terms: KeyTermSource::Tagger(model),
+        ..small(Rating::Tfidf)
+    };
+    let (tagged, st) = run(&cfg);
+    let (lexicon, sl) = run(&small(Rating::Tfidf));
+    assert_eq!(st.recipes, 160);
+    assert_ne!(
+        st.key_terms, sl.key_terms,
+        "the two extractors find different terms"
+    );
+    // The tagger keeps words as written: its corpus has no lexicon rewriting ("baked" stays).
+    let corpus = std::fs::read_to_string(tagged.path().join(CORPUS_FILE)).unwrap();
+    let lexicon_corpus = std::fs::read_to_string(lexicon.path().join(CORPUS_FILE)).unwrap();
+    assert_ne!(corpus, lexicon_corpus);
+    let store = FeatureStore::open(&tagged.path().join(TERM_FILE)).expect("store");
+    assert!(store.metadata()["note"].contains("POS-tagger"));
+    assert!(store.metadata()["text_features_config"].contains("tagger"));
+
+    let cfg = TextFeaturesConfig {
+        key_terms: KeyTermSource::Tagger(tagged.path().join("no-model")),
+        ..small(Rating::Tfidf)
+    };
+    let e = write_text_features(&mini(), tagged.path(), &cfg, &|_, _| {}).expect_err("no model");
+    assert!(e.to_string().contains("no-model"), "{e}");
+}

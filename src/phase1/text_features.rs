@@ -16,7 +16,8 @@ use crate::data::feature_store::{self, FeatureWriter};
 use crate::data::pairs;
 use crate::data::recipe1m::{self, Partition, DET_INGRS, LAYER1};
 use crate::phase1::entities::{EntitySet, Reexamination};
-use crate::phase1::key_terms::Lexicon;
+use crate::phase1::key_terms::{KeyTerm, Lexicon};
+use crate::phase1::pos_tagger::{tagged_key_terms, PerceptronTagger};
 use crate::phase1::rating::{textrank, TextRankConfig, Tfidf};
 use crate::phase1::term_feature::weighted_term_feature;
 use crate::phase1::word2vec::{self, Word2VecConfig, WordVectors};
@@ -66,9 +67,58 @@ impl Rating {
     }
 }
 
+/// Where the key terms come from (spec/phase1-key-terms.md, spec/phase1-pos-tagger.md).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum KeyTermSource {
+    /// The lexicon extractor (the default: no pretrained tagger model can be obtained here).
+    #[default]
+    Lexicon,
+    /// NLTK's averaged-perceptron tagger loaded from this model (directory or file), as the
+    /// paper: `VB*` words are actions, `NN*` words utensils.
+    Tagger(PathBuf),
+}
+
+/// A loaded key-term extractor.
+pub enum Extractor {
+    /// See [`KeyTermSource::Lexicon`].
+    Lexicon(Lexicon),
+    /// See [`KeyTermSource::Tagger`].
+    Tagger(PerceptronTagger),
+}
+
+impl Extractor {
+    /// Loads the extractor `source` names.
+    pub fn load(source: &KeyTermSource) -> Result<Self> {
+        Ok(match source {
+            KeyTermSource::Lexicon => Extractor::Lexicon(Lexicon::standard()),
+            KeyTermSource::Tagger(path) => Extractor::Tagger(PerceptronTagger::load(path)?),
+        })
+    }
+
+    /// The key terms of one text, in order of occurrence.
+    pub fn key_terms(&self, entities: &EntitySet, text: &str) -> Vec<KeyTerm> {
+        match self {
+            Extractor::Lexicon(l) => l.key_terms(entities, text),
+            Extractor::Tagger(t) => tagged_key_terms(t, entities, text),
+        }
+    }
+
+    /// The words of one text as the corpus spells them: with the lexicon, every match as its
+    /// term ([`Lexicon::corpus_words`]); with the tagger, the words after entity replacement
+    /// (its key terms are words as written).
+    pub fn corpus_words(&self, entities: &EntitySet, text: &str) -> Vec<String> {
+        match self {
+            Extractor::Lexicon(l) => l.corpus_words(entities, text),
+            Extractor::Tagger(_) => entities.replace(text),
+        }
+    }
+}
+
 /// Settings of [`write_text_features`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct TextFeaturesConfig {
+    /// The key-term extractor.
+    pub key_terms: KeyTermSource,
     /// The rating.
     pub rating: Rating,
     /// TextRank's settings (used with [`Rating::Textrank`]).
@@ -86,6 +136,7 @@ impl Default for TextFeaturesConfig {
     /// authors ran 20).
     fn default() -> Self {
         Self {
+            key_terms: KeyTermSource::Lexicon,
             rating: Rating::Tfidf,
             textrank: TextRankConfig::default(),
             word2vec: Word2VecConfig {
@@ -106,8 +157,11 @@ impl TextFeaturesConfig {
         let t = &self.textrank;
         let mut v = serde_json::json!({
             "rating": self.rating.as_str(),
-            "key_terms": "lexicon",
         });
+        v["key_terms"] = match &self.key_terms {
+            KeyTermSource::Lexicon => serde_json::json!("lexicon"),
+            KeyTermSource::Tagger(p) => serde_json::json!({ "tagger": p.display().to_string() }),
+        };
         if self.rating == Rating::Textrank {
             v["textrank"] = serde_json::json!({
                 "window": t.window, "damping": t.damping, "tol": t.tol,
@@ -277,7 +331,7 @@ pub fn write_text_features(
     std::fs::create_dir_all(out).map_err(write_err(out))?;
 
     let entities = EntitySet::from_root(root)?;
-    let lexicon = Lexicon::standard();
+    let extractor = Extractor::load(&cfg.key_terms)?;
     let mut terms = Interner::default();
     let mut line_entities: HashMap<String, Vec<u32>> = HashMap::new();
     recipe1m::read_det_ingrs(root, |d| {
@@ -326,7 +380,7 @@ pub fn write_text_features(
             .map(|&t| terms.names[t as usize].as_str())
             .collect();
         let text = recipe_text(
-            &lexicon,
+            &extractor,
             &entities,
             &entity_names,
             &r.title,
@@ -474,7 +528,13 @@ pub fn write_text_features(
     w.metadata("text_features_config", &config_json)?;
     w.metadata(
         "note",
-        "weighted term feature f_term (spec/phase1-term-feature.md): key terms by the lexicon extractor",
+        &format!(
+            "weighted term feature f_term (spec/phase1-term-feature.md): key terms by the {} extractor",
+            match cfg.key_terms {
+                KeyTermSource::Lexicon => "lexicon",
+                KeyTermSource::Tagger(_) => "POS-tagger",
+            }
+        ),
     )?;
     w.add_f32("f_term", &[n, dim], &f_term)?;
     w.write(&out.join(TERM_FILE))?;
@@ -533,25 +593,25 @@ pub struct RecipeText {
 /// [`RecipeText`] of a recipe whose ingredient lines gave `line_entities` (distinct, in line
 /// order: valid detections and re-examined lines, spec/phase1-text.md).
 pub fn recipe_text(
-    lexicon: &Lexicon,
+    extractor: &Extractor,
     entities: &EntitySet,
     line_entities: &[&str],
     title: &str,
     instructions: &[String],
 ) -> RecipeText {
-    let mut words = lexicon.corpus_words(entities, title);
+    let mut words = extractor.corpus_words(entities, title);
     words.extend(line_entities.iter().map(|e| e.to_string()));
     let mut document: Vec<String> = line_entities.iter().map(|e| e.to_string()).collect();
     for text in std::iter::once(title).chain(instructions.iter().map(String::as_str)) {
         document.extend(
-            lexicon
+            extractor
                 .key_terms(entities, text)
                 .into_iter()
                 .map(|k| k.term),
         );
     }
     for text in instructions {
-        words.extend(lexicon.corpus_words(entities, text));
+        words.extend(extractor.corpus_words(entities, text));
     }
     RecipeText { words, document }
 }

@@ -6,7 +6,7 @@
 use seje::phase1::entities::EntitySet;
 use seje::phase1::key_terms::Lexicon;
 use seje::phase1::term_feature::weighted_term_feature;
-use seje::phase1::text_features::recipe_text;
+use seje::phase1::text_features::{recipe_text, Extractor};
 use seje::phase1::word2vec::WordVectors;
 use toml::{Table, Value};
 
@@ -70,7 +70,7 @@ pub fn recipe_text_op(ex: &Table) -> Result<Value, String> {
     let lines: Vec<&str> = lines.iter().map(String::as_str).collect();
     let instructions = string_array(get(ex, "instructions")?, "instructions")?;
     let t = recipe_text(
-        &Lexicon::standard(),
+        &Extractor::Lexicon(Lexicon::standard()),
         &set,
         &lines,
         string(ex, "title")?,
