@@ -55,7 +55,11 @@ fn every_golden_file_reads_as_torchfile_reads_it() {
     for (name, want) in &golden {
         let path = golden_dir().join(name);
         let v = t7::read_file(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert_eq!(dump(&v), want["value"], "{name}: value differs from torchfile's");
+        assert_eq!(
+            dump(&v),
+            want["value"],
+            "{name}: value differs from torchfile's"
+        );
         for pair in want["shared"].as_array().expect("shared is a list") {
             let (a, b) = (pair[0].as_str().expect("a"), pair[1].as_str().expect("b"));
             let same = match (v.get(a), v.get(b)) {
@@ -75,7 +79,10 @@ fn strided_views_share_their_storage() {
     else {
         panic!("two tensors");
     };
-    let (sa, sb) = (a.storage.as_ref().expect("a"), b.storage.as_ref().expect("b"));
+    let (sa, sb) = (
+        a.storage.as_ref().expect("a"),
+        b.storage.as_ref().expect("b"),
+    );
     assert!(Rc::ptr_eq(sa, sb), "the storage is read once");
     assert!(!a.is_contiguous() && a.contiguous_f32().is_none());
     assert_eq!(b.offset, 5, "the 1-based offset 6 becomes 5");
@@ -88,7 +95,13 @@ fn the_sample_exposes_each_recipe_s_sentences() {
     let s = SkipInstructionVectors::open(&sample()).expect("sample");
     assert_eq!(
         s.ids(),
-        ["0a1b2c3d4e", "1f2e3d4c5b", "2b3c4d5e6f", "3c4d5e6f70", "4d5e6f7081"]
+        [
+            "0a1b2c3d4e",
+            "1f2e3d4c5b",
+            "2b3c4d5e6f",
+            "3c4d5e6f70",
+            "4d5e6f7081"
+        ]
     );
     assert_eq!((s.len(), s.dim(), s.rows()), (5, 8, 12));
     assert_eq!(s.sha256().len(), 64);
@@ -100,7 +113,11 @@ fn the_sample_exposes_each_recipe_s_sentences() {
     let mut row = 0;
     for (i, want) in [3, 1, 4, 2, 2].into_iter().enumerate() {
         assert_eq!(s.sentence_count(i), want);
-        assert_eq!(s.sentences(i), &all[row * 8..(row + want) * 8], "recipe {i}");
+        assert_eq!(
+            s.sentences(i),
+            &all[row * 8..(row + want) * 8],
+            "recipe {i}"
+        );
         row += want;
     }
     let t = SkipInstructionVectors::open(&golden_dir().join("encs_table_ids.t7")).expect("table");
@@ -117,13 +134,25 @@ fn conversion_pads_truncates_and_counts() {
     let ids: Vec<String> = ["0a1b2c3d4e", "2b3c4d5e6f", "4d5e6f7081"]
         .map(String::from)
         .to_vec();
-    let summary = t7::write_sentence_store(std::slice::from_ref(&s), &ids, 3, dir.path())
-        .expect("converts");
-    assert_eq!((summary.recipes, summary.dim, summary.truncated, summary.empty), (3, 8, 1, 0));
+    let summary =
+        t7::write_sentence_store(std::slice::from_ref(&s), &ids, 3, dir.path()).expect("converts");
+    assert_eq!(
+        (
+            summary.recipes,
+            summary.dim,
+            summary.truncated,
+            summary.empty
+        ),
+        (3, 8, 1, 0)
+    );
     let store = FeatureStore::open(&dir.path().join(t7::SENTENCES_FILE)).expect("store");
     assert_eq!(store.ids(), ids.as_slice());
-    store.expect("f_sent", StoreDtype::F32, &[3, 8]).expect("f_sent shape");
-    store.expect("lengths", StoreDtype::I64, &[]).expect("lengths shape");
+    store
+        .expect("f_sent", StoreDtype::F32, &[3, 8])
+        .expect("f_sent shape");
+    store
+        .expect("lengths", StoreDtype::I64, &[])
+        .expect("lengths shape");
     let lengths: Vec<i64> = store
         .bytes("lengths")
         .expect("lengths")
@@ -135,7 +164,10 @@ fn conversion_pads_truncates_and_counts() {
         let row = store.row_f32("f_sent", id).expect("row");
         let i = s.index_of(id).expect("in the file");
         assert_eq!(&row[..n * 8], &s.sentences(i)[..n * 8], "row {r}");
-        assert!(row[n * 8..].iter().all(|&x| x == 0.0), "row {r} zero-padded");
+        assert!(
+            row[n * 8..].iter().all(|&x| x == 0.0),
+            "row {r} zero-padded"
+        );
     }
     let meta = store.metadata();
     assert_eq!(meta.get("producer").map(String::as_str), Some(t7::PRODUCER));
@@ -148,7 +180,11 @@ fn conversion_pads_truncates_and_counts() {
     let again = tempfile::tempdir().expect("temp dir");
     t7::write_sentence_store(std::slice::from_ref(&s), &ids, 3, again.path()).expect("again");
     let read = |d: &Path| std::fs::read(d.join(t7::SENTENCES_FILE)).expect("bytes");
-    assert_eq!(read(dir.path()), read(again.path()), "byte-identical reruns");
+    assert_eq!(
+        read(dir.path()),
+        read(again.path()),
+        "byte-identical reruns"
+    );
 
     let e = t7::write_sentence_store(&[s], &["ffffffffff".to_string()], 20, dir.path())
         .expect_err("unknown recipe");
@@ -192,11 +228,15 @@ impl W {
     fn torch(&mut self, class: &str) -> &mut Self {
         self.next += 1;
         let i = self.next;
-        self.i32(t7::TYPE_TORCH).i32(i).raw_string(b"V 1").raw_string(class.as_bytes())
+        self.i32(t7::TYPE_TORCH)
+            .i32(i)
+            .raw_string(b"V 1")
+            .raw_string(class.as_bytes())
     }
     /// A contiguous tensor header and its storage header; element bytes follow via `bytes`.
     fn tensor(&mut self, dtype: &str, shape: &[i64]) -> &mut Self {
-        self.torch(&format!("torch.{dtype}Tensor")).i32(shape.len() as i32);
+        self.torch(&format!("torch.{dtype}Tensor"))
+            .i32(shape.len() as i32);
         for &n in shape {
             self.i64(n);
         }
@@ -209,7 +249,9 @@ impl W {
         for s in strides {
             self.i64(s);
         }
-        self.i64(1).torch(&format!("torch.{dtype}Storage")).i64(stride)
+        self.i64(1)
+            .torch(&format!("torch.{dtype}Storage"))
+            .i64(stride)
     }
     fn f32s(&mut self, xs: &[f32]) -> &mut Self {
         for x in xs {
@@ -234,15 +276,22 @@ fn encs_file(ids: &[String], rlens: &[i64], dim: usize, value: impl Fn(usize) ->
     }
     let enc: Vec<f32> = (0..rows as usize * dim).map(value).collect();
     let mut w = W::default();
-    w.table(4).string("encs").tensor("Float", &[rows, dim as i64]).f32s(&enc);
+    w.table(4)
+        .string("encs")
+        .tensor("Float", &[rows, dim as i64])
+        .f32s(&enc);
     w.string("ids").tensor("Char", &[ids.len() as i64, 10]);
     for id in ids {
         let mut b = id.as_bytes().to_vec();
         b.resize(10, 0);
         w.out.extend_from_slice(&b);
     }
-    w.string("rlens").tensor("Long", &[rlens.len() as i64]).i64s(rlens);
-    w.string("rbps").tensor("Long", &[rbps.len() as i64]).i64s(&rbps);
+    w.string("rlens")
+        .tensor("Long", &[rlens.len() as i64])
+        .i64s(rlens);
+    w.string("rbps")
+        .tensor("Long", &[rbps.len() as i64])
+        .i64s(&rbps);
     w.out
 }
 
@@ -283,12 +332,21 @@ fn phase_two_reads_the_converted_store() {
         .batch(&pick, &[0, 0], tch::Device::Cpu)
         .expect("a batch");
     assert_eq!(b.sentences.size(), vec![2, 20, 16]);
-    assert_eq!(Vec::<i64>::try_from(&b.lengths).expect("lengths"), vec![3, 20]);
+    assert_eq!(
+        Vec::<i64>::try_from(&b.lengths).expect("lengths"),
+        vec![3, 20]
+    );
     // Recipe 2 starts at row 1 + 2 = 3 (rows 0..1 are recipe 0, row 1..3 recipe 1).
     let first = f32::try_from(b.sentences.get(0).get(0).get(0)).expect("scalar");
     assert_eq!(first, (3 * 16) as f32 * 1e-3);
-    let pad = f64::try_from(b.sentences.get(0).narrow(0, 3, 17).abs().sum(tch::Kind::Double))
-        .expect("scalar");
+    let pad = f64::try_from(
+        b.sentences
+            .get(0)
+            .narrow(0, 3, 17)
+            .abs()
+            .sum(tch::Kind::Double),
+    )
+    .expect("scalar");
     assert_eq!(pad, 0.0, "rows after the third are zero");
 }
 
@@ -318,7 +376,10 @@ fn truncated_files_fail_naming_the_file_and_offset() {
     let mut longer = bytes.clone();
     longer.push(0);
     let e = read_err(&write_tmp(dir.path(), "longer.t7", &longer));
-    assert!(e.contains(&format!("byte {}", bytes.len())) && e.contains("1 more bytes"), "{e}");
+    assert!(
+        e.contains(&format!("byte {}", bytes.len())) && e.contains("1 more bytes"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -331,7 +392,11 @@ fn corrupt_files_fail_saying_what_was_expected() {
             assert!(e.contains(w), "{name}: {e} lacks {w:?}");
         }
     };
-    check("tag.t7", &W::default().i32(42).out, &["byte 0", "type tag", "42"]);
+    check(
+        "tag.t7",
+        &W::default().i32(42).out,
+        &["byte 0", "type tag", "42"],
+    );
     check(
         "function.t7",
         &W::default().i32(t7::TYPE_FUNCTION).i32(1).out,
@@ -355,7 +420,11 @@ fn corrupt_files_fail_saying_what_was_expected() {
     // A table whose value refers back to the table itself.
     let mut w = W::default();
     w.table(1).string("self").i32(t7::TYPE_TABLE).i32(1);
-    check("cycle.t7", &w.out, &["reference to object 1 while it is being read"]);
+    check(
+        "cycle.t7",
+        &w.out,
+        &["reference to object 1 while it is being read"],
+    );
     // A view reaching past its storage.
     let mut w = W::default();
     w.torch("torch.FloatTensor").i32(1).i64(3).i64(1).i64(2);
@@ -369,11 +438,27 @@ fn corrupt_files_fail_saying_what_was_expected() {
     let n = bytes.len();
     bytes[n - 8..].copy_from_slice(&4i64.to_le_bytes());
     let p = write_tmp(dir.path(), "rows.t7", &bytes);
-    let e = SkipInstructionVectors::open(&p).expect_err("rows").to_string();
-    assert!(e.contains("rows.t7") && e.contains("recipe 1 (bbbbbbbbbb)") && e.contains("exceed the 3 rows"), "{e}");
-    let p = write_tmp(dir.path(), "dup.t7", &encs_file(&[ids[0].clone(), ids[0].clone()], &[1, 1], 4, |_| 0.0));
-    let e = SkipInstructionVectors::open(&p).expect_err("dup").to_string();
-    assert!(e.contains("recipe 1 (aaaaaaaaaa): id also at recipe 0"), "{e}");
+    let e = SkipInstructionVectors::open(&p)
+        .expect_err("rows")
+        .to_string();
+    assert!(
+        e.contains("rows.t7")
+            && e.contains("recipe 1 (bbbbbbbbbb)")
+            && e.contains("exceed the 3 rows"),
+        "{e}"
+    );
+    let p = write_tmp(
+        dir.path(),
+        "dup.t7",
+        &encs_file(&[ids[0].clone(), ids[0].clone()], &[1, 1], 4, |_| 0.0),
+    );
+    let e = SkipInstructionVectors::open(&p)
+        .expect_err("dup")
+        .to_string();
+    assert!(
+        e.contains("recipe 1 (aaaaaaaaaa): id also at recipe 0"),
+        "{e}"
+    );
     let e = SkipInstructionVectors::open(&golden_dir().join("double.t7"))
         .expect_err("not a table")
         .to_string();

@@ -554,10 +554,18 @@ impl Parser<'_> {
                     .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
                     .collect(),
             ),
-            Dtype::Long => Storage::Long(raw.chunks_exact(8).map(le8).map(i64::from_le_bytes).collect()),
-            Dtype::Double => {
-                Storage::Double(raw.chunks_exact(8).map(le8).map(f64::from_le_bytes).collect())
-            }
+            Dtype::Long => Storage::Long(
+                raw.chunks_exact(8)
+                    .map(le8)
+                    .map(i64::from_le_bytes)
+                    .collect(),
+            ),
+            Dtype::Double => Storage::Double(
+                raw.chunks_exact(8)
+                    .map(le8)
+                    .map(f64::from_le_bytes)
+                    .collect(),
+            ),
         })
     }
 
@@ -580,13 +588,8 @@ impl Parser<'_> {
         let strides = read(self, "a tensor stride")?;
         let offset_at = self.pos;
         let offset = self.i64("a storage offset")?;
-        let offset = usize::try_from(offset - 1).map_err(|_| {
-            self.fail(
-                offset_at,
-                "a 1-based storage offset",
-                format!("{offset}"),
-            )
-        })?;
+        let offset = usize::try_from(offset - 1)
+            .map_err(|_| self.fail(offset_at, "a 1-based storage offset", format!("{offset}")))?;
         let storage_at = self.pos;
         let storage = match self.value()? {
             Value::Nil => None,
@@ -618,7 +621,9 @@ impl Parser<'_> {
         let numel = shape
             .iter()
             .try_fold(1usize, |a, &n| a.checked_mul(n))
-            .ok_or_else(|| self.fail(at, "a tensor size", "sizes whose product overflows".into()))?;
+            .ok_or_else(|| {
+                self.fail(at, "a tensor size", "sizes whose product overflows".into())
+            })?;
         if numel > 0 {
             let last = shape
                 .iter()
@@ -628,7 +633,10 @@ impl Parser<'_> {
                 return Err(self.fail(
                     at,
                     &format!("a view inside its storage of {} elements", storage.len()),
-                    format!("sizes {shape:?}, strides {strides:?}, offset {}", offset + 1),
+                    format!(
+                        "sizes {shape:?}, strides {strides:?}, offset {}",
+                        offset + 1
+                    ),
                 ));
             }
         }
@@ -719,8 +727,7 @@ impl SkipInstructionVectors {
             }
         };
         let ids = decode_ids(field("ids")?).map_err(|p| bad(format!("field `ids`: {p}")))?;
-        let rlens =
-            integers(field("rlens")?).map_err(|p| bad(format!("field `rlens`: {p}")))?;
+        let rlens = integers(field("rlens")?).map_err(|p| bad(format!("field `rlens`: {p}")))?;
         let rbps = integers(field("rbps")?).map_err(|p| bad(format!("field `rbps`: {p}")))?;
         if ids.len() != rlens.len() || ids.len() != rbps.len() {
             return Err(bad(format!(
@@ -850,7 +857,11 @@ fn decode_ids(v: &Value) -> std::result::Result<Vec<String>, String> {
                 .enumerate()
                 .map(|(i, x)| match x {
                     Value::String(s) => text(s),
-                    other => Err(format!("entry {}: expected a string, found {}", i + 1, other.kind())),
+                    other => Err(format!(
+                        "entry {}: expected a string, found {}",
+                        i + 1,
+                        other.kind()
+                    )),
                 })
                 .collect()
         }
@@ -871,9 +882,7 @@ fn integers(v: &Value) -> std::result::Result<Vec<i64>, String> {
         }
     };
     match v {
-        Value::Tensor(t)
-            if t.shape.len() == 1 || (t.shape.len() == 2 && t.shape[1] == 1) =>
-        {
+        Value::Tensor(t) if t.shape.len() == 1 || (t.shape.len() == 2 && t.shape[1] == 1) => {
             match (t.storage.as_deref(), t.dtype) {
                 (Some(Storage::Long(s)), _) => Ok(t.positions().map(|p| s[p]).collect()),
                 (None, _) => Ok(Vec::new()),
@@ -892,7 +901,11 @@ fn integers(v: &Value) -> std::result::Result<Vec<i64>, String> {
             .enumerate()
             .map(|(i, x)| match x {
                 Value::Number(n) => check(i, *n),
-                other => Err(format!("entry {}: expected a number, found {}", i + 1, other.kind())),
+                other => Err(format!(
+                    "entry {}: expected a number, found {}",
+                    i + 1,
+                    other.kind()
+                )),
             })
             .collect(),
         other => Err(format!(
@@ -1010,7 +1023,10 @@ pub fn write_sentence_store(
         lengths.push(kept.max(1) as i64);
     }
     if summary.empty > 0 {
-        tracing::warn!(recipes = summary.empty, "recipes without sentences stored with length 1 and a zero row");
+        tracing::warn!(
+            recipes = summary.empty,
+            "recipes without sentences stored with length 1 and a zero row"
+        );
     }
     let config_json = store_config_json(sources, max_sentences);
     let sha = feature_store::config_sha256(config_json.as_bytes());
