@@ -4,7 +4,8 @@
 //!
 //! Spec: spec/data-recipe1m.md (files, splits, inclusion rules), spec/data-images.md (paths,
 //! transforms, loader), spec/data-feature-store.md (stored features) and
-//! spec/data-synthetic-benchmark.md (the synthetic benchmark).
+//! spec/data-synthetic-benchmark.md (the synthetic benchmark) and spec/data-t7.md (Torch7 files,
+//! the skip-instructions vectors).
 
 pub mod check;
 pub mod feature_store;
@@ -16,4 +17,5 @@ pub mod pairs;
 pub mod recipe1m;
 pub mod resample;
 pub mod synth;
+pub mod t7;
 pub mod transforms;

@@ -227,6 +227,9 @@ pub fn run(op: &str, ex: &Table) -> Result<Value, String> {
         "word2vec_vocab" => word2vec_ops::vocab(ex),
         "word2vec_write_binary" => word2vec_ops::write_binary(ex),
         "word2vec_read_binary" => word2vec_ops::read_binary(ex),
+        "t7_read" => t7_ops::read(ex),
+        "t7_skip_instructions" => t7_ops::skip_instructions(ex),
+        "t7_sentence_store" => t7_ops::sentence_store(ex),
         "synth_world" => synth_ops::world(ex),
         "synth_config" => synth_ops::config(ex).map(|c| synth_ops::config_value(&c)),
         "synth_recipe" => synth_ops::recipe(ex),
@@ -408,6 +411,8 @@ mod pos_tagger_ops;
 mod rating_ops;
 #[path = "stand_in_ops.rs"]
 mod stand_in_ops;
+#[path = "t7_ops.rs"]
+mod t7_ops;
 #[path = "term_feature_ops.rs"]
 mod term_feature_ops;
 #[path = "text_ops.rs"]
