@@ -218,6 +218,9 @@ pub fn run(op: &str, ex: &Table) -> Result<Value, String> {
         "key_term_lexicon" => text_ops::lexicon(ex),
         "term_feature" => term_feature_ops::term_feature(ex),
         "recipe_text" => term_feature_ops::recipe_text_op(ex),
+        "skip_instructions_parameters" => skip_instructions_ops::parameters(ex),
+        "skip_instructions_encode" => skip_instructions_ops::encode(ex),
+        "skip_instructions_loss" => skip_instructions_ops::loss(ex),
         "word2vec_huffman" => word2vec_ops::huffman(ex),
         "word2vec_keep_probability" => word2vec_ops::keep_probability(ex),
         "word2vec_vocab" => word2vec_ops::vocab(ex),
@@ -390,6 +393,8 @@ pub fn run(op: &str, ex: &Table) -> Result<Value, String> {
 mod data_ops;
 #[path = "rating_ops.rs"]
 mod rating_ops;
+#[path = "skip_instructions_ops.rs"]
+mod skip_instructions_ops;
 #[path = "stand_in_ops.rs"]
 mod stand_in_ops;
 #[path = "term_feature_ops.rs"]
