@@ -71,6 +71,7 @@ fn golden_encode_loss_and_gradients_match_pytorch() {
     let (vs, m) = golden_model(&g);
     let enc = m.encode(&g["in.src"], &g["in.src_lengths"]).unwrap();
     let d = max_abs_diff(&enc, &g["out.encode"]);
+    eprintln!("encode: max |got - want| = {d:e}");
     assert!(d <= 1e-6, "encode: max |got - want| = {d:e}");
     let loss = m
         .loss(
@@ -81,12 +82,14 @@ fn golden_encode_loss_and_gradients_match_pytorch() {
         )
         .unwrap();
     let d = max_abs_diff(&loss, &g["out.loss"]);
+    eprintln!("loss: |got - want| = {d:e}");
     assert!(d <= 1e-6, "loss: |got - want| = {d:e}");
     loss.backward();
     let vars = vs.variables();
     assert_eq!(vars.len(), 10);
     for (name, var) in vars {
         let d = max_abs_diff(&var.grad(), &g[&format!("grad.{name}")]);
+        eprintln!("d loss / d {name}: max |got - want| = {d:e}");
         assert!(d <= 1e-5, "d loss / d {name}: max |got - want| = {d:e}");
     }
 }
@@ -128,7 +131,9 @@ fn bad_inputs_are_named() {
     };
     let vs = nn::VarStore::new(Device::Cpu);
     assert_eq!(
-        SkipInstructions::new(&vs.root(), cfg).unwrap_err().to_string(),
+        SkipInstructions::new(&vs.root(), cfg)
+            .unwrap_err()
+            .to_string(),
         "skip-instructions output_vocab: must be at least 2 (`<unk>` and `<eos>`), got 1"
     );
 }

@@ -193,14 +193,16 @@ impl SkipInstructions {
         if keep.size()[0] == 0 {
             return Err(Error::Invalid {
                 what: "targets".into(),
-                problem: format!("every position is padding ({IGNORE_INDEX}): the mean is undefined"),
+                problem: format!(
+                    "every position is padding ({IGNORE_INDEX}): the mean is undefined"
+                ),
             });
         }
         let h = self.encode_t(src, src_lengths, true)?.unsqueeze(0); // [1, B, H]
         let out = self
             .decoder
             .outputs_from(dec_inputs, &h, &h.zeros_like(), true); // [B, T, H]
-        // Only the real positions go through the output layer, the costly O(H·V_out) part.
+                                                                  // Only the real positions go through the output layer, the costly O(H·V_out) part.
         let rows = out.reshape([b * t, self.cfg.hidden]).index_select(0, &keep);
         let logits = self.output.forward(&rows); // [N, V_out]
         Ok(logits.cross_entropy_loss::<Tensor>(

@@ -17,7 +17,9 @@ fn config(ex: &Table) -> Result<SkipInstructionsConfig, String> {
             .clone()
             .try_into()
             .map_err(|e| format!("input `config`: {e}")),
-        _ => Err("input `config` must be \"paper\" or a table { word_dim, hidden, output_vocab }".into()),
+        _ => Err(
+            "input `config` must be \"paper\" or a table { word_dim, hidden, output_vocab }".into(),
+        ),
     }
 }
 
@@ -25,7 +27,12 @@ fn config(ex: &Table) -> Result<SkipInstructionsConfig, String> {
 /// 0).
 fn build(ex: &Table) -> Result<(nn::VarStore, SkipInstructions), String> {
     let cfg = config(ex)?;
-    tch::manual_seed(ex.get("seed").map(|_| int(ex, "seed")).transpose()?.unwrap_or(0));
+    tch::manual_seed(
+        ex.get("seed")
+            .map(|_| int(ex, "seed"))
+            .transpose()?
+            .unwrap_or(0),
+    );
     let vs = nn::VarStore::new(Device::Cpu);
     let model = SkipInstructions::new(&vs.root(), cfg).map_err(err)?;
     Ok((vs, model))
@@ -68,7 +75,9 @@ pub fn parameters(ex: &Table) -> Result<Value, String> {
 pub fn encode(ex: &Table) -> Result<Value, String> {
     let (_vs, model) = build(ex)?;
     let lengths = tensor(ex, "lengths")?.to_kind(Kind::Int64);
-    let v = model.encode(&tensor(ex, "inputs")?, &lengths).map_err(err)?;
+    let v = model
+        .encode(&tensor(ex, "inputs")?, &lengths)
+        .map_err(err)?;
     let rows = Vec::<Vec<f64>>::try_from(&v.to_kind(Kind::Double)).map_err(|e| e.to_string())?;
     Ok(Value::Table(Table::from_iter([
         (
@@ -95,7 +104,7 @@ pub fn loss(ex: &Table) -> Result<Value, String> {
         let vars = vs.variables();
         tch::no_grad(|| {
             let _ = vars["output.weight"].shallow_clone().zero_();
-            let _ = vars["output.bias"].shallow_clone().copy_(&bias);
+            vars["output.bias"].shallow_clone().copy_(&bias);
         });
     }
     let l = model
