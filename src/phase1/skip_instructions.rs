@@ -199,10 +199,11 @@ impl SkipInstructions {
             });
         }
         let h = self.encode_t(src, src_lengths, true)?.unsqueeze(0); // [1, B, H]
+                                                                     // Teacher forcing from (h0 = sentence vector, c0 = 0): [B, T, H].
         let out = self
             .decoder
-            .outputs_from(dec_inputs, &h, &h.zeros_like(), true); // [B, T, H]
-                                                                  // Only the real positions go through the output layer, the costly O(H·V_out) part.
+            .outputs_from(dec_inputs, &h, &h.zeros_like(), true);
+        // Only the real positions go through the output layer, the costly O(H·V_out) part.
         let rows = out.reshape([b * t, self.cfg.hidden]).index_select(0, &keep);
         let logits = self.output.forward(&rows); // [N, V_out]
         Ok(logits.cross_entropy_loss::<Tensor>(
