@@ -9,7 +9,8 @@
 //! word2vec corpus, the weighted term feature f_term, `seje features text`) and spec/phase1-stand-in.md (a
 //! clearly labelled stand-in for the text features, f_cat and the category labels: hashed
 //! bag-of-words vectors in the shapes Phase II reads, so Phase II runs before the real Phase I
-//! exists; it is not the paper's Phase I). The paper's other components get their pages as they
+//! exists; it is not the paper's Phase I), spec/phase1-skip-instructions.md (the skip-instructions
+//! model behind the sentence features f_sent). The paper's other components get their pages as they
 //! are implemented, see spec/README.md.
 
 pub mod categoriser;
@@ -17,6 +18,7 @@ pub mod entities;
 pub mod key_terms;
 pub mod pos_tagger;
 pub mod rating;
+pub mod skip_instructions;
 pub mod stand_in;
 pub mod term_feature;
 pub mod text;

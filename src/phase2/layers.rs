@@ -3,7 +3,8 @@
 //! Spec: spec/phase2-layers.md. The authors' model is built from `nn.Linear`, `nn.LSTM`,
 //! `nn.BatchNorm1d` with PyTorch's defaults (../shared/SEJE-SPEC.md §9 A17). tch's defaults differ
 //! (Kaiming-uniform with ReLU gain, zero biases), so every layer of this package is created through
-//! the helpers below.
+//! the helpers below. The LSTM is shared by the recipe encoder (spec/phase2-encoders.md) and the
+//! skip-instructions model (spec/phase1-skip-instructions.md).
 
 use tch::{nn, Tensor};
 
@@ -42,6 +43,67 @@ pub fn linear(p: nn::Path, in_dim: i64, out_dim: i64) -> nn::Linear {
     );
     let bs = p.var("bias", &[out_dim], nn::Init::Uniform { lo: -b, up: b });
     nn::Linear { ws, bs: Some(bs) }
+}
+
+/// PyTorch's `nn.LSTM(input, hidden, batch_first=True)`: one layer, unidirectional, all four
+/// tensors U(±1/√hidden), drawn in PyTorch's order. Variables `weight_ih_l0` `[4H, input]`,
+/// `weight_hh_l0` `[4H, H]`, `bias_ih_l0` `[4H]`, `bias_hh_l0` `[4H]` (gates in PyTorch's order
+/// i, f, g, o).
+#[derive(Debug)]
+pub struct Lstm {
+    params: [Tensor; 4], // weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0
+    hidden: i64,
+}
+
+impl Lstm {
+    /// The four variables under `p`.
+    pub fn new(p: nn::Path, input: i64, hidden: i64) -> Self {
+        let k = 1.0 / (hidden as f64).sqrt();
+        let init = nn::Init::Uniform { lo: -k, up: k };
+        let params = [
+            p.var("weight_ih_l0", &[4 * hidden, input], init),
+            p.var("weight_hh_l0", &[4 * hidden, hidden], init),
+            p.var("bias_ih_l0", &[4 * hidden], init),
+            p.var("bias_hh_l0", &[4 * hidden], init),
+        ];
+        if p.device().is_cuda() && tch::Cuda::cudnn_is_available() {
+            // As PyTorch's nn.LSTM (flatten_parameters): cudnn wants the four tensors as views
+            // of one buffer, otherwise it copies them at every call. Values are unchanged;
+            // later in-place updates and loads keep the shared storage.
+            let _ = Tensor::internal_cudnn_rnn_flatten_weight(
+                &params, 4, input, 2, hidden, 0, 1, true, false,
+            );
+        }
+        Self { params, hidden }
+    }
+
+    /// The hidden width H.
+    pub fn hidden(&self) -> i64 {
+        self.hidden
+    }
+
+    /// Outputs of every step from a zero initial state: `[B, T, input]` → `[B, T, hidden]`.
+    /// `train` only matters to cuDNN, which needs it for a backward pass (there is no dropout).
+    pub fn outputs(&self, x: &Tensor, train: bool) -> Tensor {
+        let b = x.size()[0];
+        let zeros = Tensor::zeros([1, b, self.hidden], (x.kind(), x.device()));
+        self.outputs_from(x, &zeros, &zeros, train)
+    }
+
+    /// Outputs of every step from the initial state `(h0, c0)`, each `[1, B, hidden]`.
+    pub fn outputs_from(&self, x: &Tensor, h0: &Tensor, c0: &Tensor, train: bool) -> Tensor {
+        let (out, _, _) = x.lstm(
+            &[h0, c0],
+            &self.params.each_ref(),
+            true,
+            1,
+            0.0,
+            train,
+            false,
+            true,
+        );
+        out
+    }
 }
 
 #[cfg(test)]

@@ -44,57 +44,10 @@ impl RecipeEncoderConfig {
     }
 }
 
-/// PyTorch's `nn.LSTM(input, hidden, batch_first=True)`: one layer, unidirectional, all four
-/// tensors U(±1/√hidden), drawn in PyTorch's order.
-#[derive(Debug)]
-struct Lstm {
-    params: [Tensor; 4], // weight_ih_l0, weight_hh_l0, bias_ih_l0, bias_hh_l0
-    hidden: i64,
-}
-
-impl Lstm {
-    fn new(p: nn::Path, input: i64, hidden: i64) -> Self {
-        let k = 1.0 / (hidden as f64).sqrt();
-        let init = nn::Init::Uniform { lo: -k, up: k };
-        let params = [
-            p.var("weight_ih_l0", &[4 * hidden, input], init),
-            p.var("weight_hh_l0", &[4 * hidden, hidden], init),
-            p.var("bias_ih_l0", &[4 * hidden], init),
-            p.var("bias_hh_l0", &[4 * hidden], init),
-        ];
-        if p.device().is_cuda() && tch::Cuda::cudnn_is_available() {
-            // As PyTorch's nn.LSTM (flatten_parameters): cudnn wants the four tensors as views
-            // of one buffer, otherwise it copies them at every call. Values are unchanged;
-            // later in-place updates and loads keep the shared storage.
-            let _ = Tensor::internal_cudnn_rnn_flatten_weight(
-                &params, 4, input, 2, hidden, 0, 1, true, false,
-            );
-        }
-        Self { params, hidden }
-    }
-
-    /// Outputs of every step: `[B, T, input]` → `[B, T, hidden]`.
-    fn outputs(&self, x: &Tensor, train: bool) -> Tensor {
-        let b = x.size()[0];
-        let zeros = Tensor::zeros([1, b, self.hidden], (x.kind(), x.device()));
-        let (out, _, _) = x.lstm(
-            &[&zeros, &zeros],
-            &self.params.each_ref(),
-            true,
-            1,
-            0.0,
-            train,
-            false,
-            true,
-        );
-        out
-    }
-}
-
 /// The recipe branch.
 #[derive(Debug)]
 pub struct RecipeEncoder {
-    lstm: Lstm,
+    lstm: layers::Lstm,
     term: nn::Linear,
     fuse: nn::Linear,
     bn: nn::BatchNorm,
@@ -105,7 +58,7 @@ impl RecipeEncoder {
     /// Variables `stRNN_.lstm.*`, `tfidf_embedding.0.*`, `recipe_embedding.{0,1}.*` under `p`.
     pub fn new(p: &nn::Path, cfg: &RecipeEncoderConfig) -> Self {
         Self {
-            lstm: Lstm::new(p / "stRNN_" / "lstm", cfg.sentence, cfg.hidden),
+            lstm: layers::Lstm::new(p / "stRNN_" / "lstm", cfg.sentence, cfg.hidden),
             term: layers::linear(p / "tfidf_embedding" / "0", cfg.term, cfg.embedding),
             fuse: layers::linear(
                 p / "recipe_embedding" / "0",

@@ -222,6 +222,9 @@ pub fn run(op: &str, ex: &Table) -> Result<Value, String> {
         "pos_tag" => pos_tagger_ops::tag(ex),
         "pos_tag_inline_model" => pos_tagger_ops::inline_model(ex),
         "pos_key_terms" => pos_tagger_ops::key_terms(ex),
+        "skip_instructions_parameters" => skip_instructions_ops::parameters(ex),
+        "skip_instructions_encode" => skip_instructions_ops::encode(ex),
+        "skip_instructions_loss" => skip_instructions_ops::loss(ex),
         "word2vec_huffman" => word2vec_ops::huffman(ex),
         "word2vec_keep_probability" => word2vec_ops::keep_probability(ex),
         "word2vec_vocab" => word2vec_ops::vocab(ex),
@@ -409,6 +412,8 @@ mod data_ops;
 mod pos_tagger_ops;
 #[path = "rating_ops.rs"]
 mod rating_ops;
+#[path = "skip_instructions_ops.rs"]
+mod skip_instructions_ops;
 #[path = "stand_in_ops.rs"]
 mod stand_in_ops;
 #[path = "t7_ops.rs"]
