@@ -10,6 +10,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use seje::data::synth::{self, SynthConfig};
+use seje::phase1::sentence_features::SentenceFeaturesConfig;
 use seje::phase1::stand_in::StandInConfig;
 
 /// SEJE reproducibility package: text-image joint embedding for cross-modal recipe retrieval
@@ -325,6 +326,60 @@ impl Word2vecArgs {
 
 #[derive(Subcommand)]
 enum FeaturesCommand {
+    /// Sentence features f_sent (spec/phase1-sentence-features.md): train the skip-instructions
+    /// encoder on the training split's instruction pairs (per-epoch checkpoints; a rerun resumes
+    /// or reuses them) and encode every recipe with a pair; or, with --from-t7, convert
+    /// im2recipe's released `encs_{train,val,test}_1024.t7` instead (spec/data-t7.md). Writes
+    /// sentences.safetensors.
+    Sentences {
+        /// Dataset root (holds layer1.json, layer2.json and det_ingrs.json).
+        #[arg(long)]
+        root: PathBuf,
+        /// Output directory (created; sentences.safetensors in it is replaced, other files are
+        /// left alone).
+        #[arg(long)]
+        out: PathBuf,
+        /// The word vectors (`vocab.bin` of `seje features text`); needed unless --from-t7.
+        #[arg(long, required_unless_present = "from_t7")]
+        w2v: Option<PathBuf>,
+        /// Convert im2recipe's skip-instructions files found in this directory
+        /// (encs_train_1024.t7, encs_val_1024.t7, encs_test_1024.t7) instead of training.
+        #[arg(long, conflicts_with = "w2v")]
+        from_t7: Option<PathBuf>,
+        /// Checkpoint directory (default OUT/skip_instructions).
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
+        /// Start over even if the checkpoint holds a run with other settings.
+        #[arg(long)]
+        force: bool,
+        /// Sentence vector width.
+        #[arg(long, default_value_t = SentenceFeaturesConfig::default().hidden)]
+        hidden: i64,
+        /// Output vocabulary: the most frequent training words kept.
+        #[arg(long, default_value_t = SentenceFeaturesConfig::default().vocab)]
+        vocab: usize,
+        /// Words kept per sentence.
+        #[arg(long, default_value_t = SentenceFeaturesConfig::default().max_words)]
+        max_words: usize,
+        /// Training epochs.
+        #[arg(long, default_value_t = SentenceFeaturesConfig::default().epochs)]
+        epochs: usize,
+        /// Sentence pairs per batch.
+        #[arg(long, default_value_t = SentenceFeaturesConfig::default().batch)]
+        batch: usize,
+        /// Adam's learning rate.
+        #[arg(long, default_value_t = SentenceFeaturesConfig::default().lr)]
+        lr: f64,
+        /// Seed of the initialisation and the shuffles.
+        #[arg(long, default_value_t = SentenceFeaturesConfig::default().seed)]
+        seed: u64,
+        /// cpu, cuda or cuda:N.
+        #[arg(long, default_value = "cpu")]
+        device: String,
+        /// CPU threads of libtorch (default: libtorch's choice).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
     /// The weighted term feature f_term of every recipe with a pair (spec/phase1-term-feature.md):
     /// ingredient entities and key terms (lexicon extractor), the word2vec corpus of the training
     /// recipes, TF-IDF (fitted on train) or TextRank ratings, word2vec vectors trained on the
@@ -477,6 +532,56 @@ fn run() -> Result<()> {
                 dump_terms,
             };
             text_features(&root, &out, &cfg)?;
+        }
+        Command::Features {
+            command:
+                FeaturesCommand::Sentences {
+                    root,
+                    out,
+                    w2v,
+                    from_t7,
+                    checkpoint,
+                    force,
+                    hidden,
+                    vocab,
+                    max_words,
+                    epochs,
+                    batch,
+                    lr,
+                    seed,
+                    device,
+                    threads,
+                },
+        } => {
+            if let Some(n) = threads {
+                tch::set_num_threads(n as i32);
+            }
+            match (from_t7, w2v) {
+                (Some(dir), _) => sentences_from_t7(&root, &dir, &out)?,
+                (None, Some(w2v)) => {
+                    let cfg = SentenceFeaturesConfig {
+                        hidden,
+                        vocab,
+                        max_words,
+                        epochs,
+                        batch,
+                        lr,
+                        seed,
+                        ..SentenceFeaturesConfig::default()
+                    };
+                    let device = seje::runtime::cuda::device(&device)?;
+                    sentence_features(
+                        &root,
+                        &w2v,
+                        &out,
+                        checkpoint.as_deref(),
+                        &cfg,
+                        device,
+                        force,
+                    )?;
+                }
+                (None, None) => anyhow::bail!("give --w2v (to train) or --from-t7 (to convert)"),
+            }
         }
         Command::Word2vec {
             corpus,
@@ -751,6 +856,92 @@ fn stand_in(root: &std::path::Path, out: &std::path::Path, cfg: &StandInConfig) 
     })?;
     print!("{}", summary.render());
     println!("time        {:.1} s", start.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn sentence_features(
+    root: &std::path::Path,
+    w2v: &std::path::Path,
+    out: &std::path::Path,
+    checkpoint: Option<&std::path::Path>,
+    cfg: &SentenceFeaturesConfig,
+    device: tch::Device,
+    force: bool,
+) -> Result<()> {
+    use seje::phase1::sentence_features::{write_sentence_features, Stage};
+    let bar =
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    bar.set_style(indicatif::ProgressStyle::with_template(
+        "{spinner} {msg}: {pos}/{len} ({per_sec}, eta {eta})",
+    )?);
+    let stage = std::cell::Cell::new(None);
+    let start = Instant::now();
+    let result =
+        write_sentence_features(root, w2v, out, checkpoint, cfg, device, force, &|s, n| {
+            if stage.get() != Some(s) {
+                stage.set(Some(s));
+                bar.reset();
+                match s {
+                    Stage::Read => {
+                        bar.set_message("reading recipes");
+                        bar.set_length(0);
+                    }
+                    Stage::Train { epoch, batches } => {
+                        bar.set_message(format!("epoch {epoch}/{} (batches)", cfg.epochs));
+                        bar.set_length(batches);
+                    }
+                    Stage::Encode => bar.set_message("encoding (recipes)"),
+                }
+            }
+            bar.set_position(n);
+        });
+    bar.finish_and_clear();
+    let summary = result.with_context(|| {
+        format!(
+            "writing the sentence features of {} into {}",
+            root.display(),
+            out.display()
+        )
+    })?;
+    print!("{}", summary.render());
+    println!("time        {:.1} s", start.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn sentences_from_t7(
+    root: &std::path::Path,
+    dir: &std::path::Path,
+    out: &std::path::Path,
+) -> Result<()> {
+    use seje::data::t7::{write_sentence_store, SkipInstructionVectors, MAX_SENTENCES};
+    let mut sources = Vec::new();
+    for split in ["train", "val", "test"] {
+        let path = dir.join(format!("encs_{split}_1024.t7"));
+        if path.exists() {
+            sources.push(SkipInstructionVectors::open(&path)?);
+        }
+    }
+    anyhow::ensure!(
+        !sources.is_empty(),
+        "no encs_{{train,val,test}}_1024.t7 in {}",
+        dir.display()
+    );
+    let (dataset, _) = seje::data::pairs::open(root)?;
+    let ids: Vec<String> = dataset.rows().into_iter().map(|(id, _)| id).collect();
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let summary = write_sentence_store(&sources, &ids, MAX_SENTENCES, out)?;
+    println!(
+        "recipes     {} converted from {} file(s), {} sentence values each; {} cut at {MAX_SENTENCES} sentences, {} without a sentence (one zero row)",
+        summary.recipes,
+        sources.len(),
+        summary.dim,
+        summary.truncated,
+        summary.empty
+    );
+    println!(
+        "wrote       {}",
+        out.join(seje::data::t7::SENTENCES_FILE).display()
+    );
     Ok(())
 }
 

@@ -18,6 +18,7 @@ pub mod entities;
 pub mod key_terms;
 pub mod pos_tagger;
 pub mod rating;
+pub mod sentence_features;
 pub mod skip_instructions;
 pub mod stand_in;
 pub mod term_feature;

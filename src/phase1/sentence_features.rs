@@ -1,0 +1,682 @@
+//! Phase I sentence features end to end (§2.5), what `seje features sentences` runs: every
+//! instruction tokenised as the word2vec corpus spells it, the skip-instructions model trained on
+//! the training split to predict each next instruction (per-epoch checkpoints, exact resume), then
+//! every recipe with a pair encoded, its first 20 instructions as 1024-d rows, into the feature
+//! store's `sentences.safetensors`.
+//!
+//! Spec: spec/phase1-sentence-features.md.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+use tch::{nn, Device, Kind, Tensor};
+
+use crate::data::feature_store::{self, FeatureWriter};
+use crate::data::pairs;
+use crate::data::recipe1m::{self, Partition};
+use crate::phase1::entities::EntitySet;
+use crate::phase1::key_terms::Lexicon;
+use crate::phase1::skip_instructions::{SkipInstructions, SkipInstructionsConfig};
+use crate::phase1::word2vec::WordVectors;
+use crate::phase2::adam::{Adam, AdamConfig};
+use crate::phase2::run_dir::write_atomic;
+use crate::{Error, Result};
+
+/// The store file written (the Phase II input name).
+pub const SENTENCES_FILE: &str = "sentences.safetensors";
+/// The checkpoint directory inside `--out`, unless another is given.
+pub const CHECKPOINT_DIR: &str = "skip_instructions";
+/// `producer` metadata of the store.
+pub const PRODUCER: &str = "seje features sentences";
+
+/// Settings of [`write_sentence_features`]; [`Default`] is the paper's widths with this
+/// package's training choices (spec/phase1-sentence-features.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SentenceFeaturesConfig {
+    /// Sentence vector width (im2recipe's 1024).
+    pub hidden: i64,
+    /// Output vocabulary: the most frequent training words kept (`<unk>` and `<eos>` added).
+    pub vocab: usize,
+    /// Words kept per sentence (longer sentences are cut; the cut is counted).
+    pub max_words: usize,
+    /// Sentence rows per recipe in the store (the loader's `maxInst = 20`).
+    pub max_sentences: usize,
+    /// Training epochs over the (sentence, next sentence) pairs.
+    pub epochs: usize,
+    /// Pairs per batch.
+    pub batch: usize,
+    /// Adam's learning rate.
+    pub lr: f64,
+    /// Seed of the initialisation and of the per-epoch shuffles.
+    pub seed: u64,
+}
+
+impl Default for SentenceFeaturesConfig {
+    fn default() -> Self {
+        Self {
+            hidden: 1024,
+            vocab: 20_000,
+            max_words: 64,
+            max_sentences: 20,
+            epochs: 5,
+            batch: 128,
+            lr: 1e-3,
+            seed: 1234,
+        }
+    }
+}
+
+impl SentenceFeaturesConfig {
+    fn validate(&self) -> Result<()> {
+        let bad = |p: &str| {
+            Err(Error::Invalid {
+                what: "sentence features config".into(),
+                problem: p.into(),
+            })
+        };
+        if self.hidden < 1 {
+            return bad("hidden must be at least 1");
+        }
+        if self.vocab < 1 || self.max_words < 1 || self.max_sentences < 1 || self.batch < 1 {
+            return bad("vocab, max_words, max_sentences and batch must be at least 1");
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return bad("lr must be a positive number");
+        }
+        Ok(())
+    }
+}
+
+/// The stage [`write_sentence_features`] reports progress of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Reading and tokenising recipes (value: recipes read).
+    Read,
+    /// Training epoch `epoch` (1-based; value: batches done).
+    Train {
+        /// The epoch.
+        epoch: usize,
+        /// Batches in the epoch.
+        batches: u64,
+    },
+    /// Encoding the rows (value: rows done).
+    Encode,
+}
+
+/// One epoch's line of `metrics.jsonl` in the checkpoint directory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochLoss {
+    /// 1-based epoch.
+    pub epoch: usize,
+    /// Mean next-sentence cross-entropy over the epoch's batches.
+    pub loss: f64,
+    /// Batches.
+    pub batches: usize,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+}
+
+/// What is saved next to the weights.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct TrainState {
+    /// SHA-256 of the settings, the vectors file and the output vocabulary.
+    fingerprint: String,
+    /// Epochs completed.
+    epochs_done: usize,
+    /// Every completed epoch's loss.
+    losses: Vec<EpochLoss>,
+}
+
+/// What [`write_sentence_features`] did.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SentenceFeaturesSummary {
+    /// Rows written (every recipe with a pair).
+    pub recipes: usize,
+    /// Of which in train, val, test.
+    pub per_split: [usize; 3],
+    /// Training pairs (sentence, next sentence).
+    pub pairs: usize,
+    /// Output vocabulary size (`<unk>` and `<eos>` included).
+    pub output_vocab: usize,
+    /// Share of the training words that are `<unk>` in the output vocabulary.
+    pub unk_share: f64,
+    /// Share of the instruction words without a word vector (input zero vector).
+    pub oov_share: f64,
+    /// Sentences cut at `max_words`.
+    pub cut_sentences: usize,
+    /// Epoch the training resumed from (0 when it started fresh).
+    pub resumed_from: usize,
+    /// Every epoch's loss, the earlier ones from the checkpoint.
+    pub losses: Vec<EpochLoss>,
+    /// Files written.
+    pub files: Vec<PathBuf>,
+}
+
+impl SentenceFeaturesSummary {
+    /// The lines `seje features sentences` prints.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "recipes     {} (train {}, val {}, test {})",
+            self.recipes, self.per_split[0], self.per_split[1], self.per_split[2]
+        );
+        let _ = writeln!(
+            s,
+            "training    {} sentence pairs; output vocabulary {} ({:.1}% of target words <unk>); {:.1}% of words without a vector; {} sentences cut",
+            self.pairs,
+            self.output_vocab,
+            100.0 * self.unk_share,
+            100.0 * self.oov_share,
+            self.cut_sentences
+        );
+        if self.resumed_from > 0 {
+            let _ = writeln!(s, "resumed     after epoch {}", self.resumed_from);
+        }
+        for e in &self.losses {
+            let _ = writeln!(
+                s,
+                "epoch {:>3}   loss {:.4} ({} batches, {:.1} s)",
+                e.epoch, e.loss, e.batches, e.seconds
+            );
+        }
+        for f in &self.files {
+            let _ = writeln!(s, "wrote       {}", f.display());
+        }
+        s
+    }
+}
+
+/// Tokenised sentences, flat: sentence `i` is `inputs[offsets[i]..offsets[i + 1]]` (word-vector
+/// rows + 1, 0 for a word without a vector) and the same span of `outputs` (output ids).
+#[derive(Default)]
+struct Sentences {
+    inputs: Vec<u32>,
+    words: Vec<String>,
+    offsets: Vec<usize>,
+}
+
+impl Sentences {
+    fn push(&mut self, words: Vec<String>, index: &HashMap<&str, u32>) {
+        if self.offsets.is_empty() {
+            self.offsets.push(0);
+        }
+        for w in words {
+            self.inputs
+                .push(index.get(w.as_str()).map_or(0, |&i| i + 1));
+            self.words.push(w);
+        }
+        self.offsets.push(self.inputs.len());
+    }
+    fn len(&self) -> usize {
+        self.offsets.len().saturating_sub(1)
+    }
+    fn span(&self, i: usize) -> std::ops::Range<usize> {
+        self.offsets[i]..self.offsets[i + 1]
+    }
+}
+
+/// The output vocabulary: the `size` most frequent words of `counts` (ties by word), then
+/// `<unk>` and `<eos>`.
+fn output_vocabulary(counts: HashMap<String, u64>, size: usize) -> Vec<String> {
+    let mut v: Vec<(String, u64)> = counts.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    v.truncate(size);
+    let mut words: Vec<String> = v.into_iter().map(|(w, _)| w).collect();
+    words.push("<unk>".into());
+    words.push("<eos>".into());
+    words
+}
+
+/// Writes `out/sentences.safetensors` (`f_sent` F32 [n, max_sentences, hidden], `lengths` I64
+/// [n], rows = the recipes with a pair sorted by id) after training (or resuming, or reusing)
+/// the skip-instructions model in `checkpoint` (default `out/skip_instructions/`). On the CPU the
+/// same inputs and seed give the same bytes.
+///
+/// Errors: `root` is not a directory; the readers' errors; a bad vectors file; a checkpoint
+/// trained with other settings (unless `force`, which starts over); a training split without
+/// a sentence pair; `out` cannot be written.
+#[allow(clippy::too_many_arguments)]
+pub fn write_sentence_features(
+    root: &Path,
+    vectors_path: &Path,
+    out: &Path,
+    checkpoint: Option<&Path>,
+    cfg: &SentenceFeaturesConfig,
+    device: Device,
+    force: bool,
+    progress: &dyn Fn(Stage, u64),
+) -> Result<SentenceFeaturesSummary> {
+    cfg.validate()?;
+    if !root.is_dir() {
+        return Err(Error::Io {
+            file: root.display().to_string(),
+            problem: "dataset root is not a directory".into(),
+        });
+    }
+    let vectors_bytes = std::fs::read(vectors_path).map_err(|e| Error::Io {
+        file: vectors_path.display().to_string(),
+        problem: e.to_string(),
+    })?;
+    let vectors = WordVectors::from_binary(&vectors_bytes).map_err(|problem| Error::Invalid {
+        what: format!("word2vec file {}", vectors_path.display()),
+        problem,
+    })?;
+    let index: HashMap<&str, u32> = vectors
+        .words()
+        .iter()
+        .enumerate()
+        .map(|(i, w)| (w.as_str(), i as u32))
+        .collect();
+
+    let (dataset, _) = pairs::open(root)?;
+    let rows = dataset.rows();
+    let n = rows.len();
+    let row_of: HashMap<&str, usize> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, (id, _))| (id.as_str(), i))
+        .collect();
+    let entities = EntitySet::from_root(root)?;
+    let lexicon = Lexicon::standard();
+
+    // Tokenise: training recipes' sentences (all of them, for the pairs) and rows' sentences
+    // (the first max_sentences, for the features).
+    let mut train = Sentences::default();
+    let mut pair_list: Vec<(u32, u32)> = Vec::new();
+    let mut rowsents = Sentences::default();
+    let mut row_first: Vec<Option<(usize, usize)>> = vec![None; n];
+    let mut counts: HashMap<String, u64> = HashMap::new();
+    let (mut cut, mut oov, mut words_seen, mut read) = (0usize, 0u64, 0u64, 0u64);
+    recipe1m::read_layer1(root, |r| {
+        read += 1;
+        progress(Stage::Read, read);
+        let row = row_of.get(r.id.as_str()).copied();
+        let is_train = r.partition == Partition::Train;
+        if row.is_none() && !is_train {
+            return Ok(());
+        }
+        let mut sentences: Vec<Vec<String>> = Vec::with_capacity(r.instructions.len());
+        for text in &r.instructions {
+            let mut w = lexicon.corpus_words(&entities, text);
+            if w.len() > cfg.max_words {
+                w.truncate(cfg.max_words);
+                cut += 1;
+            }
+            words_seen += w.len() as u64;
+            oov += w.iter().filter(|x| !index.contains_key(x.as_str())).count() as u64;
+            sentences.push(w);
+        }
+        if let Some(row) = row {
+            let first = rowsents.len();
+            let kept = sentences.len().min(cfg.max_sentences);
+            for s in &sentences[..kept] {
+                rowsents.push(s.clone(), &index);
+            }
+            row_first[row] = Some((first, kept));
+        }
+        if is_train {
+            let first = train.len() as u32;
+            for (k, s) in sentences.into_iter().enumerate() {
+                if k > 0 {
+                    pair_list.push((first + k as u32 - 1, first + k as u32));
+                }
+                for w in &s {
+                    *counts.entry(w.clone()).or_insert(0) += 1;
+                }
+                train.push(s, &index);
+            }
+        }
+        Ok(())
+    })?;
+    if let Some(row) = row_first.iter().position(Option::is_none) {
+        return Err(Error::MissingRecord {
+            file: recipe1m::LAYER1.to_string(),
+            id: rows[row].0.clone(),
+        });
+    }
+    if pair_list.is_empty() {
+        return Err(Error::Invalid {
+            what: format!("training split of {}", root.display()),
+            problem: "no recipe has two instructions: nothing to train the next-sentence model on"
+                .into(),
+        });
+    }
+    let vocabulary = output_vocabulary(counts, cfg.vocab);
+    let out_index: HashMap<&str, i64> = vocabulary
+        .iter()
+        .enumerate()
+        .map(|(i, w)| (w.as_str(), i as i64))
+        .collect();
+    let unk = (vocabulary.len() - 2) as i64;
+    let eos = (vocabulary.len() - 1) as i64;
+    let train_outputs: Vec<i64> = train
+        .words
+        .iter()
+        .map(|w| out_index.get(w.as_str()).copied().unwrap_or(unk))
+        .collect();
+    let unk_share = if train_outputs.is_empty() {
+        0.0
+    } else {
+        train_outputs.iter().filter(|&&o| o == unk).count() as f64 / train_outputs.len() as f64
+    };
+    drop(std::mem::take(&mut train.words));
+    tracing::info!(
+        pairs = pair_list.len(),
+        vocabulary = vocabulary.len(),
+        rows = n,
+        "skip-instructions data"
+    );
+
+    // The embedding table: row 0 is the zero vector (no vector, <bos>, padding).
+    let dim = vectors.dim();
+    let mut table = vec![0f32; dim];
+    table.extend_from_slice(vectors.as_slice());
+    let table = Tensor::from_slice(&table)
+        .view([(vectors.len() + 1) as i64, dim as i64])
+        .to_device(device);
+    let model_cfg = SkipInstructionsConfig {
+        word_dim: dim as i64,
+        hidden: cfg.hidden,
+        output_vocab: vocabulary.len() as i64,
+    };
+
+    let mut fingerprint_src = serde_json::to_string(cfg).expect("config serialises");
+    fingerprint_src.push_str(&feature_store::config_sha256(&vectors_bytes));
+    fingerprint_src.push_str(&vocabulary.join("\n"));
+    let fingerprint = feature_store::config_sha256(fingerprint_src.as_bytes());
+
+    tch::manual_seed(cfg.seed as i64);
+    let mut vs = nn::VarStore::new(device);
+    let model = SkipInstructions::new(&vs.root(), model_cfg)?;
+    let mut adam = Adam::new(&vs, AdamConfig::pytorch(cfg.lr));
+
+    let ckpt: PathBuf = checkpoint.map_or_else(|| out.join(CHECKPOINT_DIR), Path::to_path_buf);
+    std::fs::create_dir_all(&ckpt).map_err(|source| Error::Write {
+        path: ckpt.clone(),
+        source,
+    })?;
+    let state_path = ckpt.join("state.json");
+    let mut state = TrainState {
+        fingerprint: fingerprint.clone(),
+        epochs_done: 0,
+        losses: Vec::new(),
+    };
+    if state_path.exists() && !force {
+        let text = std::fs::read_to_string(&state_path).map_err(|e| Error::Io {
+            file: state_path.display().to_string(),
+            problem: e.to_string(),
+        })?;
+        let saved: TrainState = serde_json::from_str(&text).map_err(|e| Error::Invalid {
+            what: state_path.display().to_string(),
+            problem: e.to_string(),
+        })?;
+        if saved.fingerprint != fingerprint {
+            return Err(Error::Invalid {
+                what: format!("checkpoint {}", ckpt.display()),
+                problem: "it was trained with other settings, vectors or data; pass --force to start over, or another --checkpoint".into(),
+            });
+        }
+        vs.load(ckpt.join("model.safetensors"))
+            .map_err(|e| Error::Io {
+                file: ckpt.join("model.safetensors").display().to_string(),
+                problem: e.to_string(),
+            })?;
+        let optim =
+            Tensor::read_safetensors(ckpt.join("optim.safetensors")).map_err(|e| Error::Io {
+                file: ckpt.join("optim.safetensors").display().to_string(),
+                problem: e.to_string(),
+            })?;
+        adam.load_state(optim)?;
+        state = saved;
+        tracing::info!(epochs_done = state.epochs_done, "skip-instructions resumed");
+    }
+    let resumed_from = state.epochs_done;
+
+    let batches = pair_list.len().div_ceil(cfg.batch);
+    for epoch in state.epochs_done + 1..=cfg.epochs {
+        let start = std::time::Instant::now();
+        let mut order = pair_list.clone();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(cfg.seed ^ ((epoch as u64) << 32));
+        order.shuffle(&mut rng);
+        let mut total = 0f64;
+        for (b, chunk) in order.chunks(cfg.batch).enumerate() {
+            let (src, src_len) = encoder_batch(
+                chunk
+                    .iter()
+                    .map(|p| &train.inputs[train.span(p.0 as usize)]),
+                &table,
+                device,
+            );
+            let (dec, targets) = decoder_batch(chunk, &train, &train_outputs, eos, &table, device);
+            adam.zero_grad();
+            let loss = model.loss(&src, &src_len, &dec, &targets)?;
+            let value = loss.double_value(&[]);
+            if !value.is_finite() {
+                return Err(Error::NonFinite {
+                    term: "skip-instructions next-sentence loss".into(),
+                    problem: format!("epoch {epoch}, batch {}", b + 1),
+                });
+            }
+            loss.backward();
+            adam.step();
+            total += value;
+            progress(
+                Stage::Train {
+                    epoch,
+                    batches: batches as u64,
+                },
+                b as u64 + 1,
+            );
+        }
+        let record = EpochLoss {
+            epoch,
+            loss: total / batches as f64,
+            batches,
+            seconds: start.elapsed().as_secs_f64(),
+        };
+        tracing::info!(epoch, loss = record.loss, "skip-instructions epoch");
+        state.epochs_done = epoch;
+        state.losses.push(record);
+        save_checkpoint(&ckpt, &vs, &adam, &state)?;
+        if std::env::var(ABORT_ENV)
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            == Some(epoch)
+        {
+            tracing::warn!(epoch, "aborting on purpose ({ABORT_ENV})");
+            std::process::abort();
+        }
+    }
+
+    // Encode the rows.
+    let h = cfg.hidden as usize;
+    let s = cfg.max_sentences;
+    let mut f_sent = vec![0f32; n * s * h];
+    let mut lengths = vec![0i64; n];
+    let all: Vec<(usize, usize)> = row_first
+        .iter()
+        .enumerate()
+        .flat_map(|(row, f)| {
+            let (first, kept) = f.expect("every row checked above");
+            (0..kept).map(move |k| (row, first + k))
+        })
+        .collect();
+    // A recipe without an instruction keeps one zero row (Phase II's LSTM needs one step), as
+    // the stand-in and the .t7 conversion do.
+    for (row, f) in row_first.iter().enumerate() {
+        lengths[row] = f.map_or(1, |(_, k)| k.max(1) as i64);
+    }
+    let mut done_rows = 0u64;
+    let _guard = tch::no_grad_guard();
+    for chunk in all.chunks(cfg.batch.max(256)) {
+        let (src, src_len) = encoder_batch(
+            chunk
+                .iter()
+                .map(|&(_, i)| &rowsents.inputs[rowsents.span(i)]),
+            &table,
+            device,
+        );
+        let enc = model
+            .encode(&src, &src_len)?
+            .to_device(Device::Cpu)
+            .to_kind(Kind::Float)
+            .contiguous();
+        let values: Vec<f32> =
+            Vec::<f32>::try_from(enc.view([-1])).map_err(|e| Error::Invalid {
+                what: "sentence vectors".into(),
+                problem: e.to_string(),
+            })?;
+        for (k, &(row, i)) in chunk.iter().enumerate() {
+            let j = i - row_first[row].expect("checked").0;
+            let at = (row * s + j) * h;
+            f_sent[at..at + h].copy_from_slice(&values[k * h..(k + 1) * h]);
+            if j + 1 == row_first[row].map_or(0, |(_, k)| k) {
+                done_rows += 1;
+                progress(Stage::Encode, done_rows);
+            }
+        }
+    }
+
+    std::fs::create_dir_all(out).map_err(|source| Error::Write {
+        path: out.to_path_buf(),
+        source,
+    })?;
+    let config_json = serde_json::json!({
+        "config": cfg,
+        "vectors_sha256": feature_store::config_sha256(&vectors_bytes),
+        "fingerprint": fingerprint,
+    })
+    .to_string();
+    let ids: Vec<String> = rows.iter().map(|(id, _)| id.clone()).collect();
+    let mut w = FeatureWriter::new(ids, &feature_store::config_sha256(config_json.as_bytes()))?;
+    w.metadata("producer", PRODUCER)?;
+    w.metadata("sentence_features_config", &config_json)?;
+    w.metadata(
+        "note",
+        "skip-instructions sentence vectors (spec/phase1-sentence-features.md)",
+    )?;
+    w.add_f32("f_sent", &[n, s, h], &f_sent)?;
+    w.add_i64("lengths", &[n], &lengths)?;
+    let path = out.join(SENTENCES_FILE);
+    w.write(&path)?;
+
+    let mut per_split = [0usize; 3];
+    for (_, p) in &rows {
+        per_split[p.index()] += 1;
+    }
+    Ok(SentenceFeaturesSummary {
+        recipes: n,
+        per_split,
+        pairs: pair_list.len(),
+        output_vocab: vocabulary.len(),
+        unk_share,
+        oov_share: if words_seen == 0 {
+            0.0
+        } else {
+            oov as f64 / words_seen as f64
+        },
+        cut_sentences: cut,
+        resumed_from,
+        losses: state.losses,
+        files: vec![path, ckpt],
+    })
+}
+
+/// Set to an epoch number, the process aborts right after saving that epoch's checkpoint (the
+/// resume test's fault injection).
+pub const ABORT_ENV: &str = "SEJE_FAULT_ABORT_AFTER_SENTENCE_EPOCH";
+
+fn save_checkpoint(dir: &Path, vs: &nn::VarStore, adam: &Adam, state: &TrainState) -> Result<()> {
+    let io = |file: &Path, e: &dyn std::fmt::Display| Error::Io {
+        file: file.display().to_string(),
+        problem: e.to_string(),
+    };
+    let tmp = dir.join("model.partial.safetensors");
+    vs.save(&tmp).map_err(|e| io(&tmp, &e))?;
+    std::fs::rename(&tmp, dir.join("model.safetensors")).map_err(|e| io(&tmp, &e))?;
+    let tmp = dir.join("optim.partial.safetensors");
+    let optim = adam.state();
+    let named: Vec<(&str, &Tensor)> = optim.iter().map(|(k, t)| (k.as_str(), t)).collect();
+    Tensor::write_safetensors(&named, &tmp).map_err(|e| io(&tmp, &e))?;
+    std::fs::rename(&tmp, dir.join("optim.safetensors")).map_err(|e| io(&tmp, &e))?;
+    let mut lines = String::new();
+    for e in &state.losses {
+        lines.push_str(&serde_json::to_string(e).expect("serialises"));
+        lines.push('\n');
+    }
+    write_atomic(&dir.join("metrics.jsonl"), lines.as_bytes())?;
+    // The state last: it names a complete checkpoint.
+    write_atomic(
+        &dir.join("state.json"),
+        serde_json::to_string_pretty(state)
+            .expect("serialises")
+            .as_bytes(),
+    )
+}
+
+/// Word vectors [B, L, dim] of sentences given as input ids (0 = zero vector), zero-padded, and
+/// their lengths; an empty sentence is one zero vector.
+fn encoder_batch<'a>(
+    sentences: impl Iterator<Item = &'a [u32]>,
+    table: &Tensor,
+    device: Device,
+) -> (Tensor, Tensor) {
+    let sentences: Vec<&[u32]> = sentences.collect();
+    let b = sentences.len();
+    let l = sentences.iter().map(|s| s.len().max(1)).max().unwrap_or(1);
+    let mut ids = vec![0i64; b * l];
+    let mut lengths = vec![0i64; b];
+    for (i, s) in sentences.iter().enumerate() {
+        for (j, &t) in s.iter().enumerate() {
+            ids[i * l + j] = i64::from(t);
+        }
+        lengths[i] = s.len().max(1) as i64;
+    }
+    let ids = Tensor::from_slice(&ids).to_device(device);
+    let dim = table.size()[1];
+    (
+        table.index_select(0, &ids).view([b as i64, l as i64, dim]),
+        Tensor::from_slice(&lengths),
+    )
+}
+
+/// Decoder inputs [B, T, dim] (<bos> = zero vector, then every word of the next sentence) and
+/// targets [B, T] (its output ids, then `<eos>`; padding −100) of a batch of pairs.
+fn decoder_batch(
+    pairs: &[(u32, u32)],
+    train: &Sentences,
+    outputs: &[i64],
+    eos: i64,
+    table: &Tensor,
+    device: Device,
+) -> (Tensor, Tensor) {
+    let b = pairs.len();
+    let t = pairs
+        .iter()
+        .map(|p| train.span(p.1 as usize).len() + 1)
+        .max()
+        .unwrap_or(1);
+    let mut ids = vec![0i64; b * t];
+    let mut targets = vec![-100i64; b * t];
+    for (i, p) in pairs.iter().enumerate() {
+        let span = train.span(p.1 as usize);
+        for (j, k) in span.clone().enumerate() {
+            ids[i * t + j + 1] = i64::from(train.inputs[k]);
+            targets[i * t + j] = outputs[k];
+        }
+        targets[i * t + span.len()] = eos;
+    }
+    let ids = Tensor::from_slice(&ids).to_device(device);
+    let dim = table.size()[1];
+    (
+        table.index_select(0, &ids).view([b as i64, t as i64, dim]),
+        Tensor::from_slice(&targets)
+            .view([b as i64, t as i64])
+            .to_device(device),
+    )
+}
