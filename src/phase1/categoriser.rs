@@ -83,6 +83,11 @@ impl Categoriser {
         })
     }
 
+    /// The class names, in class order.
+    pub fn labels(&self) -> &[String] {
+        &self.labels
+    }
+
     /// The evaluation transform of one image: `[3, crop, crop]` float32, ImageNet-normalised.
     pub fn preprocess(&self, img: &RgbImage) -> Result<Tensor> {
         let mut unused = rand::rngs::mock::StepRng::new(0, 0); // eval draws nothing

@@ -1,0 +1,175 @@
+//! The category feature f_cat on `fixtures/recipe1m-mini` with the committed tiny classifier:
+//! one vector per image of every row, equal to the vector of the predicted class name, zero rows
+//! after a recipe's images, identical on a rerun; the store Phase II reads; errors.
+//!
+//! Spec: spec/phase1-category-feature.md.
+
+use std::path::{Path, PathBuf};
+
+use seje::data::feature_store::FeatureStore;
+use seje::data::pairs::{self, MAX_IMAGES};
+use seje::data::transforms::TransformConfig;
+use seje::phase1::categoriser::Categoriser;
+use seje::phase1::category_feature::{
+    category_features, class_name_vector, write_categories_store, NameVector, CATEGORIES_FILE,
+};
+use seje::phase1::text_features::{write_text_features, TextFeaturesConfig, VECTORS_FILE};
+use seje::phase1::word2vec::{Word2VecConfig, WordVectors};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn mini() -> PathBuf {
+    repo().join("fixtures/recipe1m-mini")
+}
+
+fn vectors(dir: &Path) -> WordVectors {
+    let cfg = TextFeaturesConfig {
+        word2vec: Word2VecConfig {
+            size: 8,
+            iter: 1,
+            min_count: 2,
+            threads: 1,
+            ..Word2VecConfig::paper()
+        },
+        ..TextFeaturesConfig::default()
+    };
+    write_text_features(&mini(), dir, &cfg, &|_, _| {}).expect("text features");
+    WordVectors::read_binary(&dir.join(VECTORS_FILE)).expect("vectors")
+}
+
+/// The committed tiny classifier (5 classes) named after five Food-101-mini dishes.
+fn categoriser() -> Categoriser {
+    let names: Vec<String> =
+        std::fs::read_to_string(repo().join("fixtures/food101-mini/meta/classes.txt"))
+            .unwrap()
+            .lines()
+            .take(5)
+            .map(str::to_string)
+            .collect();
+    Categoriser::load(
+        "tiny",
+        &repo().join("fixtures/golden/classify/tiny_classifier.pth"),
+        Some(names),
+        TransformConfig::sized(72, 64),
+    )
+    .expect("classifier")
+}
+
+#[test]
+fn every_image_of_every_row_gets_the_vector_of_its_predicted_class() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let v = vectors(dir.path());
+    let cat = categoriser();
+    let a = category_features(&mini(), &cat, &v, &|_| {}).expect("f_cat");
+    let b = category_features(&mini(), &cat, &v, &|_| {}).expect("f_cat again");
+    assert_eq!(a, b, "deterministic");
+
+    let (dataset, _) = pairs::open(&mini()).unwrap();
+    let rows = dataset.rows();
+    assert_eq!(a.ids.len(), rows.len());
+    let mut images = 0;
+    for (row, (id, p)) in rows.iter().enumerate() {
+        assert_eq!(&a.ids[row], id);
+        let pair = dataset
+            .split(*p)
+            .iter()
+            .find(|q| &q.recipe_id == id)
+            .unwrap();
+        let n = pair.images.len().min(MAX_IMAGES);
+        images += n;
+        assert_eq!(a.predictions[row].len(), n, "{id}");
+        for k in 0..MAX_IMAGES {
+            let got = &a.f_cat[(row * MAX_IMAGES + k) * a.dim..(row * MAX_IMAGES + k + 1) * a.dim];
+            if k < n {
+                let (want, _) = class_name_vector(&a.predictions[row][k], &v);
+                assert_eq!(got, want.as_slice(), "{id} image {k}");
+            } else {
+                assert!(
+                    got.iter().all(|&x| x == 0.0),
+                    "{id} row {k} after the images"
+                );
+            }
+        }
+    }
+    assert_eq!(a.images, images);
+    assert_eq!(a.names.len(), 5);
+    // The fixture's corpus knows `salmon` and `caesar`-style words: at least one name found.
+    assert!(
+        a.names.values().any(|h| *h != NameVector::None),
+        "{:?}",
+        a.names
+    );
+}
+
+#[test]
+fn the_store_holds_f_cat_and_the_labels_and_phase_two_reads_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let v = vectors(&dir.path().join("text"));
+    let feats = category_features(&mini(), &categoriser(), &v, &|_| {}).expect("f_cat");
+    let n = feats.ids.len();
+    let names: Vec<String> = vec!["a".into(), "b".into(), "c".into()];
+    let classes: Vec<i64> = (0..n as i64).map(|i| i % 3).collect();
+
+    let out = dir.path().join("features");
+    let stand_in = seje::phase1::stand_in::StandInConfig {
+        category_dim: 8,
+        ..Default::default()
+    };
+    seje::phase1::stand_in::write_features(&mini(), &out, &stand_in).expect("stand-in");
+    let path = write_categories_store(&out, &feats, &classes, &names, "{}").expect("store");
+    let again = write_categories_store(&dir.path().join("again"), &feats, &classes, &names, "{}")
+        .expect("store");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        std::fs::read(&again).unwrap()
+    );
+    let store = FeatureStore::open(&out.join(CATEGORIES_FILE)).expect("store");
+    assert_eq!(store.info("f_cat").unwrap().shape, vec![n, MAX_IMAGES, 8]);
+    assert_eq!(store.metadata()["class_names"], r#"["a","b","c"]"#);
+
+    let cfg = seje::phase2::config::TrainConfig::parse(
+        &std::fs::read_to_string(repo().join("paper/configs/fixture-mini.toml")).unwrap(),
+        "fixture-mini.toml",
+        &["model.category_feature=8".into(), "model.classes=3".into()],
+    )
+    .expect("config");
+    seje::phase2::inputs::PhaseTwoInputs::open(&out, &cfg.model).expect("Phase II opens it");
+
+    let bad = write_categories_store(dir.path(), &feats, &vec![3; n], &names, "{}")
+        .expect_err("label outside the classes");
+    assert!(bad.to_string().contains(&feats.ids[0]), "{bad}");
+    let short = write_categories_store(dir.path(), &feats, &classes[..1], &names, "{}")
+        .expect_err("one label per row");
+    assert!(short.to_string().contains("1 labels"), "{short}");
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn a_missing_image_is_named_with_its_recipe() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let v = vectors(&dir.path().join("text"));
+    let root = dir.path().join("root");
+    copy_dir(&mini(), &root);
+    let (dataset, _) = pairs::open(&root).unwrap();
+    let (id, p) = dataset.rows()[3].clone();
+    let pair = dataset.split(p).iter().find(|q| q.recipe_id == id).unwrap();
+    let rel = seje::data::images::resolve(&root, p, &id, &pair.images[0]).unwrap();
+    std::fs::remove_file(root.join(rel)).unwrap();
+    let e = category_features(&root, &categoriser(), &v, &|_| {}).expect_err("missing image");
+    assert!(e.to_string().contains(&id), "{e}");
+    assert!(e.to_string().contains(&pair.images[0]), "{e}");
+}
