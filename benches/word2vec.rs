@@ -9,7 +9,8 @@
 //! `SEJE_BENCH_W2V_ITER` (1), `SEJE_BENCH_W2V_MIN_COUNT` (5), `SEJE_BENCH_W2V_THREADS` (a
 //! comma-separated list, default `1,2`); window 10, sample 1e-3, alpha 0.025 as the paper. The
 //! gensim side is `benches/reference/word2vec_gensim.py`, run with `SEJE_BENCH_PYTHON` (default
-//! `python3`); without gensim it is skipped and the reason printed.
+//! `python3`); without gensim it is skipped and the reason printed. `SEJE_BENCH_W2V_SYNTHETIC=FILE`
+//! writes the synthetic corpus to FILE and keeps it.
 //!
 //! Words per second = corpus words × iter / training seconds on both sides (corpus words: the
 //! tokens of the file, newlines not counted). Vocabulary building is timed separately and not
@@ -114,7 +115,10 @@ fn ours(corpus: &Path, cfg: &Word2VecConfig, mark: &Arc<Mutex<Option<Instant>>>)
     let t1 = Instant::now();
     let trained = train(&sentences, cfg).expect("trains");
     let t2 = Instant::now();
-    let built = mark.lock().expect("not poisoned").expect("vocabulary event");
+    let built = mark
+        .lock()
+        .expect("not poisoned")
+        .expect("vocabulary event");
     assert!(trained.vectors.len() > 1);
     (
         read_s,
@@ -175,7 +179,12 @@ fn main() {
         .split(',')
         .map(|t| t.trim().parse().expect("SEJE_BENCH_W2V_THREADS: numbers"))
         .collect();
-    let tmp = std::env::temp_dir().join(format!("seje-bench-w2v-{}.txt", std::process::id()));
+    // SEJE_BENCH_W2V_SYNTHETIC=FILE keeps the synthetic corpus there (to run other tools on it).
+    let keep = std::env::var_os("SEJE_BENCH_W2V_SYNTHETIC");
+    let tmp = match &keep {
+        Some(p) => p.into(),
+        None => std::env::temp_dir().join(format!("seje-bench-w2v-{}.txt", std::process::id())),
+    };
     let corpus = match std::env::var_os("SEJE_BENCH_CORPUS") {
         Some(p) => p.into(),
         None => {
@@ -252,7 +261,7 @@ fn main() {
             ),
         }
     }
-    if corpus == tmp {
+    if corpus == tmp && keep.is_none() {
         std::fs::remove_file(&tmp).expect("remove temp corpus");
     }
 }
