@@ -2,9 +2,9 @@
 //! (`-cbow 0 -hs 1 -negative 0`: skip-gram with hierarchical softmax), its vocabulary and Huffman
 //! tree, and (in `format`) the `-binary 1` file the authors ship as `vocab_v4.bin`.
 //!
-//! Mirrors `word2vec.c` of the original tool (Mikolov et al. 2013, code.google.com/p/word2vec,
-//! the version with `-iter` bundled in the PyPI `word2vec` 0.11.1 sdist, checked bit for bit by
-//! tests/phase1_word2vec_c.rs): `LearnVocabFromTrainFile`, `SortVocab`,
+//! Mirrors `word2vec.c` of the original tool (Mikolov et al. 2013, code.google.com/p/word2vec;
+//! github.com/tmikolov/word2vec at `d83ccfb`, as bundled in the PyPI `word2vec` 0.11.1 sdist,
+//! checked bit for bit by tests/phase1_word2vec_c.rs): `LearnVocabFromTrainFile`, `SortVocab`,
 //! `CreateBinaryTree`, `InitNet` and the skip-gram/HS branch of `TrainModelThread`.
 //!
 //! Spec: spec/phase1-word2vec.md (../shared/SEJE-SPEC.md §2.4).
