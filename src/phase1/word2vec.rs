@@ -348,26 +348,11 @@ impl Weights for Plain {
 /// accessed with `Relaxed` loads and stores: a read-modify-write by two threads may lose one
 /// update (the C tool's races, by design), but there is no data race in Rust's sense, so this is
 /// sound. On x86-64 and AArch64 relaxed loads and stores are plain moves.
+#[derive(Clone, Copy)]
 struct Hogwild<'a> {
     size: usize,
     syn0: &'a [AtomicU32],
     syn1: &'a [AtomicU32],
-    /// This thread's copy of `syn0[l1]` and the rows of a path, for the dot products.
-    copy: Vec<f32>,
-    /// `0, 1, 2, …`: the rows of `copy` after the first.
-    rows: Vec<u32>,
-}
-
-impl<'a> Hogwild<'a> {
-    fn new(size: usize, syn0: &'a [AtomicU32], syn1: &'a [AtomicU32], longest: usize) -> Self {
-        Self {
-            size,
-            syn0,
-            syn1,
-            copy: Vec::with_capacity((longest + 1) * size),
-            rows: (0..longest as u32).collect(),
-        }
-    }
 }
 
 #[inline]
@@ -381,17 +366,7 @@ const BLOCK: usize = 8;
 impl Weights for Hogwild<'_> {
     #[inline]
     fn dots(&mut self, l1: usize, rows: &[u32], out: &mut [f32]) {
-        // Plain copies first (atomic loads do not vectorise), then the plain dot products: the
-        // same values on one thread; with more, one snapshot of rows others may be changing.
-        let size = self.size;
-        self.copy.clear();
-        self.copy.extend(self.syn0[l1..l1 + size].iter().map(load));
-        for &r in rows {
-            let row = &self.syn1[r as usize * size..][..size];
-            self.copy.extend(row.iter().map(load));
-        }
-        let (a, copied) = self.copy.split_at(size);
-        dots_by(a, copied, &self.rows[..rows.len()], out, |x| *x);
+        dots_by(&self.syn0[l1..l1 + self.size], self.syn1, rows, out, load);
     }
     #[inline]
     fn update(&mut self, l1: usize, l2: usize, g: f32, neu1e: &mut [f32]) {
@@ -565,12 +540,15 @@ fn fit(cfg: &Word2VecConfig, vocab: &Vocab, stream: &[u32], hogwild: bool) -> Ve
             })
             .collect();
         let (syn0, syn1) = (atomics(syn0), atomics(syn1));
-        let longest = vocab.words.iter().map(|w| w.point.len()).max();
+        let w = Hogwild {
+            size,
+            syn0: &syn0,
+            syn1: &syn1,
+        };
         std::thread::scope(|scope| {
             for t in 0..cfg.threads {
                 let chunk = &stream[starts[t].min(starts[t + 1])..starts[t + 1]];
-                let mut w = Hogwild::new(size, &syn0, &syn1, longest.unwrap_or(0));
-                let run = &run;
+                let (run, mut w) = (&run, w);
                 scope.spawn(move || run.thread(t, chunk, &mut w));
             }
         });
