@@ -2,8 +2,9 @@
 //! (`-cbow 0 -hs 1 -negative 0`: skip-gram with hierarchical softmax), its vocabulary and Huffman
 //! tree, and (in `format`) the `-binary 1` file the authors ship as `vocab_v4.bin`.
 //!
-//! Mirrors `word2vec.c` of the original tool (Mikolov et al. 2013, code.google.com/p/word2vec,
-//! the version on github.com/tmikolov/word2vec): `LearnVocabFromTrainFile`, `SortVocab`,
+//! Mirrors `word2vec.c` of the original tool (Mikolov et al. 2013, code.google.com/p/word2vec;
+//! github.com/tmikolov/word2vec at `d83ccfb`, as bundled in the PyPI `word2vec` 0.11.1 sdist,
+//! checked bit for bit by tests/phase1_word2vec_c.rs): `LearnVocabFromTrainFile`, `SortVocab`,
 //! `CreateBinaryTree`, `InitNet` and the skip-gram/HS branch of `TrainModelThread`.
 //!
 //! Spec: spec/phase1-word2vec.md (../shared/SEJE-SPEC.md §2.4).
@@ -255,29 +256,161 @@ pub struct Trained {
     pub vectors: WordVectors,
 }
 
-/// An f32 array shared by the Hogwild threads. Every element is an `AtomicU32` accessed with
-/// `Relaxed` loads and stores: a read-modify-write by two threads may lose one update (the C
-/// tool's races, by design), but there is no data race in Rust's sense, so this is sound. On
-/// x86-64 and AArch64 relaxed loads and stores are plain moves.
-struct Shared(Vec<AtomicU32>);
+/// The weights as one training thread sees them. The C tool's inner loop over the nodes of a
+/// centre word's path is split in two: first all dot products `syn0[l1] · syn1[point[d]]`, then
+/// the updates node by node. Within one (context, centre) pair `syn0[l1]` is only written at the
+/// end and each node touches only its own row of syn1 (the nodes of a path are distinct), so the
+/// dot products do not depend on the updates before them: with one thread the numbers are the
+/// C tool's, bit for bit. Each dot product is summed left to right as in C; computing four at a
+/// time only lets the processor overlap four independent chains of additions.
+trait Weights {
+    /// `out[d] = syn0[l1..l1+size] · syn1[rows[d]·size..]`, each summed left to right.
+    fn dots(&mut self, l1: usize, rows: &[u32], out: &mut [f32]);
+    /// `neu1e += g · syn1[l2]`, then `syn1[l2] += g · syn0[l1]`.
+    fn update(&mut self, l1: usize, l2: usize, g: f32, neu1e: &mut [f32]);
+    /// `syn0[l1] += neu1e`.
+    fn apply(&mut self, l1: usize, neu1e: &[f32]);
+}
 
-impl Shared {
-    fn new(values: impl IntoIterator<Item = f32>) -> Self {
-        Self(
-            values
-                .into_iter()
-                .map(|x| AtomicU32::new(x.to_bits()))
-                .collect(),
-        )
+/// `out[d] = a · rows[d]` summed left to right, four rows at a time; `get` reads an element.
+fn dots_by<T>(a: &[T], syn1: &[T], rows: &[u32], out: &mut [f32], get: impl Fn(&T) -> f32 + Copy) {
+    let size = a.len();
+    let row = |r: u32| &syn1[r as usize * size..][..size];
+    let mut chunks = rows.chunks_exact(4);
+    let mut d = 0;
+    for c in chunks.by_ref() {
+        let (r0, r1, r2, r3) = (row(c[0]), row(c[1]), row(c[2]), row(c[3]));
+        let mut f = [0f32; 4];
+        // Blocks of loads first, then the four chains of additions over them.
+        let split = size - size % BLOCK;
+        for start in (0..split).step_by(BLOCK) {
+            let block = |r: &[T]| -> [f32; BLOCK] { std::array::from_fn(|k| get(&r[start + k])) };
+            let (x, y0, y1, y2, y3) = (block(a), block(r0), block(r1), block(r2), block(r3));
+            for k in 0..BLOCK {
+                f[0] += x[k] * y0[k];
+                f[1] += x[k] * y1[k];
+                f[2] += x[k] * y2[k];
+                f[3] += x[k] * y3[k];
+            }
+        }
+        for k in split..size {
+            let x = get(&a[k]);
+            f[0] += x * get(&r0[k]);
+            f[1] += x * get(&r1[k]);
+            f[2] += x * get(&r2[k]);
+            f[3] += x * get(&r3[k]);
+        }
+        out[d..d + 4].copy_from_slice(&f);
+        d += 4;
+    }
+    for &r in chunks.remainder() {
+        let mut f = 0f32;
+        for (x, y) in a.iter().zip(row(r)) {
+            f += get(x) * get(y);
+        }
+        out[d] = f;
+        d += 1;
+    }
+}
+
+/// One thread's own weights (`threads = 1`): plain floats, so the updates vectorise.
+struct Plain {
+    size: usize,
+    syn0: Vec<f32>,
+    syn1: Vec<f32>,
+}
+
+impl Weights for Plain {
+    #[inline]
+    fn dots(&mut self, l1: usize, rows: &[u32], out: &mut [f32]) {
+        dots_by(&self.syn0[l1..l1 + self.size], &self.syn1, rows, out, |x| {
+            *x
+        });
     }
     #[inline]
-    fn get(&self, i: usize) -> f32 {
-        f32::from_bits(self.0[i].load(Ordering::Relaxed))
+    fn update(&mut self, l1: usize, l2: usize, g: f32, neu1e: &mut [f32]) {
+        let s0 = &self.syn0[l1..l1 + self.size];
+        let s1 = &mut self.syn1[l2..l2 + self.size];
+        for ((e, y), x) in neu1e.iter_mut().zip(s1).zip(s0) {
+            *e += g * *y;
+            *y += g * *x;
+        }
     }
     #[inline]
-    fn add(&self, i: usize, x: f32) {
-        self.0[i].store((self.get(i) + x).to_bits(), Ordering::Relaxed);
+    fn apply(&mut self, l1: usize, neu1e: &[f32]) {
+        for (x, e) in self.syn0[l1..l1 + self.size].iter_mut().zip(neu1e) {
+            *x += *e;
+        }
     }
+}
+
+/// f32 arrays shared by the Hogwild threads (`threads > 1`). Every element is an `AtomicU32`
+/// accessed with `Relaxed` loads and stores: a read-modify-write by two threads may lose one
+/// update (the C tool's races, by design), but there is no data race in Rust's sense, so this is
+/// sound. On x86-64 and AArch64 relaxed loads and stores are plain moves.
+#[derive(Clone, Copy)]
+struct Hogwild<'a> {
+    size: usize,
+    syn0: &'a [AtomicU32],
+    syn1: &'a [AtomicU32],
+}
+
+#[inline]
+fn load(x: &AtomicU32) -> f32 {
+    f32::from_bits(x.load(Ordering::Relaxed))
+}
+
+/// Elements per block in the Hogwild updates: loaded into registers, updated (vectorised), stored.
+const BLOCK: usize = 8;
+
+impl Weights for Hogwild<'_> {
+    #[inline]
+    fn dots(&mut self, l1: usize, rows: &[u32], out: &mut [f32]) {
+        dots_by(&self.syn0[l1..l1 + self.size], self.syn1, rows, out, load);
+    }
+    #[inline]
+    fn update(&mut self, l1: usize, l2: usize, g: f32, neu1e: &mut [f32]) {
+        let s0 = &self.syn0[l1..l1 + self.size];
+        let s1 = &self.syn1[l2..l2 + self.size];
+        let split = self.size - self.size % BLOCK;
+        for ((e, y), x) in neu1e[..split]
+            .chunks_exact_mut(BLOCK)
+            .zip(s1.chunks_exact(BLOCK))
+            .zip(s0.chunks_exact(BLOCK))
+        {
+            let xs: [f32; BLOCK] = std::array::from_fn(|k| load(&x[k]));
+            let mut ys: [f32; BLOCK] = std::array::from_fn(|k| load(&y[k]));
+            for k in 0..BLOCK {
+                e[k] += g * ys[k];
+                ys[k] += g * xs[k];
+            }
+            for (y, v) in y.iter().zip(ys) {
+                y.store(v.to_bits(), Ordering::Relaxed);
+            }
+        }
+        for ((e, y), x) in neu1e[split..]
+            .iter_mut()
+            .zip(&s1[split..])
+            .zip(&s0[split..])
+        {
+            let v = load(y);
+            *e += g * v;
+            y.store((v + g * load(x)).to_bits(), Ordering::Relaxed);
+        }
+    }
+    #[inline]
+    fn apply(&mut self, l1: usize, neu1e: &[f32]) {
+        for (x, e) in self.syn0[l1..l1 + self.size].iter().zip(neu1e) {
+            x.store((load(x) + *e).to_bits(), Ordering::Relaxed);
+        }
+    }
+}
+
+fn atomics(values: Vec<f32>) -> Vec<AtomicU32> {
+    values
+        .into_iter()
+        .map(|x| AtomicU32::new(x.to_bits()))
+        .collect()
 }
 
 /// Trains skip-gram with hierarchical softmax on `sentences` as `word2vec -cbow 0 -hs 1
@@ -290,6 +423,25 @@ where
     I::Item: AsRef<[String]>,
 {
     cfg.validate()?;
+    let (vocab, stream) = prepare(sentences, cfg)?;
+    let syn0 = fit(cfg, &vocab, &stream, cfg.threads > 1);
+    tracing::info!(
+        words = vocab.words.len(),
+        dim = cfg.size,
+        "word2vec trained"
+    );
+    let words = vocab.words.iter().map(|w| w.word.clone()).collect();
+    let vectors = WordVectors::new(words, cfg.size, syn0)?;
+    Ok(Trained { vocab, vectors })
+}
+
+/// The vocabulary and the corpus as vocabulary ids (0 ends a sentence), as `LearnVocabFromTrainFile`
+/// and `ReadWordIndex` see the file.
+fn prepare<I>(sentences: I, cfg: &Word2VecConfig) -> Result<(Vocab, Vec<u32>)>
+where
+    I: IntoIterator,
+    I::Item: AsRef<[String]>,
+{
     // One pass: provisional ids in order of first appearance, the token stream, the counts.
     const END: u32 = u32::MAX;
     let mut ids: HashMap<String, u32> = HashMap::new();
@@ -348,55 +500,67 @@ where
         threads = cfg.threads,
         "word2vec vocabulary built"
     );
+    Ok((vocab, stream))
+}
 
+/// `InitNet` and the training threads; returns syn0. `hogwild` selects the shared atomic storage
+/// (needed for more than one thread) over the plain one.
+fn fit(cfg: &Word2VecConfig, vocab: &Vocab, stream: &[u32], hogwild: bool) -> Vec<f32> {
     let (n, size) = (vocab.words.len(), cfg.size);
     // InitNet: syn0 from the LCG, `((r & 0xFFFF) / (real)65536 - 0.5) / layer1_size` (the
     // subtraction and the division in double, as in C); syn1 zeros.
     let mut state = cfg.seed;
-    let syn0 = Shared::new((0..n * size).map(|_| {
-        state = lcg(state);
-        ((f64::from((state & 0xFFFF) as f32 / 65536.0) - 0.5) / size as f64) as f32
-    }));
-    let syn1 = Shared::new(std::iter::repeat_n(0.0, n * size));
-
-    // Thread `id` reads from the first sentence start at or after len · id / threads (the C tool
-    // seeks to file_size / threads · id, possibly mid-word) to the next thread's start.
-    let starts: Vec<usize> = (0..=cfg.threads)
-        .map(|t| {
-            let at = stream.len() * t / cfg.threads;
-            if t == 0 || t == cfg.threads {
-                return at;
-            }
-            at + stream[at - 1..].iter().position(|&w| w == 0).unwrap_or(0)
+    let syn0: Vec<f32> = (0..n * size)
+        .map(|_| {
+            state = lcg(state);
+            ((f64::from((state & 0xFFFF) as f32 / 65536.0) - 0.5) / size as f64) as f32
         })
         .collect();
-    let shared = Run {
+    let syn1 = vec![0f32; n * size];
+    let run = Run {
         cfg,
-        vocab: &vocab,
-        syn0: &syn0,
-        syn1: &syn1,
+        vocab,
         exp: exp_table(),
         actual: AtomicU64::new(0),
     };
-    std::thread::scope(|scope| {
-        for t in 0..cfg.threads {
-            let chunk = &stream[starts[t].min(starts[t + 1])..starts[t + 1]];
-            let shared = &shared;
-            scope.spawn(move || shared.thread(t, chunk));
-        }
-    });
-    tracing::info!(words = n, dim = size, "word2vec trained");
-    let words = vocab.words.iter().map(|w| w.word.clone()).collect();
-    let values = syn0.0.into_iter().map(|a| f32::from_bits(a.into_inner()));
-    let vectors = WordVectors::new(words, size, values.collect())?;
-    Ok(Trained { vocab, vectors })
+    if !hogwild {
+        let mut w = Plain { size, syn0, syn1 };
+        run.thread(0, stream, &mut w);
+        w.syn0
+    } else {
+        // Thread `id` reads from the first sentence start at or after len · id / threads (the C
+        // tool seeks to file_size / threads · id, possibly mid-word) to the next thread's start.
+        let starts: Vec<usize> = (0..=cfg.threads)
+            .map(|t| {
+                let at = stream.len() * t / cfg.threads;
+                if t == 0 || t == cfg.threads {
+                    return at;
+                }
+                at + stream[at - 1..].iter().position(|&w| w == 0).unwrap_or(0)
+            })
+            .collect();
+        let (syn0, syn1) = (atomics(syn0), atomics(syn1));
+        let w = Hogwild {
+            size,
+            syn0: &syn0,
+            syn1: &syn1,
+        };
+        std::thread::scope(|scope| {
+            for t in 0..cfg.threads {
+                let chunk = &stream[starts[t].min(starts[t + 1])..starts[t + 1]];
+                let (run, mut w) = (&run, w);
+                scope.spawn(move || run.thread(t, chunk, &mut w));
+            }
+        });
+        syn0.into_iter()
+            .map(|a| f32::from_bits(a.into_inner()))
+            .collect()
+    }
 }
 
 struct Run<'a> {
     cfg: &'a Word2VecConfig,
     vocab: &'a Vocab,
-    syn0: &'a Shared,
-    syn1: &'a Shared,
     exp: Vec<f32>,
     /// `word_count_actual`, shared by the threads.
     actual: AtomicU64,
@@ -404,7 +568,7 @@ struct Run<'a> {
 
 impl Run<'_> {
     /// `TrainModelThread` of word2vec.c, skip-gram and hierarchical softmax only.
-    fn thread(&self, id: usize, chunk: &[u32]) {
+    fn thread(&self, id: usize, chunk: &[u32], w: &mut impl Weights) {
         let cfg = self.cfg;
         let (size, window) = (cfg.size, cfg.window as u64);
         let train_words = self.vocab.train_words;
@@ -416,6 +580,8 @@ impl Run<'_> {
         let mut sen: Vec<u32> = Vec::with_capacity(MAX_SENTENCE_LENGTH);
         let (mut cursor, mut sentence_position) = (0usize, 0usize);
         let mut neu1e = vec![0f32; size];
+        let longest = self.vocab.words.iter().map(|w| w.point.len()).max();
+        let mut dots = vec![0f32; longest.unwrap_or(0)];
         let st = cfg.sample * train_words as f32;
         loop {
             if word_count - last_word_count > 10_000 {
@@ -487,12 +653,12 @@ impl Run<'_> {
             let word = &self.vocab.words[sen[sentence_position] as usize];
             next_random = lcg(next_random);
             let b = next_random % window;
-            let (b, w) = (b as usize, window as usize);
-            for a in b..(w * 2 + 1 - b) {
-                if a == w {
+            let (b, win) = (b as usize, window as usize);
+            for a in b..(win * 2 + 1 - b) {
+                if a == win {
                     continue;
                 }
-                let Some(c) = (sentence_position + a).checked_sub(w) else {
+                let Some(c) = (sentence_position + a).checked_sub(win) else {
                     continue;
                 };
                 if c >= sen.len() {
@@ -500,32 +666,73 @@ impl Run<'_> {
                 }
                 let l1 = sen[c] as usize * size;
                 neu1e.fill(0.0);
-                for (&code, &point) in word.code.iter().zip(&word.point) {
-                    let l2 = point as usize * size;
-                    let mut f = 0f32;
-                    for k in 0..size {
-                        f += self.syn0.get(l1 + k) * self.syn1.get(l2 + k);
-                    }
+                let dots = &mut dots[..word.point.len()];
+                w.dots(l1, &word.point, dots);
+                for ((&code, &point), &f) in word.code.iter().zip(&word.point).zip(dots.iter()) {
                     if f <= -MAX_EXP || f >= MAX_EXP {
                         continue;
                     }
                     let f = self.exp[((f + MAX_EXP) * EXP_INDEX_SCALE) as usize];
                     let g = (1.0 - f32::from(code) - f) * alpha;
-                    for (k, e) in neu1e.iter_mut().enumerate() {
-                        *e += g * self.syn1.get(l2 + k);
-                    }
-                    for k in 0..size {
-                        self.syn1.add(l2 + k, g * self.syn0.get(l1 + k));
-                    }
+                    w.update(l1, point as usize * size, g, &mut neu1e);
                 }
-                for (k, e) in neu1e.iter().enumerate() {
-                    self.syn0.add(l1 + k, *e);
-                }
+                w.apply(l1, &neu1e);
             }
             sentence_position += 1;
             if sentence_position >= sen.len() {
                 sen.clear();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The Hogwild storage, run as one thread, computes what the plain storage computes (which
+    /// tests/phase1_word2vec_c.rs checks against the C tool), bit for bit: the two differ only in
+    /// how they hold the floats. Size 20 leaves a remainder after the blocks of 8.
+    #[test]
+    fn hogwild_storage_on_one_thread_matches_plain() {
+        let mut state = 7u64;
+        let sentences: Vec<Vec<String>> = (0..300)
+            .map(|_| {
+                state = lcg(state);
+                let len = 2 + (state >> 40) % 15;
+                (0..len)
+                    .map(|_| {
+                        state = lcg(state);
+                        let x = (state >> 33) % 1000;
+                        format!("w{}", x * x / 20_000) // skewed: w0 most frequent
+                    })
+                    .collect()
+            })
+            .collect();
+        let cfg = Word2VecConfig {
+            size: 20,
+            window: 5,
+            iter: 2,
+            min_count: 2,
+            threads: 1,
+            ..Word2VecConfig::paper()
+        };
+        let (vocab, stream) = prepare(&sentences, &cfg).expect("a vocabulary");
+        assert!(vocab.words.len() > 20);
+        let plain = fit(&cfg, &vocab, &stream, false);
+        let hogwild = fit(&cfg, &vocab, &stream, true);
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&plain), bits(&hogwild));
+        // And training moved the vectors away from their initial values.
+        let init = fit(
+            &Word2VecConfig {
+                alpha: 1e-30,
+                ..cfg.clone()
+            },
+            &vocab,
+            &stream,
+            false,
+        );
+        assert_ne!(bits(&plain), bits(&init));
     }
 }
