@@ -956,11 +956,12 @@ fn text_features(
     bar.set_style(indicatif::ProgressStyle::with_template(
         "{spinner} {msg}: {pos} ({per_sec}, {elapsed})",
     )?);
-    let stage = std::cell::Cell::new(None);
+    let stage = std::sync::Mutex::new(None);
     let start = Instant::now();
     let result = write_text_features(root, out, cfg, &|s, n| {
-        if stage.get() != Some(s) {
-            stage.set(Some(s));
+        let mut current = stage.lock().unwrap_or_else(|e| e.into_inner());
+        if *current != Some(s) {
+            *current = Some(s);
             bar.set_message(match s {
                 Stage::KeyTerms => "key terms, corpus (recipes)",
                 Stage::Word2vec => "word2vec (per mille)",

@@ -312,7 +312,7 @@ pub fn write_text_features(
     root: &Path,
     out: &Path,
     cfg: &TextFeaturesConfig,
-    progress: &dyn Fn(Stage, u64),
+    progress: &(dyn Fn(Stage, u64) + Sync),
 ) -> Result<TextFeaturesSummary> {
     if !root.is_dir() {
         return Err(Error::Io {
@@ -620,7 +620,7 @@ pub fn recipe_text(
 pub fn train_on_corpus(
     corpus: &Path,
     cfg: &Word2VecConfig,
-    progress: &dyn Fn(Stage, u64),
+    progress: &(dyn Fn(Stage, u64) + Sync),
 ) -> Result<word2vec::Trained> {
     progress(Stage::Word2vec, 0);
     let io = |e: std::io::Error| Error::Io {
@@ -633,7 +633,12 @@ pub fn train_on_corpus(
         .lines()
         .map_while(|l| l.map_err(|e| failure = Some(e)).ok())
         .map(|l| l.split_whitespace().map(str::to_string).collect::<Vec<_>>());
-    let trained = word2vec::train(lines, cfg);
+    let trained = word2vec::train_with_progress(lines, cfg, &|share| {
+        progress(
+            Stage::Word2vec,
+            (share * 1000.0).round().clamp(0.0, 1000.0) as u64,
+        )
+    });
     if let Some(e) = failure {
         return Err(io(e));
     }

@@ -422,9 +422,23 @@ where
     I: IntoIterator,
     I::Item: AsRef<[String]>,
 {
+    train_with_progress(sentences, cfg, &|_| {})
+}
+
+/// [`train`], calling `progress` with the share of the training done (0 to 1, the C tool's
+/// `word_count_actual / (iter · train_words + 1)`) about every 10,000 words, from any thread.
+pub fn train_with_progress<I>(
+    sentences: I,
+    cfg: &Word2VecConfig,
+    progress: &(dyn Fn(f32) + Sync),
+) -> Result<Trained>
+where
+    I: IntoIterator,
+    I::Item: AsRef<[String]>,
+{
     cfg.validate()?;
     let (vocab, stream) = prepare(sentences, cfg)?;
-    let syn0 = fit(cfg, &vocab, &stream, cfg.threads > 1);
+    let syn0 = fit(cfg, &vocab, &stream, cfg.threads > 1, progress);
     tracing::info!(
         words = vocab.words.len(),
         dim = cfg.size,
@@ -505,7 +519,13 @@ where
 
 /// `InitNet` and the training threads; returns syn0. `hogwild` selects the shared atomic storage
 /// (needed for more than one thread) over the plain one.
-fn fit(cfg: &Word2VecConfig, vocab: &Vocab, stream: &[u32], hogwild: bool) -> Vec<f32> {
+fn fit(
+    cfg: &Word2VecConfig,
+    vocab: &Vocab,
+    stream: &[u32],
+    hogwild: bool,
+    progress: &(dyn Fn(f32) + Sync),
+) -> Vec<f32> {
     let (n, size) = (vocab.words.len(), cfg.size);
     // InitNet: syn0 from the LCG, `((r & 0xFFFF) / (real)65536 - 0.5) / layer1_size` (the
     // subtraction and the division in double, as in C); syn1 zeros.
@@ -522,6 +542,7 @@ fn fit(cfg: &Word2VecConfig, vocab: &Vocab, stream: &[u32], hogwild: bool) -> Ve
         vocab,
         exp: exp_table(),
         actual: AtomicU64::new(0),
+        progress,
     };
     if !hogwild {
         let mut w = Plain { size, syn0, syn1 };
@@ -564,6 +585,8 @@ struct Run<'a> {
     exp: Vec<f32>,
     /// `word_count_actual`, shared by the threads.
     actual: AtomicU64,
+    /// Told the share of the training done.
+    progress: &'a (dyn Fn(f32) + Sync),
 }
 
 impl Run<'_> {
@@ -598,6 +621,7 @@ impl Run<'_> {
                     progress = actual as f32 / total,
                     "word2vec"
                 );
+                (self.progress)(actual as f32 / total);
             }
             let mut eof = false;
             if sen.is_empty() {
@@ -719,8 +743,8 @@ mod tests {
         };
         let (vocab, stream) = prepare(&sentences, &cfg).expect("a vocabulary");
         assert!(vocab.words.len() > 20);
-        let plain = fit(&cfg, &vocab, &stream, false);
-        let hogwild = fit(&cfg, &vocab, &stream, true);
+        let plain = fit(&cfg, &vocab, &stream, false, &|_| {});
+        let hogwild = fit(&cfg, &vocab, &stream, true, &|_| {});
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(&plain), bits(&hogwild));
         // And training moved the vectors away from their initial values.
@@ -732,6 +756,7 @@ mod tests {
             &vocab,
             &stream,
             false,
+            &|_| {},
         );
         assert_ne!(bits(&plain), bits(&init));
     }
