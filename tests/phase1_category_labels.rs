@@ -336,3 +336,107 @@ proptest! {
         }
     }
 }
+
+/// The figures of the spec page's "Synthetic benchmark" section. Needs the benchmark, its term
+/// features and a Food-101 class list:
+/// `SEJE_CL_ROOT=/work/main/runs/synth SEJE_CL_TERM=/work/main/runs/text-synth SEJE_CL_FOOD101=/tmp/cl-f
+/// cargo test --release --test phase1_category_labels -- --ignored --nocapture`.
+/// Prints C, the shares per rule and the purity against `synth_truth.json` (each category's
+/// majority true dish), without and with an oracle image vote (the true dish as prediction).
+#[test]
+#[ignore = "needs the synthetic benchmark (SEJE_CL_ROOT, SEJE_CL_TERM, SEJE_CL_FOOD101)"]
+fn synthetic_benchmark_figures() {
+    let var = |k: &str| PathBuf::from(std::env::var(k).unwrap_or_else(|_| panic!("set {k}")));
+    let (root, term, food) = (
+        var("SEJE_CL_ROOT"),
+        var("SEJE_CL_TERM"),
+        var("SEJE_CL_FOOD101"),
+    );
+    let truth: Vec<serde_json::Value> =
+        serde_json::from_slice(&std::fs::read(root.join("synth_truth.json")).unwrap()).unwrap();
+    let truth: HashMap<String, String> = truth
+        .iter()
+        .map(|t| {
+            let s = |k: &str| t[k].as_str().unwrap().to_string();
+            (s("id"), s("category"))
+        })
+        .collect();
+    let inputs = categories::load_inputs(&root, &term, &food).unwrap();
+    let cfg = CategoryConfig::default();
+    let started = std::time::Instant::now();
+    let plain = assign(
+        &inputs.pairs,
+        &inputs.train_titles,
+        &inputs.food101,
+        None,
+        &cfg,
+    )
+    .unwrap();
+    let seconds = started.elapsed().as_secs_f64();
+    let oracle = assign(
+        &inputs.pairs,
+        &inputs.train_titles,
+        &inputs.food101,
+        Some(&truth),
+        &cfg,
+    )
+    .unwrap();
+    // Every synthetic title names its dish, so nothing falls back. To exercise the fallback,
+    // hide the title of every third pair (row order) from the matching (the bigram counts keep
+    // them); those pairs must then be placed by f_term (and the vote).
+    let mut masked = inputs.pairs.clone();
+    for p in masked.iter_mut().step_by(3) {
+        p.title.clear();
+    }
+    let hidden = assign(&masked, &inputs.train_titles, &inputs.food101, None, &cfg).unwrap();
+    let hidden_oracle = assign(
+        &masked,
+        &inputs.train_titles,
+        &inputs.food101,
+        Some(&truth),
+        &cfg,
+    )
+    .unwrap();
+    for (what, a) in [
+        ("no image vote", &plain),
+        ("oracle image vote", &oracle),
+        ("every third title hidden, no image vote", &hidden),
+        (
+            "every third title hidden, oracle image vote",
+            &hidden_oracle,
+        ),
+    ] {
+        println!("== {what}\n{}", a.summary().render());
+        // Majority true dish of each category, over all its pairs.
+        let mut tally: HashMap<(usize, &str), usize> = HashMap::new();
+        for (i, id) in a.ids.iter().enumerate() {
+            *tally.entry((a.classes[i], truth[id].as_str())).or_default() += 1;
+        }
+        let mut majority: HashMap<usize, (&str, usize)> = HashMap::new();
+        let mut keys: Vec<_> = tally.iter().collect();
+        keys.sort();
+        for (&(k, dish), &n) in keys {
+            let e = majority.entry(k).or_insert((dish, 0));
+            if n > e.1 {
+                *e = (dish, n);
+            }
+        }
+        for rule in Rule::ALL {
+            let rows: Vec<usize> = (0..a.ids.len()).filter(|&i| a.rules[i] == rule).collect();
+            let hit = rows
+                .iter()
+                .filter(|&&i| majority[&a.classes[i]].0 == truth[&a.ids[i]])
+                .count();
+            println!(
+                "purity      {:<10} {hit}/{} ({:.1}%)",
+                rule.as_str(),
+                rows.len(),
+                100.0 * hit as f64 / rows.len().max(1) as f64
+            );
+        }
+        let names: Vec<&str> = a.class_names.iter().map(String::as_str).collect();
+        println!("classes     {names:?}");
+        assert!(a.classes.iter().all(|&k| k < a.num_classes()));
+    }
+    println!("assign (no vote) took {seconds:.2} s");
+}
