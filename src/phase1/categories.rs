@@ -530,7 +530,6 @@ pub fn assign(
         }
         try_class(&query, ClassSource::Food101, &mut names);
     }
-    drop(try_class);
     if names.is_empty() {
         return Err(Error::Invalid {
             what: "category assignment".into(),
