@@ -250,6 +250,64 @@ fn fixture_every_pair_labelled_and_labels_json_is_byte_identical() {
     assert!(e.to_string().contains("term.safetensors"), "{e}");
 }
 
+/// Step 1 against `fixtures/golden/category_labels/golden.json`: an independent Python version of
+/// im2recipe's `bigrams.py` semantics with NLTK's Treebank tokeniser (see its generate.py).
+#[test]
+fn fixture_step_one_matches_the_nltk_golden() {
+    let golden: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("fixtures/golden/category_labels/golden.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let features = tempfile::tempdir().unwrap();
+    stand_in::write_features(&mini(), features.path(), &StandInConfig::default()).unwrap();
+    let inputs = categories::load_inputs(&mini(), features.path(), &food101_mini()).unwrap();
+    let runs = golden.as_array().unwrap();
+    assert_eq!(runs.len(), 3);
+    for run in runs {
+        let n = |k: &str| run[k].as_u64().unwrap() as usize;
+        let cfg = CategoryConfig {
+            top_bigrams: n("top_bigrams"),
+            min_train: n("min_train"),
+            max_classes: n("max_classes"),
+            ..CategoryConfig::default()
+        };
+        let a = assign(
+            &inputs.pairs,
+            &inputs.train_titles,
+            &inputs.food101,
+            None,
+            &cfg,
+        )
+        .unwrap();
+        let names: Vec<&str> = run["classes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        println!("{cfg:?}: C = {} {:?}", names.len(), names);
+        assert_eq!(a.class_names, names, "{cfg:?}");
+        let labels = run["labels"].as_object().unwrap();
+        assert_eq!(a.ids.len(), labels.len());
+        let mut step_one = 0;
+        for (i, id) in a.ids.iter().enumerate() {
+            match labels[id].as_u64() {
+                Some(k) => {
+                    step_one += 1;
+                    assert!(matches!(a.rules[i], Rule::Bigram | Rule::Food101), "{id}");
+                    assert_eq!(a.classes[i], k as usize, "{id} {cfg:?}");
+                }
+                None => assert_eq!(a.rules[i], Rule::Centroid, "{id} {cfg:?}"),
+            }
+        }
+        assert!(step_one > 0);
+    }
+}
+
 const WORDS: &[&str] = &[
     "apple", "pie", "chicken", "curry", "easy", "with", "soup", "rice",
 ];
@@ -439,4 +497,31 @@ fn synthetic_benchmark_figures() {
         assert!(a.classes.iter().all(|&k| k < a.num_classes()));
     }
     println!("assign (no vote) took {seconds:.2} s");
+    // Optionally, the Python/NLTK version of step 1 on the same data
+    // (fixtures/golden/category_labels/generate.py with SEJE_CL_ROOT, SEJE_CL_FOOD101, SEJE_CL_OUT).
+    if let Ok(path) = std::env::var("SEJE_CL_GOLDEN") {
+        let golden: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+        let run = &golden[0];
+        let names: Vec<&str> = run["classes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_str().unwrap())
+            .collect();
+        assert_eq!(plain.class_names, names);
+        let labels = run["labels"].as_object().unwrap();
+        let same = plain
+            .ids
+            .iter()
+            .enumerate()
+            .filter(|&(i, id)| labels[id].as_u64() == Some(plain.classes[i] as u64))
+            .count();
+        println!(
+            "golden      same {} classes; {same}/{} step-1 labels equal",
+            names.len(),
+            labels.len()
+        );
+        assert_eq!(same, labels.len());
+    }
 }
