@@ -398,7 +398,8 @@ proptest! {
 /// The figures of the spec page's "Synthetic benchmark" section. Needs the benchmark, its term
 /// features and a Food-101 class list:
 /// `SEJE_CL_ROOT=/work/main/runs/synth SEJE_CL_TERM=/work/main/runs/text-synth SEJE_CL_FOOD101=/tmp/cl-f
-/// cargo test --release --test phase1_category_labels -- --ignored --nocapture`.
+/// cargo test --test phase1_category_labels synthetic -- --ignored --nocapture` (add
+/// SEJE_CL_GOLDEN=FILE to compare step 1 with the Python version's output).
 /// Prints C, the shares per rule and the purity against `synth_truth.json` (each category's
 /// majority true dish), without and with an oracle image vote (the true dish as prediction).
 #[test]
