@@ -10,9 +10,11 @@
 //! clearly labelled stand-in for the text features, f_cat and the category labels: hashed
 //! bag-of-words vectors in the shapes Phase II reads, so Phase II runs before the real Phase I
 //! exists; it is not the paper's Phase I), spec/phase1-skip-instructions.md (the skip-instructions
-//! model behind the sentence features f_sent). The paper's other components get their pages as they
+//! model behind the sentence features f_sent), spec/phase1-category-labels.md (the recipe
+//! category labels: im2recipe's title bigrams, then the nearest f_term centroid). The paper's other components get their pages as they
 //! are implemented, see spec/README.md.
 
+pub mod categories;
 pub mod categoriser;
 pub mod category_feature;
 pub mod entities;

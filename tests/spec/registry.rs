@@ -217,6 +217,9 @@ pub fn run(op: &str, ex: &Table) -> Result<Value, String> {
         "key_terms" => text_ops::key_terms(ex),
         "key_term_lexicon" => text_ops::lexicon(ex),
         "category_name_vector" => category_feature_ops::class_name(ex),
+        "category_tokens" => category_labels_ops::tokens(ex),
+        "category_bigrams" => category_labels_ops::bigrams(ex),
+        "category_labels" => category_labels_ops::assign_op(ex),
         "term_feature" => term_feature_ops::term_feature(ex),
         "recipe_text" => term_feature_ops::recipe_text_op(ex),
         "pos_features" => pos_tagger_ops::features(ex),
@@ -409,6 +412,8 @@ pub fn run(op: &str, ex: &Table) -> Result<Value, String> {
 
 #[path = "category_feature_ops.rs"]
 mod category_feature_ops;
+#[path = "category_labels_ops.rs"]
+mod category_labels_ops;
 #[path = "data_ops.rs"]
 mod data_ops;
 #[path = "pos_tagger_ops.rs"]
