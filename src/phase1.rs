@@ -14,6 +14,7 @@
 //! are implemented, see spec/README.md.
 
 pub mod categoriser;
+pub mod categoriser_training;
 pub mod entities;
 pub mod key_terms;
 pub mod pos_tagger;
