@@ -151,7 +151,8 @@ pub fn read_food101(root: &Path) -> Result<Food101Set> {
         .collect();
     let split = |name: &str| -> Result<Vec<(String, usize)>> {
         let file = format!("meta/{name}.txt");
-        let text = std::fs::read_to_string(root.join(&file)).map_err(|e| io(&file, e.to_string()))?;
+        let text =
+            std::fs::read_to_string(root.join(&file)).map_err(|e| io(&file, e.to_string()))?;
         let mut out = Vec::new();
         for (n, line) in text.lines().enumerate() {
             let entry = line.trim();
@@ -536,7 +537,10 @@ pub fn train_categoriser(
         let optim = Tensor::read_safetensors(&optim_path).map_err(|e| io_err(&optim_path, &e))?;
         sgd.load_state(optim)?;
         state = saved;
-        tracing::info!(epochs_done = state.epochs_done, "categoriser training resumed");
+        tracing::info!(
+            epochs_done = state.epochs_done,
+            "categoriser training resumed"
+        );
     }
     let resumed_from = state.epochs_done;
 

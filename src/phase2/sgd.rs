@@ -215,8 +215,11 @@ mod tests {
         let (vs2, p2) = one_param(0.3);
         let mut first = Sgd::new(&vs2, cfg);
         steps(&mut first, &p2, &[0.2, -0.7]);
-        let saved: Vec<(String, Tensor)> =
-            first.state().into_iter().map(|(k, t)| (k, t.copy())).collect();
+        let saved: Vec<(String, Tensor)> = first
+            .state()
+            .into_iter()
+            .map(|(k, t)| (k, t.copy()))
+            .collect();
         let mut second = Sgd::new(&vs2, cfg);
         second.load_state(saved).unwrap();
         steps(&mut second, &p2, &[1.1, 0.4]);
