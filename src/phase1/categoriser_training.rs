@@ -101,7 +101,10 @@ impl CategoriserTrainingConfig {
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return bad("lr must be a positive number");
         }
-        if !(0.0..1.0).contains(&self.momentum) || !(self.weight_decay >= 0.0) {
+        if !(0.0..1.0).contains(&self.momentum)
+            || !self.weight_decay.is_finite()
+            || self.weight_decay < 0.0
+        {
             return bad("momentum must be in [0, 1) and weight decay non-negative");
         }
         Ok(())
@@ -308,6 +311,7 @@ impl CategoriserTrainingSummary {
 }
 
 /// A batch of images `[B, 3, crop, crop]` (float32, on `device`) and their labels `[B]`.
+#[allow(clippy::too_many_arguments)]
 fn batch(
     root: &Path,
     items: &[(String, usize)],

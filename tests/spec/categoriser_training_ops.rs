@@ -46,9 +46,7 @@ pub fn sgd_steps(ex: &Table) -> Result<Value, String> {
         .ok_or("input `grads` must be an array")?;
     for g in grads {
         opt.zero_grad();
-        (&p * float(g, "grads")?)
-            .sum(tch::Kind::Double)
-            .backward();
+        (&p * float(g, "grads")?).sum(tch::Kind::Double).backward();
         opt.step();
     }
     scalar(&p.get(0))
