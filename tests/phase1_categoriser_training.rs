@@ -1,8 +1,8 @@
 //! `seje features categoriser` on `fixtures/food101-mini` with a tiny configuration: every file
 //! written, byte-identical reruns with one seed, the training loss falls, the reported accuracy
 //! equals a recomputation through the saved weights, a run killed after an epoch and resumed
-//! equals an uninterrupted one, a checkpoint from other settings is refused, `--init` replaces
-//! only `fc`, `seje classify` loads the result, errors name the bad input.
+//! equals an uninterrupted one, a checkpoint from other settings is refused, `--init` (a
+//! safetensors file, and a `torch.save` `.pth` through the command) replaces only `fc`, `seje classify` loads the result, errors name the bad input.
 //!
 //! Spec: spec/phase1-categoriser-training.md. food101-mini has 2 training images per class, too
 //! few to generalise: the above-chance accuracy is measured on a generated set (the spec page).
@@ -292,6 +292,63 @@ fn init_weights_keep_the_trunk_and_get_a_new_fc() {
     )
     .expect_err("wrong architecture");
     assert!(e.to_string().contains("init.safetensors"), "{e}");
+}
+
+#[test]
+fn a_torchvision_pth_initialises_the_trunk_through_the_command() {
+    // `torch.save` of a tiny torchvision-family classifier with 5 classes (with
+    // `num_batches_tracked` entries), as ImageNet's `wide_resnet50_2-95faca4d.pth` is saved.
+    let pth =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/golden/classify/tiny_classifier.pth");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out_dir = dir.path().join("out");
+    let out = seje()
+        .args(["--log", "warn", "features", "categoriser", "--food101"])
+        .arg(mini())
+        .arg("--out")
+        .arg(&out_dir)
+        .arg("--init")
+        .arg(&pth)
+        .args(["--arch", "tiny", "--image-size", "36", "--crop", "32"])
+        .args([
+            "--epochs",
+            "1",
+            "--batch",
+            "8",
+            "--lr",
+            "1e-12",
+            "--threads",
+            "1",
+        ])
+        .output()
+        .expect("seje runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("epoch   1   loss") && text.contains("top-5"),
+        "{text}"
+    );
+    let before = seje::checkpoint::read_state_dict(&pth, None).unwrap();
+    let after = Tensor::read_safetensors(out_dir.join(MODEL_FILE)).unwrap();
+    let find = |v: &[(String, Tensor)], n: &str| {
+        v.iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, t)| t.shallow_clone())
+            .unwrap_or_else(|| panic!("{n}"))
+    };
+    for name in ["conv1.weight", "layer3.0.conv2.weight"] {
+        let d = (find(&before, name) - find(&after, name))
+            .abs()
+            .max()
+            .double_value(&[]);
+        assert!(d < 1e-6, "{name} moved by {d}");
+    }
+    assert_eq!(find(&before, "fc.weight").size(), vec![5, 256]);
+    assert_eq!(find(&after, "fc.weight").size(), vec![42, 256]);
 }
 
 /// A copy of the fixture that the error tests may break.
