@@ -2,7 +2,8 @@
 //! written, byte-identical reruns with one seed, the training loss falls, the reported accuracy
 //! equals a recomputation through the saved weights, a run killed after an epoch and resumed
 //! equals an uninterrupted one, a checkpoint from other settings is refused, `--init` (a
-//! safetensors file, and a `torch.save` `.pth` through the command) replaces only `fc`, `seje classify` loads the result, errors name the bad input.
+//! safetensors file, and a `torch.save` `.pth` through the command) replaces only `fc`,
+//! `seje classify` loads the result, errors name the bad input.
 //!
 //! Spec: spec/phase1-categoriser-training.md. food101-mini has 2 training images per class, too
 //! few to generalise: the above-chance accuracy is measured on a generated set (the spec page).
