@@ -10,6 +10,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use seje::data::synth::{self, SynthConfig};
+use seje::phase1::categoriser_training::CategoriserTrainingConfig;
 use seje::phase1::sentence_features::SentenceFeaturesConfig;
 use seje::phase1::stand_in::StandInConfig;
 
@@ -380,6 +381,54 @@ enum FeaturesCommand {
         #[arg(long)]
         threads: Option<usize>,
     },
+    /// Train the Phase I image categoriser (spec/phase1-categoriser-training.md): fine-tune a
+    /// ResNet-family classifier on a Food-101-format directory (from ImageNet weights given with
+    /// --init, with a new fc, or from scratch) with SGD + momentum and a cosine learning rate,
+    /// reporting test top-1/top-5 after every epoch; per-epoch checkpoints in OUT/checkpoint (a
+    /// rerun resumes). Writes model.safetensors, classes.txt and categoriser.json, which
+    /// `seje classify` loads.
+    Categoriser {
+        /// Food-101-format directory (images/<class>/<id>.jpg, meta/{classes,train,test}.txt).
+        #[arg(long)]
+        food101: PathBuf,
+        /// Output directory (created).
+        #[arg(long)]
+        out: PathBuf,
+        /// Architecture: wide_resnet50_2, resnet50, resnext101_32x8d or tiny.
+        #[arg(long, default_value_t = CategoriserTrainingConfig::default().arch)]
+        arch: String,
+        /// Initial weights (torchvision `.pth` or `.safetensors`, e.g. wide_resnet50_2-95faca4d.pth);
+        /// their fc is replaced. Default: from scratch.
+        #[arg(long)]
+        init: Option<PathBuf>,
+        /// Training epochs.
+        #[arg(long, default_value_t = CategoriserTrainingConfig::default().epochs)]
+        epochs: usize,
+        /// Images per batch.
+        #[arg(long, default_value_t = CategoriserTrainingConfig::default().batch)]
+        batch: usize,
+        /// Peak learning rate of the cosine schedule.
+        #[arg(long, default_value_t = CategoriserTrainingConfig::default().lr)]
+        lr: f64,
+        /// Shorter side after resizing.
+        #[arg(long, default_value_t = CategoriserTrainingConfig::default().image_size)]
+        image_size: u32,
+        /// Side of the crop fed to the network.
+        #[arg(long, default_value_t = CategoriserTrainingConfig::default().crop)]
+        crop: u32,
+        /// Seed of the initialisation, the data order and the augmentation.
+        #[arg(long, default_value_t = CategoriserTrainingConfig::default().seed)]
+        seed: u64,
+        /// cpu, cuda or cuda:N.
+        #[arg(long, default_value = "cpu")]
+        device: String,
+        /// CPU threads of libtorch (default: libtorch's choice).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// Start over even if OUT/checkpoint holds a run with other settings.
+        #[arg(long)]
+        force: bool,
+    },
     /// The weighted term feature f_term of every recipe with a pair (spec/phase1-term-feature.md):
     /// ingredient entities and key terms (lexicon extractor), the word2vec corpus of the training
     /// recipes, TF-IDF (fitted on train) or TextRank ratings, word2vec vectors trained on the
@@ -582,6 +631,40 @@ fn run() -> Result<()> {
                 }
                 (None, None) => anyhow::bail!("give --w2v (to train) or --from-t7 (to convert)"),
             }
+        }
+        Command::Features {
+            command:
+                FeaturesCommand::Categoriser {
+                    food101,
+                    out,
+                    arch,
+                    init,
+                    epochs,
+                    batch,
+                    lr,
+                    image_size,
+                    crop,
+                    seed,
+                    device,
+                    threads,
+                    force,
+                },
+        } => {
+            if let Some(n) = threads {
+                tch::set_num_threads(n as i32);
+            }
+            let cfg = CategoriserTrainingConfig {
+                arch,
+                image_size,
+                crop,
+                epochs,
+                batch,
+                lr,
+                seed,
+                ..CategoriserTrainingConfig::default()
+            };
+            let device = seje::runtime::cuda::device(&device)?;
+            categoriser_training(&food101, &out, init.as_deref(), &cfg, device, force)?;
         }
         Command::Word2vec {
             corpus,
@@ -850,6 +933,52 @@ fn stand_in(root: &std::path::Path, out: &std::path::Path, cfg: &StandInConfig) 
     let summary = result.with_context(|| {
         format!(
             "writing stand-in features of {} into {}",
+            root.display(),
+            out.display()
+        )
+    })?;
+    print!("{}", summary.render());
+    println!("time        {:.1} s", start.elapsed().as_secs_f64());
+    Ok(())
+}
+
+fn categoriser_training(
+    root: &std::path::Path,
+    out: &std::path::Path,
+    init: Option<&std::path::Path>,
+    cfg: &CategoriserTrainingConfig,
+    device: tch::Device,
+    force: bool,
+) -> Result<()> {
+    use seje::phase1::categoriser_training::{train_categoriser, Stage};
+    let bar =
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    bar.set_style(indicatif::ProgressStyle::with_template(
+        "{spinner} {msg}: {pos}/{len} ({per_sec}, eta {eta})",
+    )?);
+    let stage = std::cell::Cell::new(None);
+    let start = Instant::now();
+    let result = train_categoriser(root, out, init, cfg, device, force, &|s, n| {
+        if stage.get() != Some(s) {
+            stage.set(Some(s));
+            bar.reset();
+            match s {
+                Stage::Train { epoch, batches } => {
+                    bar.set_message(format!("epoch {epoch}/{} training (batches)", cfg.epochs));
+                    bar.set_length(batches);
+                }
+                Stage::Test { epoch, batches } => {
+                    bar.set_message(format!("epoch {epoch}/{} testing (batches)", cfg.epochs));
+                    bar.set_length(batches);
+                }
+            }
+        }
+        bar.set_position(n);
+    });
+    bar.finish_and_clear();
+    let summary = result.with_context(|| {
+        format!(
+            "training the categoriser on {} into {}",
             root.display(),
             out.display()
         )

@@ -16,6 +16,7 @@
 
 pub mod categories;
 pub mod categoriser;
+pub mod categoriser_training;
 pub mod category_feature;
 pub mod entities;
 pub mod key_terms;

@@ -17,6 +17,7 @@ pub mod model;
 pub mod objective;
 pub mod recipe_encoder;
 pub mod run_dir;
+pub mod sgd;
 pub mod step;
 pub mod throughput;
 pub mod train;

@@ -179,6 +179,8 @@ pub fn run(op: &str, ex: &Table) -> Result<Value, String> {
             }
             scalar(&p.get(0))
         }
+        "cosine_lr" => categoriser_training_ops::cosine(ex),
+        "sgd_steps" => categoriser_training_ops::sgd_steps(ex),
         "recipe1m_join" => data_ops::join(ex),
         "check_id" => {
             let id = string(ex, "id")?;
@@ -410,6 +412,8 @@ pub fn run(op: &str, ex: &Table) -> Result<Value, String> {
     }
 }
 
+#[path = "categoriser_training_ops.rs"]
+mod categoriser_training_ops;
 #[path = "category_feature_ops.rs"]
 mod category_feature_ops;
 #[path = "category_labels_ops.rs"]
@@ -636,7 +640,7 @@ fn alignment_form(ex: &Table) -> Result<AlignmentForm, String> {
     }
 }
 
-fn scalar(t: &tch::Tensor) -> Result<Value, String> {
+pub fn scalar(t: &tch::Tensor) -> Result<Value, String> {
     Ok(Value::Float(f64::try_from(t).map_err(|e| e.to_string())?))
 }
 
