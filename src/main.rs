@@ -327,6 +327,43 @@ impl Word2vecArgs {
 
 #[derive(Subcommand)]
 enum FeaturesCommand {
+    /// The image category feature f_cat and the category label of every pair
+    /// (spec/phase1-category-feature.md, spec/phase1-category-labels.md): the trained categoriser's
+    /// top-1 Food-101 class of each recipe's first five images as word2vec vectors, and the
+    /// im2recipe title-bigram categories with the f_term-centroid fallback voted by the image
+    /// prediction. Writes categories.safetensors and labels.json.
+    Categories {
+        /// Dataset root (holds layer1.json, layer2.json, det_ingrs.json and the images).
+        #[arg(long)]
+        root: PathBuf,
+        /// The trained categoriser (`seje features categoriser --out DIR`).
+        #[arg(long)]
+        categoriser: PathBuf,
+        /// The word vectors (`vocab.bin` of `seje features text`).
+        #[arg(long)]
+        w2v: PathBuf,
+        /// The Food-101-format directory whose meta/classes.txt names the Food-101 categories.
+        #[arg(long)]
+        food101: PathBuf,
+        /// Directory holding term.safetensors (f_term, for the centroid fallback); default --out.
+        #[arg(long)]
+        features: Option<PathBuf>,
+        /// Output directory (categories.safetensors and labels.json are replaced).
+        #[arg(long)]
+        out: PathBuf,
+        /// Title bigrams ranked (im2recipe's N).
+        #[arg(long, default_value_t = seje::phase1::categories::CategoryConfig::default().top_bigrams)]
+        top_bigrams: usize,
+        /// A bigram class needs more than this many training pairs (im2recipe's tsamples).
+        #[arg(long, default_value_t = seje::phase1::categories::CategoryConfig::default().min_train)]
+        min_train: usize,
+        /// Bigram classes kept at most.
+        #[arg(long, default_value_t = seje::phase1::categories::CategoryConfig::default().max_classes)]
+        max_classes: usize,
+        /// The image vote wins when its centroid similarity is within this margin of the best.
+        #[arg(long, default_value_t = seje::phase1::categories::CategoryConfig::default().vote_margin)]
+        vote_margin: f64,
+    },
     /// Sentence features f_sent (spec/phase1-sentence-features.md): train the skip-instructions
     /// encoder on the training split's instruction pairs (per-epoch checkpoints; a rerun resumes
     /// or reuses them) and encode every recipe with a pair; or, with --from-t7, convert
@@ -665,6 +702,31 @@ fn run() -> Result<()> {
             };
             let device = seje::runtime::cuda::device(&device)?;
             categoriser_training(&food101, &out, init.as_deref(), &cfg, device, force)?;
+        }
+        Command::Features {
+            command:
+                FeaturesCommand::Categories {
+                    root,
+                    categoriser,
+                    w2v,
+                    food101,
+                    features,
+                    out,
+                    top_bigrams,
+                    min_train,
+                    max_classes,
+                    vote_margin,
+                },
+        } => {
+            let cfg = seje::phase1::categories::CategoryConfig {
+                top_bigrams,
+                min_train,
+                max_classes,
+                vote_margin,
+                ..Default::default()
+            };
+            let features = features.unwrap_or_else(|| out.clone());
+            categories(&root, &categoriser, &w2v, &food101, &features, &out, &cfg)?;
         }
         Command::Word2vec {
             corpus,
@@ -1071,6 +1133,73 @@ fn sentences_from_t7(
         "wrote       {}",
         out.join(seje::data::t7::SENTENCES_FILE).display()
     );
+    Ok(())
+}
+
+fn categories(
+    root: &std::path::Path,
+    categoriser: &std::path::Path,
+    w2v: &std::path::Path,
+    food101: &std::path::Path,
+    features: &std::path::Path,
+    out: &std::path::Path,
+    cfg: &seje::phase1::categories::CategoryConfig,
+) -> Result<()> {
+    use seje::phase1::{categories as cat, category_feature as cf};
+    let start = Instant::now();
+    let model = seje::phase1::categoriser_training::load_trained(categoriser)
+        .with_context(|| format!("loading the categoriser in {}", categoriser.display()))?;
+    let vectors = seje::phase1::word2vec::WordVectors::read_binary(w2v)?;
+    let bar =
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    bar.set_style(indicatif::ProgressStyle::with_template(
+        "{spinner} classifying images: {pos} recipes ({per_sec}, {elapsed})",
+    )?);
+    let feats = cf::category_features(root, &model, &vectors, &|n| bar.set_position(n));
+    bar.finish_and_clear();
+    let feats = feats.with_context(|| format!("classifying the images of {}", root.display()))?;
+    let predictions: std::collections::HashMap<String, String> = feats
+        .ids
+        .iter()
+        .zip(&feats.predictions)
+        .filter_map(|(id, p)| p.first().map(|c| (id.clone(), c.clone())))
+        .collect();
+    let assignment = cat::assign_from_disk(root, features, food101, Some(&predictions), cfg)
+        .with_context(|| format!("assigning the categories of {}", root.display()))?;
+    let config_json = serde_json::json!({
+        "categoriser": categoriser.display().to_string(),
+        "w2v_sha256": seje::phase2::run_dir::sha256_file(w2v)?,
+        "top_bigrams": cfg.top_bigrams,
+        "min_train": cfg.min_train,
+        "max_classes": cfg.max_classes,
+        "vote_margin": cfg.vote_margin,
+    })
+    .to_string();
+    let store = cf::write_categories_store(
+        out,
+        &feats,
+        &assignment.classes_i64(),
+        &assignment.class_names,
+        &config_json,
+    )?;
+    let labels = cat::write_labels(out, &assignment)?;
+    let missing = feats.names_without_vector();
+    println!(
+        "images      {} classified over {} recipes; {} of {} class names without a vector{}",
+        feats.images,
+        feats.ids.len(),
+        missing.len(),
+        feats.names.len(),
+        if missing.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", missing.join(", "))
+        }
+    );
+    print!("{}", assignment.summary().render());
+    println!("wrote       {}", store.display());
+    println!("wrote       {}", labels.display());
+    println!("time        {:.1} s", start.elapsed().as_secs_f64());
     Ok(())
 }
 

@@ -173,3 +173,104 @@ fn a_missing_image_is_named_with_its_recipe() {
     assert!(e.to_string().contains(&id), "{e}");
     assert!(e.to_string().contains(&pair.images[0]), "{e}");
 }
+
+fn seje() -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::cargo_bin("seje").expect("the seje binary is built");
+    cmd.env_remove("SEJE_LOG");
+    cmd
+}
+
+fn ok(out: std::process::Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+/// The three commands of the image side on the fixtures, end to end: categoriser training,
+/// text features (f_term and the word vectors), then f_cat and the labels; a second run of the
+/// last command gives the same bytes.
+#[test]
+fn the_three_commands_run_end_to_end_on_the_fixtures() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cat = dir.path().join("categoriser");
+    ok(seje()
+        .args(["--log", "warn", "features", "categoriser", "--food101"])
+        .arg(repo().join("fixtures/food101-mini"))
+        .arg("--out")
+        .arg(&cat)
+        .args([
+            "--arch",
+            "tiny",
+            "--image-size",
+            "36",
+            "--crop",
+            "32",
+            "--epochs",
+            "1",
+        ])
+        .args(["--batch", "8", "--threads", "1"])
+        .output()
+        .expect("seje runs"));
+    let feats = dir.path().join("features");
+    ok(seje()
+        .args(["--log", "warn", "features", "text", "--root"])
+        .arg(mini())
+        .arg("--out")
+        .arg(&feats)
+        .args(["--size", "8", "--iter", "1", "--min-count", "2"])
+        .output()
+        .expect("seje runs"));
+    let run = |out: &Path| {
+        ok(seje()
+            .args(["--log", "warn", "features", "categories", "--root"])
+            .arg(mini())
+            .arg("--categoriser")
+            .arg(&cat)
+            .arg("--w2v")
+            .arg(feats.join(VECTORS_FILE))
+            .arg("--food101")
+            .arg(repo().join("fixtures/food101-mini"))
+            .arg("--features")
+            .arg(&feats)
+            .arg("--out")
+            .arg(out)
+            .args(["--min-train", "0"])
+            .output()
+            .expect("seje runs"))
+    };
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let stdout = run(&a);
+    run(&b);
+    assert!(
+        stdout.contains("images      160 classified over 160 recipes"),
+        "{stdout}"
+    );
+    for f in [CATEGORIES_FILE, "labels.json"] {
+        assert!(
+            std::fs::read(a.join(f)).unwrap() == std::fs::read(b.join(f)).unwrap(),
+            "{f} differs between two runs"
+        );
+    }
+    let store = FeatureStore::open(&a.join(CATEGORIES_FILE)).expect("store");
+    assert_eq!(store.info("f_cat").unwrap().shape, vec![160, MAX_IMAGES, 8]);
+    let c: usize = store.metadata()["classes"].parse().unwrap();
+    let classes: Vec<i64> = store
+        .bytes("classes")
+        .unwrap()
+        .chunks_exact(8)
+        .map(|x| i64::from_le_bytes(x.try_into().unwrap()))
+        .collect();
+    assert_eq!(classes.len(), 160);
+    assert!(
+        classes.iter().all(|&k| k >= 0 && (k as usize) < c),
+        "{classes:?}"
+    );
+    let labels: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(a.join("labels.json")).unwrap()).unwrap();
+    assert_eq!(labels["labels"].as_object().unwrap().len(), 160);
+    assert_eq!(labels["num_classes"].as_u64().unwrap() as usize, c);
+}
