@@ -530,6 +530,14 @@ enum FeaturesCommand {
     },
 }
 
+/// A progress bar on stderr (hidden when stderr is not a terminal) with `template`.
+fn progress_bar(template: &str) -> Result<indicatif::ProgressBar> {
+    let bar =
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    bar.set_style(indicatif::ProgressStyle::with_template(template)?);
+    Ok(bar)
+}
+
 /// Errors are printed as one `error: …` line (no backtrace) and give exit status 1.
 fn main() -> ExitCode {
     match run() {
@@ -982,11 +990,7 @@ fn classify(
 }
 
 fn stand_in(root: &std::path::Path, out: &std::path::Path, cfg: &StandInConfig) -> Result<()> {
-    let bar =
-        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
-    bar.set_style(indicatif::ProgressStyle::with_template(
-        "{spinner} stand-in features: {pos} recipes ({per_sec})",
-    )?);
+    let bar = progress_bar("{spinner} stand-in features: {pos} recipes ({per_sec})")?;
     let start = Instant::now();
     let result = seje::phase1::stand_in::write_features_with_progress(root, out, cfg, &|n| {
         bar.set_position(n)
@@ -1013,11 +1017,7 @@ fn categoriser_training(
     force: bool,
 ) -> Result<()> {
     use seje::phase1::categoriser_training::{train_categoriser, Stage};
-    let bar =
-        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
-    bar.set_style(indicatif::ProgressStyle::with_template(
-        "{spinner} {msg}: {pos}/{len} ({per_sec}, eta {eta})",
-    )?);
+    let bar = progress_bar("{spinner} {msg}: {pos}/{len} ({per_sec}, eta {eta})")?;
     let stage = std::cell::Cell::new(None);
     let start = Instant::now();
     let result = train_categoriser(root, out, init, cfg, device, force, &|s, n| {
@@ -1060,11 +1060,7 @@ fn sentence_features(
     force: bool,
 ) -> Result<()> {
     use seje::phase1::sentence_features::{write_sentence_features, Stage};
-    let bar =
-        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
-    bar.set_style(indicatif::ProgressStyle::with_template(
-        "{spinner} {msg}: {pos}/{len} ({per_sec}, eta {eta})",
-    )?);
+    let bar = progress_bar("{spinner} {msg}: {pos}/{len} ({per_sec}, eta {eta})")?;
     let stage = std::cell::Cell::new(None);
     let start = Instant::now();
     let result =
@@ -1150,11 +1146,7 @@ fn categories(
     let model = seje::phase1::categoriser_training::load_trained(categoriser)
         .with_context(|| format!("loading the categoriser in {}", categoriser.display()))?;
     let vectors = seje::phase1::word2vec::WordVectors::read_binary(w2v)?;
-    let bar =
-        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
-    bar.set_style(indicatif::ProgressStyle::with_template(
-        "{spinner} classifying images: {pos} recipes ({per_sec}, {elapsed})",
-    )?);
+    let bar = progress_bar("{spinner} classifying images: {pos} recipes ({per_sec}, {elapsed})")?;
     let feats = cf::category_features(root, &model, &vectors, &|n| bar.set_position(n));
     bar.finish_and_clear();
     let feats = feats.with_context(|| format!("classifying the images of {}", root.display()))?;
@@ -1209,11 +1201,7 @@ fn text_features(
     cfg: &seje::phase1::text_features::TextFeaturesConfig,
 ) -> Result<()> {
     use seje::phase1::text_features::{write_text_features, Stage};
-    let bar =
-        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
-    bar.set_style(indicatif::ProgressStyle::with_template(
-        "{spinner} {msg}: {pos} ({per_sec}, {elapsed})",
-    )?);
+    let bar = progress_bar("{spinner} {msg}: {pos} ({per_sec}, {elapsed})")?;
     let stage = std::sync::Mutex::new(None);
     let start = Instant::now();
     let result = write_text_features(root, out, cfg, &|s, n| {
@@ -1247,11 +1235,7 @@ fn word2vec_train(
     out: &std::path::Path,
     cfg: &seje::phase1::word2vec::Word2VecConfig,
 ) -> Result<()> {
-    let bar =
-        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
-    bar.set_style(indicatif::ProgressStyle::with_template(
-        "{spinner} word2vec: {pos}/1000 ({elapsed})",
-    )?);
+    let bar = progress_bar("{spinner} word2vec: {pos}/1000 ({elapsed})")?;
     let start = Instant::now();
     let trained =
         seje::phase1::text_features::train_on_corpus(corpus, cfg, &|_, n| bar.set_position(n));
@@ -1274,11 +1258,7 @@ fn word2vec_train(
 
 fn data_check(root: &std::path::Path, images: &str, json: bool) -> Result<()> {
     let policy: seje::data::images::ImagePolicy = images.parse().map_err(anyhow::Error::msg)?;
-    let bar =
-        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
-    bar.set_style(indicatif::ProgressStyle::with_template(
-        "{spinner} checking images: {pos} ({per_sec})",
-    )?);
+    let bar = progress_bar("{spinner} checking images: {pos} ({per_sec})")?;
     let result = seje::data::check::check(root, policy, &|_| bar.inc(1));
     bar.finish_and_clear();
     let (report, _) = result?;
