@@ -17,6 +17,15 @@ pub const PAPER_SEED: u64 = 1234;
 /// The libtorch version this binary was built against (read from the layout's `build-version`).
 pub const LIBTORCH_VERSION: &str = env!("SEJE_LIBTORCH_VERSION");
 
+static TORCH_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Holds libtorch's global random generator for the caller: code that seeds it and then draws
+/// (a model's initialisation) takes this lock around both, so that two such jobs in one process
+/// (parallel tests, a library user's threads) cannot interleave their draws.
+pub fn torch_rng_lock() -> std::sync::MutexGuard<'static, ()> {
+    TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Seeds libtorch's CPU and CUDA generators, turns cudnn benchmarking off (it picks kernels by
 /// timing, which is not deterministic) and, when `threads` is given, fixes the CPU thread count.
 ///

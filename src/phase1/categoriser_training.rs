@@ -497,9 +497,11 @@ pub fn train_categoriser(
     let fingerprint = config_sha256(fp.as_bytes());
 
     let arch = BackboneConfig::by_name(&cfg.arch)?.with_classes(Some(n_classes as i64));
+    let rng = crate::runtime::torch_rng_lock();
     tch::manual_seed(cfg.seed as i64);
     let mut vs = nn::VarStore::new(device);
     let model = Backbone::new(vs.root(), &arch);
+    drop(rng);
     if let Some(init) = init {
         load_init(&vs, &arch, init)?;
     }

@@ -390,9 +390,11 @@ pub fn write_sentence_features(
     fingerprint_src.push_str(&vocabulary.join("\n"));
     let fingerprint = feature_store::config_sha256(fingerprint_src.as_bytes());
 
+    let rng = crate::runtime::torch_rng_lock();
     tch::manual_seed(cfg.seed as i64);
     let mut vs = nn::VarStore::new(device);
     let model = SkipInstructions::new(&vs.root(), model_cfg)?;
+    drop(rng);
     let mut adam = Adam::new(&vs, AdamConfig::pytorch(cfg.lr));
 
     let ckpt: PathBuf = checkpoint.map_or_else(|| out.join(CHECKPOINT_DIR), Path::to_path_buf);
