@@ -21,7 +21,7 @@ use crate::data::loader::epoch_order;
 use crate::data::transforms::{self, sample_rng, Mode, TransformConfig};
 use crate::phase1::categoriser::{read_labels, Categoriser};
 use crate::phase2::backbone::{Backbone, BackboneConfig};
-use crate::phase2::run_dir::{sha256_file, write_atomic};
+use crate::phase2::run_dir::{sha256_file, write_atomic, EpochCheckpoint, EpochState};
 use crate::phase2::sgd::{Sgd, SgdConfig};
 use crate::{Error, Result};
 
@@ -252,13 +252,6 @@ pub struct TrainedInfo {
     pub init_sha256: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct TrainState {
-    fingerprint: String,
-    epochs_done: usize,
-    records: Vec<EpochRecord>,
-}
-
 /// What [`train_categoriser`] did.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct CategoriserTrainingSummary {
@@ -433,28 +426,6 @@ fn save_weights(vs: &nn::VarStore, path: &Path) -> Result<()> {
     std::fs::rename(&tmp, path).map_err(|e| io_err(path, &e))
 }
 
-fn save_checkpoint(dir: &Path, vs: &nn::VarStore, sgd: &Sgd, state: &TrainState) -> Result<()> {
-    save_weights(vs, &dir.join("model.safetensors"))?;
-    let tmp = dir.join("optim.partial.safetensors");
-    let optim = sgd.state();
-    let named: Vec<(&str, &Tensor)> = optim.iter().map(|(k, t)| (k.as_str(), t)).collect();
-    Tensor::write_safetensors(&named, &tmp).map_err(|e| io_err(&tmp, &e))?;
-    std::fs::rename(&tmp, dir.join("optim.safetensors")).map_err(|e| io_err(&tmp, &e))?;
-    let mut lines = String::new();
-    for e in &state.records {
-        lines.push_str(&serde_json::to_string(e).expect("serialises"));
-        lines.push('\n');
-    }
-    write_atomic(&dir.join("metrics.jsonl"), lines.as_bytes())?;
-    // The state last: it names a complete checkpoint.
-    write_atomic(
-        &dir.join("state.json"),
-        serde_json::to_string_pretty(state)
-            .expect("serialises")
-            .as_bytes(),
-    )
-}
-
 /// Fine-tunes `cfg.arch` on the Food-101-format directory `root` and writes `out/model.safetensors`,
 /// `out/classes.txt` and `out/categoriser.json`; checkpoints go to `out/checkpoint/` after every
 /// epoch, and a rerun with the same settings, data and `init` resumes after the last completed
@@ -515,34 +486,20 @@ pub fn train_categoriser(
     );
 
     let ckpt = out.join(CHECKPOINT_DIR);
-    std::fs::create_dir_all(&ckpt).map_err(|source| Error::Write {
-        path: ckpt.clone(),
-        source,
-    })?;
-    let state_path = ckpt.join("state.json");
-    let mut state = TrainState {
+    let saved = EpochCheckpoint::create(&ckpt)?;
+    let mut state = EpochState {
         fingerprint: fingerprint.clone(),
         epochs_done: 0,
         records: Vec::new(),
     };
-    if state_path.exists() && !force {
-        let text = std::fs::read_to_string(&state_path).map_err(|e| io_err(&state_path, &e))?;
-        let saved: TrainState = serde_json::from_str(&text).map_err(|e| Error::Invalid {
-            what: state_path.display().to_string(),
-            problem: e.to_string(),
-        })?;
-        if saved.fingerprint != fingerprint {
-            return Err(Error::Invalid {
-                what: format!("checkpoint {}", ckpt.display()),
-                problem: "it was trained with other settings, initial weights or data; pass --force to start over, or another --out".into(),
-            });
-        }
-        let weights = ckpt.join("model.safetensors");
-        vs.load(&weights).map_err(|e| io_err(&weights, &e))?;
-        let optim_path = ckpt.join("optim.safetensors");
-        let optim = Tensor::read_safetensors(&optim_path).map_err(|e| io_err(&optim_path, &e))?;
+    if let Some((resumed, optim)) = saved.resume(
+        &fingerprint,
+        force,
+        "other settings, initial weights or data; pass --force to start over, or another --out",
+        &mut vs,
+    )? {
         sgd.load_state(optim)?;
-        state = saved;
+        state = resumed;
         tracing::info!(
             epochs_done = state.epochs_done,
             "categoriser training resumed"
@@ -612,7 +569,7 @@ pub fn train_categoriser(
         tracing::info!(epoch, loss = record.loss, top1, top5, "categoriser epoch");
         state.epochs_done = epoch;
         state.records.push(record);
-        save_checkpoint(&ckpt, &vs, &sgd, &state)?;
+        saved.save(&vs, &sgd.state(), &state)?;
         if abort_at == Some(epoch) {
             tracing::warn!(epoch, "aborting on purpose ({ABORT_ENV})");
             std::process::abort();

@@ -23,7 +23,7 @@ use crate::phase1::key_terms::Lexicon;
 use crate::phase1::skip_instructions::{SkipInstructions, SkipInstructionsConfig};
 use crate::phase1::word2vec::WordVectors;
 use crate::phase2::adam::{Adam, AdamConfig};
-use crate::phase2::run_dir::write_atomic;
+use crate::phase2::run_dir::{EpochCheckpoint, EpochState};
 use crate::{Error, Result};
 
 /// The store file written (the Phase II input name).
@@ -118,17 +118,6 @@ pub struct EpochLoss {
     pub batches: usize,
     /// Wall-clock seconds.
     pub seconds: f64,
-}
-
-/// What is saved next to the weights.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct TrainState {
-    /// SHA-256 of the settings, the vectors file and the output vocabulary.
-    fingerprint: String,
-    /// Epochs completed.
-    epochs_done: usize,
-    /// Every completed epoch's loss.
-    losses: Vec<EpochLoss>,
 }
 
 /// What [`write_sentence_features`] did.
@@ -398,43 +387,20 @@ pub fn write_sentence_features(
     let mut adam = Adam::new(&vs, AdamConfig::pytorch(cfg.lr));
 
     let ckpt: PathBuf = checkpoint.map_or_else(|| out.join(CHECKPOINT_DIR), Path::to_path_buf);
-    std::fs::create_dir_all(&ckpt).map_err(|source| Error::Write {
-        path: ckpt.clone(),
-        source,
-    })?;
-    let state_path = ckpt.join("state.json");
-    let mut state = TrainState {
+    let saved = EpochCheckpoint::create(&ckpt)?;
+    let mut state = EpochState {
         fingerprint: fingerprint.clone(),
         epochs_done: 0,
-        losses: Vec::new(),
+        records: Vec::new(),
     };
-    if state_path.exists() && !force {
-        let text = std::fs::read_to_string(&state_path).map_err(|e| Error::Io {
-            file: state_path.display().to_string(),
-            problem: e.to_string(),
-        })?;
-        let saved: TrainState = serde_json::from_str(&text).map_err(|e| Error::Invalid {
-            what: state_path.display().to_string(),
-            problem: e.to_string(),
-        })?;
-        if saved.fingerprint != fingerprint {
-            return Err(Error::Invalid {
-                what: format!("checkpoint {}", ckpt.display()),
-                problem: "it was trained with other settings, vectors or data; pass --force to start over, or another --checkpoint".into(),
-            });
-        }
-        vs.load(ckpt.join("model.safetensors"))
-            .map_err(|e| Error::Io {
-                file: ckpt.join("model.safetensors").display().to_string(),
-                problem: e.to_string(),
-            })?;
-        let optim =
-            Tensor::read_safetensors(ckpt.join("optim.safetensors")).map_err(|e| Error::Io {
-                file: ckpt.join("optim.safetensors").display().to_string(),
-                problem: e.to_string(),
-            })?;
+    if let Some((resumed, optim)) = saved.resume(
+        &fingerprint,
+        force,
+        "other settings, vectors or data; pass --force to start over, or another --checkpoint",
+        &mut vs,
+    )? {
         adam.load_state(optim)?;
-        state = saved;
+        state = resumed;
         tracing::info!(epochs_done = state.epochs_done, "skip-instructions resumed");
     }
     let resumed_from = state.epochs_done;
@@ -483,8 +449,8 @@ pub fn write_sentence_features(
         };
         tracing::info!(epoch, loss = record.loss, "skip-instructions epoch");
         state.epochs_done = epoch;
-        state.losses.push(record);
-        save_checkpoint(&ckpt, &vs, &adam, &state)?;
+        state.records.push(record);
+        saved.save(&vs, &adam.state(), &state)?;
         if std::env::var(ABORT_ENV)
             .ok()
             .and_then(|v| v.parse::<usize>().ok())
@@ -584,7 +550,7 @@ pub fn write_sentence_features(
         },
         cut_sentences: cut,
         resumed_from,
-        losses: state.losses,
+        losses: state.records,
         files: vec![path, ckpt],
     })
 }
@@ -592,34 +558,6 @@ pub fn write_sentence_features(
 /// Set to an epoch number, the process aborts right after saving that epoch's checkpoint (the
 /// resume test's fault injection).
 pub const ABORT_ENV: &str = "SEJE_FAULT_ABORT_AFTER_SENTENCE_EPOCH";
-
-fn save_checkpoint(dir: &Path, vs: &nn::VarStore, adam: &Adam, state: &TrainState) -> Result<()> {
-    let io = |file: &Path, e: &dyn std::fmt::Display| Error::Io {
-        file: file.display().to_string(),
-        problem: e.to_string(),
-    };
-    let tmp = dir.join("model.partial.safetensors");
-    vs.save(&tmp).map_err(|e| io(&tmp, &e))?;
-    std::fs::rename(&tmp, dir.join("model.safetensors")).map_err(|e| io(&tmp, &e))?;
-    let tmp = dir.join("optim.partial.safetensors");
-    let optim = adam.state();
-    let named: Vec<(&str, &Tensor)> = optim.iter().map(|(k, t)| (k.as_str(), t)).collect();
-    Tensor::write_safetensors(&named, &tmp).map_err(|e| io(&tmp, &e))?;
-    std::fs::rename(&tmp, dir.join("optim.safetensors")).map_err(|e| io(&tmp, &e))?;
-    let mut lines = String::new();
-    for e in &state.losses {
-        lines.push_str(&serde_json::to_string(e).expect("serialises"));
-        lines.push('\n');
-    }
-    write_atomic(&dir.join("metrics.jsonl"), lines.as_bytes())?;
-    // The state last: it names a complete checkpoint.
-    write_atomic(
-        &dir.join("state.json"),
-        serde_json::to_string_pretty(state)
-            .expect("serialises")
-            .as_bytes(),
-    )
-}
 
 /// Word vectors [B, L, dim] of sentences given as input ids (0 = zero vector), zero-padded, and
 /// their lengths; an empty sentence is one zero vector.
