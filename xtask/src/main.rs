@@ -1,5 +1,5 @@
-//! `cargo xtask`: the workspace's task runner (rust-analyzer style). It orchestrates; the science
-//! lives in the `seje` library.
+//! `cargo xtask`: the workspace's task runner, a thin command line over the `xtask` library
+//! (`lib.rs`).
 //!
 //! Spec: spec/README.md (toolchain and commands). Tasks:
 //! - `setup`: obtain libtorch 2.11.0 from pinned, checksummed PyPI wheels (see `libtorch.rs`);
@@ -7,14 +7,9 @@
 //! - `synth`: setup, then the synthetic benchmark generator (`seje synth`), see `synth.rs` and
 //!   spec/data-synthetic-benchmark.md.
 
-mod libtorch;
-mod synth;
-mod test;
-
-use std::path::PathBuf;
-
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use xtask::{libtorch, synth, test, workspace_root};
 
 #[derive(Parser)]
 #[command(
@@ -42,14 +37,6 @@ enum Task {
     },
     /// Setup, then generate a synthetic Recipe1M-format benchmark (`seje synth` in release mode).
     Synth(synth::SynthArgs),
-}
-
-fn workspace_root() -> PathBuf {
-    // xtask/Cargo.toml sits one level below the workspace root.
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask has a parent directory")
-        .to_path_buf()
 }
 
 fn main() -> Result<()> {

@@ -1,0 +1,23 @@
+//! The `xtask` library: the tasks behind `cargo xtask` (rust-analyzer style). It orchestrates; the
+//! science lives in the `seje` library, which xtask does not link (xtask runs before libtorch
+//! exists). A library target so that the `seje` package's integration tests can drive the same
+//! code (`tests/reproduce.rs` runs `reproduce` with the test build of the `seje` binary).
+//!
+//! Spec: spec/README.md (toolchain and commands). Modules:
+//! - `libtorch`: `setup`, libtorch 2.11.0 from pinned, checksummed PyPI wheels;
+//! - `test`: setup, then fmt, clippy and the whole test suite (what `.ci/run` calls);
+//! - `synth`: the synthetic benchmark generator (`seje synth`), spec/data-synthetic-benchmark.md.
+
+pub mod libtorch;
+pub mod synth;
+pub mod test;
+
+use std::path::PathBuf;
+
+/// The workspace root (xtask/Cargo.toml sits one level below it).
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask has a parent directory")
+        .to_path_buf()
+}
