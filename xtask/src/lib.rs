@@ -6,10 +6,14 @@
 //! Spec: spec/README.md (toolchain and commands). Modules:
 //! - `libtorch`: `setup`, libtorch 2.11.0 from pinned, checksummed PyPI wheels;
 //! - `test`: setup, then fmt, clippy and the whole test suite (what `.ci/run` calls);
-//! - `synth`: the synthetic benchmark generator (`seje synth`), spec/data-synthetic-benchmark.md.
+//! - `synth`: the synthetic benchmark generator (`seje synth`), spec/data-synthetic-benchmark.md;
+//! - `reproduce`, `tables`: the whole pipeline as cached stages and the regenerated tables,
+//!   spec/reproduce.md.
 
 pub mod libtorch;
+pub mod reproduce;
 pub mod synth;
+pub mod tables;
 pub mod test;
 
 use std::path::PathBuf;

@@ -5,11 +5,12 @@
 //! - `setup`: obtain libtorch 2.11.0 from pinned, checksummed PyPI wheels (see `libtorch.rs`);
 //! - `test`: setup, then fmt, clippy and the whole test suite (what `.ci/run` calls);
 //! - `synth`: setup, then the synthetic benchmark generator (`seje synth`), see `synth.rs` and
-//!   spec/data-synthetic-benchmark.md.
+//!   spec/data-synthetic-benchmark.md;
+//! - `reproduce`, `tables`: spec/reproduce.md.
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use xtask::{libtorch, synth, test, workspace_root};
+use xtask::{libtorch, reproduce, synth, tables, test, workspace_root};
 
 #[derive(Parser)]
 #[command(
@@ -37,6 +38,16 @@ enum Task {
     },
     /// Setup, then generate a synthetic Recipe1M-format benchmark (`seje synth` in release mode).
     Synth(synth::SynthArgs),
+    /// Setup, then the whole two-phase pipeline as cached, resumable stages (Phase I features,
+    /// Phase II training, evaluation, ablations) and the regenerated tables. Without Recipe1M it
+    /// runs on a generated synthetic benchmark, whose numbers are not comparable with the paper.
+    Reproduce(reproduce::ReproduceArgs),
+    /// Render the regenerated tables again from `paper/regenerated/*/results.json`.
+    Tables {
+        /// Write nothing; fail when a committed table differs from its rendering.
+        #[arg(long)]
+        check: bool,
+    },
 }
 
 fn main() -> Result<()> {
@@ -54,6 +65,11 @@ fn main() -> Result<()> {
             libtorch::setup(&root, false)?;
             synth::run(&root, &args)?;
         }
+        Task::Reproduce(args) => {
+            libtorch::setup(&root, false)?;
+            reproduce::run(&root, &args)?;
+        }
+        Task::Tables { check } => tables::run(&root, check)?,
     }
     Ok(())
 }

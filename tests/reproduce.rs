@@ -1,0 +1,160 @@
+//! `cargo xtask reproduce` end to end, CI-sized: the whole pipeline on the committed fixtures
+//! (`paper/reproduce/fixture-mini.toml`) with this build's `seje` binary; a second run reuses
+//! every stage; a run stopped mid-way resumes and ends with the same numbers.
+//!
+//! Spec: spec/reproduce.md.
+
+use std::path::{Path, PathBuf};
+
+use xtask::reproduce::{self, ReproduceArgs, Results, SYNTHETIC_BANNER};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn args(dir: &Path, stop_after: Option<&str>) -> ReproduceArgs {
+    ReproduceArgs {
+        data: Some(root().join("fixtures")),
+        config: Some("fixture-mini".into()),
+        device: "cpu".into(),
+        runs: Some(dir.join("runs")),
+        tables: Some(dir.join("tables")),
+        seje: Some(PathBuf::from(env!("CARGO_BIN_EXE_seje"))),
+        stop_after: stop_after.map(str::to_string),
+    }
+}
+
+fn run(dir: &Path, stop_after: Option<&str>) -> Option<Results> {
+    reproduce::run(&root(), &args(dir, stop_after))
+        .unwrap_or_else(|e| panic!("reproduce failed: {e:#}"))
+        .results
+}
+
+/// The evaluation numbers of every variant (what must not depend on how the run was split).
+fn numbers(r: &Results) -> Vec<(String, serde_json::Value)> {
+    r.variants
+        .iter()
+        .map(|v| (v.name.clone(), v.eval["sizes"].clone()))
+        .collect()
+}
+
+#[test]
+fn reproduce_runs_the_pipeline_on_the_fixtures_then_reuses_and_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let first = run(tmp.path(), None).expect("not stopped");
+
+    // Every stage ran: 4 Phase I stages once (shared by the ablation), train and eval per variant.
+    let stages: Vec<&str> = first.stages.iter().map(|s| s.stage.as_str()).collect();
+    assert_eq!(
+        stages,
+        [
+            "text",
+            "sentences",
+            "categoriser",
+            "categories",
+            "train",
+            "eval",
+            "train",
+            "eval"
+        ]
+    );
+    assert!(first.stages.iter().all(|s| !s.cached));
+    assert_eq!(first.variants.len(), 2);
+    for v in &first.variants {
+        assert_eq!(v.test_pairs, 32, "{}", v.name);
+        let sizes: Vec<u64> = v.eval["sizes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["size"].as_u64().unwrap())
+            .collect();
+        assert_eq!(sizes, [16, 32], "{}", v.name);
+        let medr = v.eval["sizes"][1]["image_to_recipe"]["medr"]
+            .as_f64()
+            .unwrap();
+        assert!((1.0..=32.0).contains(&medr), "{}: MedR {medr}", v.name);
+    }
+    // The tables, the figure and the results, each saying the data are synthetic.
+    for name in [
+        "results.json",
+        "tables.md",
+        "main.csv",
+        "medr_vs_test_size.csv",
+        "ablations.csv",
+        "medr_vs_test_size.svg",
+    ] {
+        for dir in [
+            tmp.path().join("tables"),
+            tmp.path().join("runs/fixture-mini"),
+        ] {
+            let text = std::fs::read_to_string(dir.join(name))
+                .unwrap_or_else(|e| panic!("{}: {e}", dir.join(name).display()));
+            assert!(text.contains(SYNTHETIC_BANNER), "{name} lacks the banner");
+        }
+    }
+    let md = std::fs::read_to_string(tmp.path().join("tables/tables.md")).unwrap();
+    assert!(md.contains("not evaluated (test split: 32 pairs)"), "{md}");
+    assert!(md.contains("without the image category feature"), "{md}");
+
+    // A second run computes nothing and gives the same numbers.
+    let second = run(tmp.path(), None).expect("not stopped");
+    assert!(
+        second.stages.iter().all(|s| s.cached),
+        "{:?}",
+        second.stages
+    );
+    assert_eq!(numbers(&first), numbers(&second));
+
+    // Stopped after the categories (as an interruption would), then run again: the stages done
+    // are reused, the rest computed, and the numbers equal the uninterrupted run's.
+    let other = tempfile::tempdir().unwrap();
+    assert!(run(other.path(), Some("categories")).is_none());
+    let resumed = run(other.path(), None).expect("not stopped");
+    let cached: Vec<(&str, bool)> = resumed
+        .stages
+        .iter()
+        .map(|s| (s.stage.as_str(), s.cached))
+        .collect();
+    assert_eq!(
+        cached,
+        [
+            ("text", true),
+            ("sentences", true),
+            ("categoriser", true),
+            ("categories", true),
+            ("train", false),
+            ("eval", false),
+            ("train", false),
+            ("eval", false)
+        ]
+    );
+    assert_eq!(numbers(&first), numbers(&resumed));
+}
+
+#[test]
+fn a_stage_interrupted_inside_is_redone_not_taken_as_finished() {
+    let tmp = tempfile::tempdir().unwrap();
+    assert!(run(tmp.path(), Some("text")).is_none());
+    // Remove the marker of the finished stage and damage its output: the next run must not
+    // reuse it (no marker means unfinished), and must produce the file again.
+    let text = std::fs::read_dir(tmp.path().join("runs/stages"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("text-")
+        })
+        .unwrap();
+    std::fs::remove_file(text.join("stage.json")).unwrap();
+    std::fs::write(text.join("term.safetensors"), b"half-written").unwrap();
+    assert!(run(tmp.path(), Some("text")).is_none());
+    assert!(text.join("stage.json").exists());
+    assert!(
+        std::fs::metadata(text.join("term.safetensors"))
+            .unwrap()
+            .len()
+            > 100
+    );
+}

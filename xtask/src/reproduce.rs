@@ -1,0 +1,1162 @@
+//! `cargo xtask reproduce`: the whole two-phase pipeline as a chain of cached stages of the `seje`
+//! binary (generate or locate the data → Phase I text, sentence, categoriser and category features
+//! → Phase II training → embedding and evaluation → tables), for the main configuration and each
+//! ablation the reproduce configuration lists.
+//!
+//! Spec: spec/reproduce.md. Invariants:
+//! - a stage's directory is named by a key: the SHA-256 of its command line (which names its
+//!   inputs, themselves keyed directories), the `seje` binary's digest, the device, the data's
+//!   fingerprint and the Phase II configuration file; a stage whose key is unchanged and whose
+//!   `stage.json` exists is reused, never recomputed;
+//! - `stage.json` is written (atomically) only after every command of the stage succeeded, so an
+//!   interrupted stage is redone on the next run: training, sentence encoder and categoriser
+//!   resume from their own checkpoints, the other stages start over;
+//! - with synthetic data every output says "synthetic benchmark: not comparable with the paper".
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::tables;
+
+/// The words every output of a synthetic run carries.
+pub const SYNTHETIC_BANNER: &str = "synthetic benchmark: not comparable with the paper";
+
+/// Name of the marker a finished stage leaves in its directory.
+const DONE: &str = "stage.json";
+
+/// What `cargo xtask reproduce` was asked for.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ReproduceArgs {
+    /// Data directory holding `recipe1m/` and `food101/` (as `cargo xtask fetch` lays them out).
+    /// Default: `data/` of the workspace when `data/recipe1m/layer1.json` exists; otherwise the
+    /// synthetic benchmark is generated.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Reproduce configuration: a name in `paper/reproduce/` (`synthetic`, `paper`,
+    /// `fixture-mini`) or a path to a TOML file. Default: `paper` with data, `synthetic` without.
+    #[arg(long)]
+    pub config: Option<String>,
+    /// Where the computations run: cpu, cuda or cuda:N.
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+    /// Directory of the cached stages and the run summaries [default: runs/reproduce].
+    #[arg(long)]
+    pub runs: Option<PathBuf>,
+    /// Directory of the regenerated tables [default: paper/regenerated/<config>].
+    #[arg(long)]
+    pub tables: Option<PathBuf>,
+    /// The `seje` binary to run [default: `cargo build --release --bin seje`, then that binary].
+    #[arg(long)]
+    pub seje: Option<PathBuf>,
+    /// Stop after the stage with this name, as an interruption would (for tests of resuming).
+    #[arg(long, hide = true)]
+    pub stop_after: Option<String>,
+}
+
+/// A reproduce configuration (`paper/reproduce/*.toml`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReproduceConfig {
+    /// One line saying what the configuration runs.
+    pub title: String,
+    /// Whether the data are generated (its numbers are then not comparable with the paper).
+    pub synthetic: bool,
+    /// Where the data come from.
+    pub data: DataConfig,
+    /// Extra arguments of each Phase I command.
+    pub phase1: Phase1Config,
+    /// Phase II configuration and overrides.
+    pub phase2: Phase2Config,
+    /// Evaluation sizes.
+    pub eval: EvalConfig,
+    /// Variants run next to the main configuration.
+    #[serde(default)]
+    pub ablation: Vec<Ablation>,
+}
+
+/// Where the data come from: generated, or two directories under `--data`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataConfig {
+    /// Generate the synthetic benchmark with these settings.
+    pub generate: Option<Generate>,
+    /// Recipe1M directory under `--data`.
+    pub recipe1m: Option<String>,
+    /// Food-101 directory under `--data`.
+    pub food101: Option<String>,
+}
+
+/// `seje synth` settings.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Generate {
+    /// Recipes (= pairs).
+    pub recipes: usize,
+    /// Seed of every stream.
+    pub seed: u64,
+    /// Food-101-format training images per class.
+    pub food101_train: usize,
+    /// Food-101-format test images per class.
+    pub food101_test: usize,
+}
+
+/// Extra arguments of the four Phase I commands (`{data}` stands for the data directory).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Phase1Config {
+    /// `seje features text`.
+    #[serde(default)]
+    pub text: Vec<String>,
+    /// `seje features sentences`.
+    #[serde(default)]
+    pub sentences: Vec<String>,
+    /// `seje features categoriser`.
+    #[serde(default)]
+    pub categoriser: Vec<String>,
+    /// `seje features categories`.
+    #[serde(default)]
+    pub categories: Vec<String>,
+}
+
+/// Phase II: a training configuration (relative to the reproduce configuration) and overrides.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Phase2Config {
+    /// `paper/configs/*.toml`, relative to the reproduce configuration's directory.
+    pub config: String,
+    /// `--set KEY=VALUE` overrides.
+    #[serde(default)]
+    pub set: Vec<String>,
+}
+
+/// Evaluation sizes and subsets.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EvalConfig {
+    /// Subset sizes; those larger than the test split are reported as not evaluated.
+    pub sizes: Vec<usize>,
+    /// Subsets per size.
+    pub subsets: usize,
+}
+
+/// A variant: extra arguments appended to the main configuration's.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ablation {
+    /// What the variant changes, in words (a row of the ablation table).
+    pub name: String,
+    /// Appended to `phase1.text`.
+    #[serde(default)]
+    pub text: Vec<String>,
+    /// Appended to `phase1.sentences`.
+    #[serde(default)]
+    pub sentences: Vec<String>,
+    /// Appended to `phase1.categoriser`.
+    #[serde(default)]
+    pub categoriser: Vec<String>,
+    /// Appended to `phase1.categories`.
+    #[serde(default)]
+    pub categories: Vec<String>,
+    /// Appended to `phase2.set`.
+    #[serde(default)]
+    pub phase2_set: Vec<String>,
+}
+
+/// Name of the main variant in the results.
+pub const MAIN_VARIANT: &str = "SEJE (all features)";
+
+/// How one stage went in this invocation.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StageRecord {
+    /// Stage name (`synth`, `text`, …, `eval`).
+    pub stage: String,
+    /// The variant it first appeared in.
+    pub variant: String,
+    /// The cache key (SHA-256, hex).
+    pub key: String,
+    /// Its directory.
+    pub dir: PathBuf,
+    /// Reused from an earlier run.
+    pub cached: bool,
+    /// Seconds its commands took when they ran (the earlier run's, when cached).
+    pub seconds: f64,
+}
+
+/// One variant's evaluation.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct VariantResult {
+    /// [`MAIN_VARIANT`] or the ablation's name.
+    pub name: String,
+    /// Pairs in the test split.
+    pub test_pairs: usize,
+    /// Sizes not evaluated, with the reason.
+    pub not_evaluated: Vec<String>,
+    /// Category classes C of the run (from Phase I).
+    pub classes: usize,
+    /// The report of `seje eval --json` (sizes, both directions, per subset).
+    pub eval: serde_json::Value,
+}
+
+/// Everything a reproduce run produced; `paper/regenerated/<config>/results.json`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Results {
+    /// Reproduce configuration name.
+    pub config: String,
+    /// Its title.
+    pub title: String,
+    /// Generated data.
+    pub synthetic: bool,
+    /// [`SYNTHETIC_BANNER`] for synthetic data, otherwise empty.
+    pub banner: String,
+    /// Device of the computations.
+    pub device: String,
+    /// Where it ran: `seje info` and the processor.
+    pub machine: serde_json::Value,
+    /// Git commit of the workspace (`unknown` outside a clone), with `-dirty` for local changes.
+    pub commit: String,
+    /// SHA-256 of the `seje` binary.
+    pub seje_sha256: String,
+    /// Every stage, in order.
+    pub stages: Vec<StageRecord>,
+    /// Seconds of this invocation, cached stages included.
+    pub wall_seconds: f64,
+    /// The main configuration first, then the ablations.
+    pub variants: Vec<VariantResult>,
+}
+
+/// What [`run`] returns.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The results (also written as `results.json`), or `None` when stopped early.
+    pub results: Option<Results>,
+    /// The summary directory `<runs>/<config>`.
+    pub summary_dir: PathBuf,
+    /// Where the tables were written.
+    pub tables_dir: PathBuf,
+}
+
+/// Finds the reproduce configuration `name` (a name in `paper/reproduce/` or a path).
+pub fn config_path(root: &Path, name: &str) -> PathBuf {
+    let p = PathBuf::from(name);
+    if name.ends_with(".toml") || p.components().count() > 1 {
+        p
+    } else {
+        root.join("paper/reproduce").join(format!("{name}.toml"))
+    }
+}
+
+/// Reads and checks a reproduce configuration.
+pub fn load_config(path: &Path) -> Result<ReproduceConfig> {
+    let text = fs::read_to_string(path)
+        .with_context(|| format!("cannot read reproduce configuration {}", path.display()))?;
+    let cfg: ReproduceConfig = toml::from_str(&text)
+        .with_context(|| format!("reproduce configuration {}", path.display()))?;
+    match (&cfg.data.generate, &cfg.data.recipe1m, &cfg.data.food101) {
+        (Some(_), None, None) | (None, Some(_), Some(_)) => {}
+        _ => bail!(
+            "reproduce configuration {}: [data] needs either `generate` or both `recipe1m` and `food101`",
+            path.display()
+        ),
+    }
+    if cfg.eval.sizes.is_empty() || cfg.eval.subsets == 0 {
+        bail!(
+            "reproduce configuration {}: [eval] needs sizes and subsets > 0",
+            path.display()
+        );
+    }
+    Ok(cfg)
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+fn sha256_file(path: &Path) -> Result<String> {
+    let mut f = fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+/// A cheap fingerprint of given data: each file's path, size and modification time.
+fn data_fingerprint(files: &[PathBuf]) -> Result<String> {
+    let mut text = String::new();
+    for f in files {
+        let meta = fs::metadata(f).with_context(|| {
+            format!(
+                "{}: missing (the reproduce configuration's data need it)",
+                f.display()
+            )
+        })?;
+        let mtime = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        text.push_str(&format!("{}\t{}\t{}\n", f.display(), meta.len(), mtime));
+    }
+    Ok(sha256_hex(text.as_bytes()))
+}
+
+fn path_str(p: &Path) -> String {
+    p.display().to_string()
+}
+
+/// A quoted TOML string for `--set key="value"`.
+fn toml_string(s: &str) -> String {
+    toml::Value::String(s.to_string()).to_string()
+}
+
+/// Runs stages and remembers them.
+struct Runner {
+    seje: PathBuf,
+    stages_dir: PathBuf,
+    /// Everything every key depends on: binary digest, device, data fingerprint.
+    salt: String,
+    device: String,
+    records: Vec<StageRecord>,
+    index: BTreeMap<String, usize>,
+    stop_after: Option<String>,
+    stopped: bool,
+}
+
+/// One command of a stage: arguments of `seje`, and whether stdout is the stage's result file.
+struct Cmd {
+    args: Vec<String>,
+    stdout_to: Option<PathBuf>,
+}
+
+impl Runner {
+    fn key(&self, stage: &str, args: &[String], extra: &str) -> String {
+        let text = format!("{stage}\n{}\n{}\n{extra}", self.salt, args.join("\u{1f}"));
+        sha256_hex(text.as_bytes())
+    }
+
+    fn dir(&self, stage: &str, key: &str) -> PathBuf {
+        self.stages_dir.join(format!("{stage}-{}", &key[..16]))
+    }
+
+    /// Runs `stage` unless a finished stage with the same key exists. `prepare` runs before the
+    /// commands (into the stage directory); `commands` are built from the directory.
+    fn stage(
+        &mut self,
+        variant: &str,
+        stage: &str,
+        key: &str,
+        resumable: bool,
+        prepare: &dyn Fn(&Path) -> Result<()>,
+        commands: &dyn Fn(&Path) -> Vec<Cmd>,
+    ) -> Result<PathBuf> {
+        let dir = self.dir(stage, key);
+        if let Some(&i) = self.index.get(key) {
+            return Ok(self.records[i].dir.clone());
+        }
+        let n = self.records.len() + 1;
+        let done = dir.join(DONE);
+        if let Some(prev) = read_done(&done, key) {
+            eprintln!(
+                "reproduce [{n}] {stage:<11} {variant}: cached ({}, {prev:.1} s when run)",
+                dir.display(),
+            );
+            self.push(variant, stage, key, &dir, true, prev);
+            return Ok(dir);
+        }
+        if dir.exists() && !resumable {
+            fs::remove_dir_all(&dir)
+                .with_context(|| format!("cannot clear the interrupted stage {}", dir.display()))?;
+        }
+        fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        eprintln!(
+            "reproduce [{n}] {stage:<11} {variant}: running in {}",
+            dir.display()
+        );
+        let start = Instant::now();
+        prepare(&dir)?;
+        for cmd in commands(&dir) {
+            self.run_seje(stage, &dir, &cmd)?;
+        }
+        let seconds = start.elapsed().as_secs_f64();
+        let marker = serde_json::json!({
+            "stage": stage,
+            "key": key,
+            "seconds": seconds,
+            "commands": commands(&dir).iter().map(|c| c.args.clone()).collect::<Vec<_>>(),
+        });
+        write_atomic(&done, serde_json::to_string_pretty(&marker)?.as_bytes())?;
+        eprintln!("reproduce        {stage:<11} done in {seconds:.1} s");
+        self.push(variant, stage, key, &dir, false, seconds);
+        if self.stop_after.as_deref() == Some(stage) {
+            self.stopped = true;
+        }
+        Ok(dir)
+    }
+
+    fn push(&mut self, variant: &str, stage: &str, key: &str, dir: &Path, cached: bool, s: f64) {
+        self.index.insert(key.to_string(), self.records.len());
+        self.records.push(StageRecord {
+            stage: stage.to_string(),
+            variant: variant.to_string(),
+            key: key.to_string(),
+            dir: dir.to_path_buf(),
+            cached,
+            seconds: s,
+        });
+    }
+
+    fn run_seje(&self, stage: &str, dir: &Path, cmd: &Cmd) -> Result<()> {
+        let log = dir.join("stdout.txt");
+        let mut c = Command::new(&self.seje);
+        c.args(&cmd.args).stdin(Stdio::null());
+        if std::env::var_os("SEJE_LOG").is_none() {
+            // The stage lines and each command's summary say what happens; `SEJE_LOG=info`
+            // brings back every command's log.
+            c.env("SEJE_LOG", "warn");
+        }
+        let out = c
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .output()
+            .with_context(|| format!("cannot run {}", self.seje.display()))?;
+        let target = cmd.stdout_to.clone().unwrap_or(log);
+        fs::write(&target, &out.stdout)
+            .with_context(|| format!("cannot write {}", target.display()))?;
+        if cmd.stdout_to.is_none() {
+            let text = String::from_utf8_lossy(&out.stdout);
+            for line in text.lines() {
+                eprintln!("    {line}");
+            }
+        }
+        if !out.status.success() {
+            bail!(
+                "stage `{stage}` failed ({}): seje {}\n(its directory {} is kept; rerun to resume)",
+                out.status,
+                cmd.args.join(" "),
+                dir.display()
+            );
+        }
+        Ok(())
+    }
+}
+
+fn read_done(path: &Path, key: &str) -> Option<f64> {
+    let v: serde_json::Value = serde_json::from_str(&fs::read_to_string(path).ok()?).ok()?;
+    (v.get("key")?.as_str()? == key).then(|| v.get("seconds")?.as_f64())?
+}
+
+/// Writes `bytes` to a sibling temporary file and renames it into place.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("partial");
+    fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+    fs::rename(&tmp, path).with_context(|| format!("cannot rename into {}", path.display()))?;
+    Ok(())
+}
+
+/// Number of rows (ids) of a safetensors file written by `seje embed`.
+pub fn safetensors_rows(path: &Path) -> Result<usize> {
+    let mut f = fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut len = [0u8; 8];
+    f.read_exact(&mut len)
+        .with_context(|| format!("{}: no safetensors header", path.display()))?;
+    let n = u64::from_le_bytes(len);
+    if n > 100_000_000 {
+        bail!("{}: header length {n} is not plausible", path.display());
+    }
+    let mut header = vec![0u8; n as usize];
+    f.read_exact(&mut header)
+        .with_context(|| format!("{}: truncated header", path.display()))?;
+    let v: serde_json::Value = serde_json::from_slice(&header)
+        .with_context(|| format!("{}: header is not JSON", path.display()))?;
+    let ids = v
+        .pointer("/__metadata__/ids")
+        .and_then(|i| i.as_str())
+        .with_context(|| format!("{}: no ids in the metadata", path.display()))?;
+    let ids: Vec<String> = serde_json::from_str(ids)
+        .with_context(|| format!("{}: ids are not a JSON array", path.display()))?;
+    Ok(ids.len())
+}
+
+/// Number of category classes Phase I found (`labels.json` of `seje features categories`).
+fn classes_of(categories: &Path) -> Result<usize> {
+    let p = categories.join("labels.json");
+    let v: serde_json::Value = serde_json::from_str(
+        &fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display()))?,
+    )
+    .with_context(|| format!("{}: not JSON", p.display()))?;
+    v.get("num_classes")
+        .and_then(|n| n.as_u64())
+        .map(|n| n as usize)
+        .with_context(|| format!("{}: no num_classes", p.display()))
+}
+
+/// Builds the `seje` binary in release mode and returns its path.
+pub fn build_seje(root: &Path) -> Result<PathBuf> {
+    eprintln!("reproduce: cargo build --release --bin seje");
+    let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .current_dir(root)
+        .args(["build", "--release", "--quiet", "--bin", "seje"])
+        .status()
+        .context("cannot run cargo")?;
+    if !status.success() {
+        bail!("reproduce: building seje failed ({status})");
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|t| if t.is_absolute() { t } else { root.join(t) })
+        .unwrap_or_else(|| root.join("target"));
+    Ok(target.join("release/seje"))
+}
+
+fn git_commit(root: &Path) -> String {
+    let run = |args: &[&str]| {
+        Command::new("git")
+            .current_dir(root)
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    match run(&["rev-parse", "HEAD"]) {
+        Some(c) if !c.is_empty() => {
+            let dirty = run(&["status", "--porcelain", "--untracked-files=no"])
+                .is_some_and(|s| !s.is_empty());
+            if dirty {
+                format!("{c}-dirty")
+            } else {
+                c
+            }
+        }
+        _ => "unknown".into(),
+    }
+}
+
+fn machine(seje: &Path) -> serde_json::Value {
+    let info = Command::new(seje)
+        .args(["info", "--json"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| serde_json::from_slice::<serde_json::Value>(&o.stdout).ok())
+        .unwrap_or(serde_json::Value::Null);
+    let cpu = fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, v)| v.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    serde_json::json!({ "cpu": cpu, "cores": cores, "seje_info": info })
+}
+
+/// The default choice of data and configuration, with the reason (printed).
+fn choose(root: &Path, args: &ReproduceArgs) -> (PathBuf, String, String) {
+    let default_data = root.join("data");
+    let data = args.data.clone().unwrap_or_else(|| default_data.clone());
+    if let Some(c) = &args.config {
+        return (data, c.clone(), format!("configuration `{c}` as asked"));
+    }
+    let layer1 = data.join("recipe1m/layer1.json");
+    if args.data.is_some() || layer1.exists() {
+        (
+            data,
+            "paper".into(),
+            format!(
+                "Recipe1M configured ({}): configuration `paper`",
+                layer1.display()
+            ),
+        )
+    } else {
+        (
+            data,
+            "synthetic".into(),
+            format!(
+                "no Recipe1M configured ({} missing): configuration `synthetic`, a generated \
+                 benchmark — {SYNTHETIC_BANNER}",
+                layer1.display()
+            ),
+        )
+    }
+}
+
+/// Runs the reproduce pipeline. `root` is the workspace root.
+pub fn run(root: &Path, args: &ReproduceArgs) -> Result<Outcome> {
+    let wall = Instant::now();
+    let (data_dir, config_name, why) = choose(root, args);
+    eprintln!("reproduce: {why}");
+    let cfg_path = config_path(root, &config_name);
+    let cfg = load_config(&cfg_path)?;
+    let cfg_dir = cfg_path
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let config_label = cfg_path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or(config_name.clone());
+    if cfg.synthetic {
+        eprintln!("reproduce: {SYNTHETIC_BANNER}");
+    }
+    let runs = args
+        .runs
+        .clone()
+        .unwrap_or_else(|| root.join("runs/reproduce"));
+    let seje = match &args.seje {
+        Some(s) => s.clone(),
+        None => build_seje(root)?,
+    };
+    let seje = fs::canonicalize(&seje)
+        .with_context(|| format!("the seje binary {} is missing", seje.display()))?;
+    let seje_sha256 = sha256_file(&seje)?;
+    let phase2_config = cfg_dir.join(&cfg.phase2.config);
+    let phase2_sha = sha256_file(&phase2_config)
+        .with_context(|| format!("Phase II configuration of {}", cfg_path.display()))?;
+    let data_dir = if data_dir.exists() {
+        fs::canonicalize(&data_dir)?
+    } else {
+        data_dir
+    };
+    let sub = |s: &str| s.replace("{data}", &path_str(&data_dir));
+    let subs = |v: &[String]| v.iter().map(|s| sub(s)).collect::<Vec<_>>();
+
+    let (data_fp, given) = match (&cfg.data.recipe1m, &cfg.data.food101) {
+        (Some(r), Some(f)) => {
+            let (r, f) = (data_dir.join(r), data_dir.join(f));
+            let files = [
+                r.join("layer1.json"),
+                r.join("layer2.json"),
+                r.join("det_ingrs.json"),
+                f.join("meta/classes.txt"),
+                f.join("meta/train.txt"),
+                f.join("meta/test.txt"),
+            ];
+            (data_fingerprint(&files)?, Some((r, f)))
+        }
+        _ => (
+            sha256_hex(serde_json::to_string(&cfg.data.generate)?.as_bytes()),
+            None,
+        ),
+    };
+    let salt = format!("seje {seje_sha256}\ndevice {}\ndata {data_fp}", args.device);
+    let variants: Vec<Ablation> = std::iter::once(Ablation {
+        name: MAIN_VARIANT.into(),
+        ..Ablation::default()
+    })
+    .chain(cfg.ablation.iter().cloned())
+    .collect();
+    let mut runner = Runner {
+        seje: seje.clone(),
+        stages_dir: runs.join("stages"),
+        salt,
+        device: args.device.clone(),
+        records: Vec::new(),
+        index: BTreeMap::new(),
+        stop_after: args.stop_after.clone(),
+        stopped: false,
+    };
+    let summary_dir = runs.join(&config_label);
+    let tables_dir = args
+        .tables
+        .clone()
+        .unwrap_or_else(|| root.join("paper/regenerated").join(&config_label));
+    let stopped = |runner: &Runner| {
+        eprintln!(
+            "reproduce: stopped after `{}` as asked; rerun to resume",
+            runner.stop_after.as_deref().unwrap_or("")
+        );
+        Outcome {
+            results: None,
+            summary_dir: summary_dir.clone(),
+            tables_dir: tables_dir.clone(),
+        }
+    };
+
+    // The data.
+    let (recipe1m, food101) = match given {
+        Some(g) => g,
+        None => {
+            let g = cfg.data.generate.clone().expect("checked by load_config");
+            let cmd_args = |out: &Path| {
+                vec![
+                    "synth".to_string(),
+                    "--out".into(),
+                    path_str(&out.join("recipe1m")),
+                    "--food101".into(),
+                    path_str(&out.join("food101")),
+                    "--recipes".into(),
+                    g.recipes.to_string(),
+                    "--seed".into(),
+                    g.seed.to_string(),
+                    "--food101-train".into(),
+                    g.food101_train.to_string(),
+                    "--food101-test".into(),
+                    g.food101_test.to_string(),
+                ]
+            };
+            let key = runner.key("synth", &cmd_args(Path::new("{out}")), "");
+            let dir = runner.stage(MAIN_VARIANT, "synth", &key, false, &|_| Ok(()), &|d| {
+                vec![Cmd {
+                    args: cmd_args(d),
+                    stdout_to: None,
+                }]
+            })?;
+            if runner.stopped {
+                return Ok(stopped(&runner));
+            }
+            (dir.join("recipe1m"), dir.join("food101"))
+        }
+    };
+
+    let mut variant_results = Vec::new();
+    for v in &variants {
+        let name = v.name.as_str();
+        let dev = runner.device.clone();
+        let with = |base: &[String], extra: &[String]| {
+            let mut a = subs(base);
+            a.extend(subs(extra));
+            a
+        };
+        let placeholder = Path::new("{out}");
+
+        // Phase I: text.
+        let text_extra = with(&cfg.phase1.text, &v.text);
+        let text_args = |out: &Path| {
+            let mut a = vec![
+                "features".to_string(),
+                "text".into(),
+                "--root".into(),
+                path_str(&recipe1m),
+                "--out".into(),
+                path_str(out),
+            ];
+            a.extend(text_extra.iter().cloned());
+            a
+        };
+        let key = runner.key("text", &text_args(placeholder), "");
+        let text = runner.stage(name, "text", &key, false, &|_| Ok(()), &|d| {
+            vec![Cmd {
+                args: text_args(d),
+                stdout_to: None,
+            }]
+        })?;
+        if runner.stopped {
+            return Ok(stopped(&runner));
+        }
+        let vocab = text.join("vocab.bin");
+
+        // Phase I: sentences.
+        let sent_extra = with(&cfg.phase1.sentences, &v.sentences);
+        let sent_args = |out: &Path| {
+            let mut a = vec![
+                "features".to_string(),
+                "sentences".into(),
+                "--root".into(),
+                path_str(&recipe1m),
+                "--w2v".into(),
+                path_str(&vocab),
+                "--out".into(),
+                path_str(out),
+                "--device".into(),
+                dev.clone(),
+            ];
+            a.extend(sent_extra.iter().cloned());
+            a
+        };
+        let key = runner.key("sentences", &sent_args(placeholder), "");
+        let sentences = runner.stage(name, "sentences", &key, true, &|_| Ok(()), &|d| {
+            vec![Cmd {
+                args: sent_args(d),
+                stdout_to: None,
+            }]
+        })?;
+        if runner.stopped {
+            return Ok(stopped(&runner));
+        }
+
+        // Phase I: the image categoriser.
+        let cat_extra = with(&cfg.phase1.categoriser, &v.categoriser);
+        let cat_args = |out: &Path| {
+            let mut a = vec![
+                "features".to_string(),
+                "categoriser".into(),
+                "--food101".into(),
+                path_str(&food101),
+                "--out".into(),
+                path_str(out),
+                "--device".into(),
+                dev.clone(),
+            ];
+            a.extend(cat_extra.iter().cloned());
+            a
+        };
+        let key = runner.key("categoriser", &cat_args(placeholder), "");
+        let categoriser = runner.stage(name, "categoriser", &key, true, &|_| Ok(()), &|d| {
+            vec![Cmd {
+                args: cat_args(d),
+                stdout_to: None,
+            }]
+        })?;
+        if runner.stopped {
+            return Ok(stopped(&runner));
+        }
+
+        // Phase I: category feature and labels.
+        let cats_extra = with(&cfg.phase1.categories, &v.categories);
+        let cats_args = |out: &Path| {
+            let mut a = vec![
+                "features".to_string(),
+                "categories".into(),
+                "--root".into(),
+                path_str(&recipe1m),
+                "--categoriser".into(),
+                path_str(&categoriser),
+                "--w2v".into(),
+                path_str(&vocab),
+                "--food101".into(),
+                path_str(&food101),
+                "--features".into(),
+                path_str(&text),
+                "--out".into(),
+                path_str(out),
+            ];
+            a.extend(cats_extra.iter().cloned());
+            a
+        };
+        let key = runner.key("categories", &cats_args(placeholder), "");
+        let categories = runner.stage(name, "categories", &key, false, &|_| Ok(()), &|d| {
+            vec![Cmd {
+                args: cats_args(d),
+                stdout_to: None,
+            }]
+        })?;
+        if runner.stopped {
+            return Ok(stopped(&runner));
+        }
+        let classes = classes_of(&categories)?;
+
+        // Phase II: training.
+        let mut sets: Vec<String> = vec![
+            format!("data.root={}", toml_string(&path_str(&recipe1m))),
+            format!("model.classes={classes}"),
+        ];
+        sets.extend(subs(&cfg.phase2.set));
+        sets.extend(subs(&v.phase2_set));
+        let fresh_args = |out: &Path| {
+            let mut a = vec![
+                "train".to_string(),
+                "--config".into(),
+                path_str(&phase2_config),
+                "--run-dir".into(),
+                path_str(&out.join("run")),
+                "--device".into(),
+                dev.clone(),
+                "--set".into(),
+                format!(
+                    "data.features={}",
+                    toml_string(&path_str(&out.join("features")))
+                ),
+            ];
+            for s in &sets {
+                a.push("--set".into());
+                a.push(s.clone());
+            }
+            a
+        };
+        let key = runner.key("train", &fresh_args(placeholder), &phase2_sha);
+        let inputs = [
+            text.join("term.safetensors"),
+            sentences.join("sentences.safetensors"),
+            categories.join("categories.safetensors"),
+        ];
+        let prepare = |out: &Path| -> Result<()> {
+            let f = out.join("features");
+            fs::create_dir_all(&f)?;
+            for src in &inputs {
+                let dst = f.join(src.file_name().expect("file name"));
+                if !dst.exists() {
+                    fs::hard_link(src, &dst)
+                        .or_else(|_| fs::copy(src, &dst).map(|_| ()))
+                        .with_context(|| {
+                            format!("cannot bring {} into {}", src.display(), f.display())
+                        })?;
+                }
+            }
+            let run = out.join("run");
+            if run.exists() && !run.join("config.toml").exists() {
+                // Interrupted before the run directory held anything to resume.
+                fs::remove_dir_all(&run)?;
+            }
+            Ok(())
+        };
+        let train_cmds = |out: &Path| {
+            let run = out.join("run");
+            if run.join("test.json").exists() {
+                Vec::new() // finished; only the stage marker was missing
+            } else if run.join("config.toml").exists() {
+                vec![Cmd {
+                    args: vec![
+                        "train".into(),
+                        "--resume".into(),
+                        "--run-dir".into(),
+                        path_str(&run),
+                        "--device".into(),
+                        dev.clone(),
+                    ],
+                    stdout_to: None,
+                }]
+            } else {
+                vec![Cmd {
+                    args: fresh_args(out),
+                    stdout_to: None,
+                }]
+            }
+        };
+        let train = runner.stage(name, "train", &key, true, &prepare, &train_cmds)?;
+        if runner.stopped {
+            return Ok(stopped(&runner));
+        }
+
+        // Evaluation: embed the test split with the best checkpoint, then every size it holds.
+        let run_dir = train.join("run");
+        let eval_key = runner.key(
+            "eval",
+            &[
+                path_str(&run_dir),
+                format!("{:?}", cfg.eval.sizes),
+                cfg.eval.subsets.to_string(),
+            ],
+            "",
+        );
+        let sizes = cfg.eval.sizes.clone();
+        let subsets = cfg.eval.subsets;
+        let embed = |out: &Path| -> Result<()> {
+            let emb = out.join("test.safetensors");
+            let status = Command::new(&seje)
+                .args(["embed", "--run-dir"])
+                .arg(&run_dir)
+                .args(["--split", "test", "--checkpoint", "best", "--device", &dev])
+                .arg("--out")
+                .arg(&emb)
+                .stdout(Stdio::null())
+                .status()
+                .context("cannot run seje embed")?;
+            if !status.success() {
+                bail!("stage `eval`: seje embed failed ({status})");
+            }
+            let n = safetensors_rows(&emb)?;
+            let (ok, skipped): (Vec<usize>, Vec<usize>) = sizes.iter().partition(|&&s| s <= n);
+            let plan = serde_json::json!({
+                "test_pairs": n,
+                "sizes": ok,
+                "not_evaluated": skipped
+                    .iter()
+                    .map(|s| format!("{s}: the test split holds {n} pairs"))
+                    .collect::<Vec<_>>(),
+            });
+            write_atomic(
+                &out.join("plan.json"),
+                serde_json::to_string_pretty(&plan)?.as_bytes(),
+            )
+        };
+        let eval_cmds = |out: &Path| {
+            let plan: serde_json::Value = fs::read_to_string(out.join("plan.json"))
+                .ok()
+                .and_then(|t| serde_json::from_str(&t).ok())
+                .unwrap_or(serde_json::Value::Null);
+            let ok: Vec<String> = plan["sizes"]
+                .as_array()
+                .map(|a| a.iter().map(|s| s.to_string()).collect())
+                .unwrap_or_default();
+            if ok.is_empty() {
+                return Vec::new();
+            }
+            vec![Cmd {
+                args: vec![
+                    "eval".into(),
+                    "--embeddings".into(),
+                    path_str(&out.join("test.safetensors")),
+                    "--sizes".into(),
+                    ok.join(","),
+                    "--subsets".into(),
+                    subsets.to_string(),
+                    "--device".into(),
+                    if dev.starts_with("cuda") {
+                        "cuda".into()
+                    } else {
+                        "cpu".into()
+                    },
+                    "--json".into(),
+                ],
+                stdout_to: Some(out.join("eval.json")),
+            }]
+        };
+        let eval = runner.stage(name, "eval", &eval_key, false, &embed, &eval_cmds)?;
+        if runner.stopped {
+            return Ok(stopped(&runner));
+        }
+        let plan: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(eval.join("plan.json"))?)?;
+        let report = match fs::read_to_string(eval.join("eval.json")) {
+            Ok(t) => serde_json::from_str(&t)
+                .with_context(|| format!("{}: not JSON", eval.join("eval.json").display()))?,
+            Err(_) => serde_json::Value::Null,
+        };
+        variant_results.push(VariantResult {
+            name: name.to_string(),
+            test_pairs: plan["test_pairs"].as_u64().unwrap_or(0) as usize,
+            not_evaluated: plan["not_evaluated"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|s| s.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            classes,
+            eval: report,
+        });
+    }
+
+    let results = Results {
+        config: config_label.clone(),
+        title: cfg.title.clone(),
+        synthetic: cfg.synthetic,
+        banner: if cfg.synthetic {
+            SYNTHETIC_BANNER.into()
+        } else {
+            String::new()
+        },
+        device: args.device.clone(),
+        machine: machine(&seje),
+        commit: git_commit(root),
+        seje_sha256,
+        stages: runner.records.clone(),
+        wall_seconds: wall.elapsed().as_secs_f64(),
+        variants: variant_results,
+    };
+    let paper = tables::PaperTables::load(&root.join("paper/tables"))?;
+    let rendered = tables::render(&results, &paper)?;
+    let json = serde_json::to_string_pretty(&results)? + "\n";
+    for dir in [&summary_dir, &tables_dir] {
+        fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        write_atomic(&dir.join("results.json"), json.as_bytes())?;
+        for (name, text) in &rendered {
+            write_atomic(&dir.join(name), text.as_bytes())?;
+        }
+    }
+    let cached = results.stages.iter().filter(|s| s.cached).count();
+    eprintln!(
+        "reproduce: {} stages ({} cached) in {:.1} s; tables in {} and {}",
+        results.stages.len(),
+        cached,
+        results.wall_seconds,
+        tables_dir.display(),
+        summary_dir.display()
+    );
+    if let Some(main) = rendered.iter().find(|(n, _)| n == tables::MARKDOWN) {
+        println!("{}", main.1);
+    }
+    Ok(Outcome {
+        results: Some(results),
+        summary_dir,
+        tables_dir,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_committed_reproduce_configuration_loads() {
+        let root = crate::workspace_root();
+        let dir = root.join("paper/reproduce");
+        let mut n = 0;
+        for e in fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "toml") {
+                let cfg = load_config(&p).unwrap_or_else(|e| panic!("{e:#}"));
+                let phase2 = p.parent().unwrap().join(&cfg.phase2.config);
+                assert!(phase2.exists(), "{}: {}", p.display(), phase2.display());
+                n += 1;
+            }
+        }
+        assert!(n >= 3, "{n} configurations");
+    }
+
+    #[test]
+    fn a_configuration_with_both_kinds_of_data_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.toml");
+        fs::write(
+            &p,
+            "title = \"x\"\nsynthetic = true\n[data]\nrecipe1m = \"r\"\n\
+             [data.generate]\nrecipes = 1\nseed = 1\nfood101_train = 1\nfood101_test = 1\n\
+             [phase1]\n[phase2]\nconfig = \"c.toml\"\n[eval]\nsizes = [1]\nsubsets = 1\n",
+        )
+        .unwrap();
+        let e = load_config(&p).unwrap_err();
+        assert!(format!("{e:#}").contains("either `generate`"), "{e:#}");
+    }
+
+    #[test]
+    fn keys_change_with_any_input_and_only_then() {
+        let r = |salt: &str| Runner {
+            seje: PathBuf::new(),
+            stages_dir: PathBuf::from("/s"),
+            salt: salt.into(),
+            device: "cpu".into(),
+            records: Vec::new(),
+            index: BTreeMap::new(),
+            stop_after: None,
+            stopped: false,
+        };
+        let a = vec!["features".to_string(), "text".into()];
+        let k = r("x").key("text", &a, "");
+        assert_eq!(k, r("x").key("text", &a, ""));
+        assert_ne!(k, r("y").key("text", &a, ""));
+        assert_ne!(k, r("x").key("text", &a, "cfg"));
+        assert_ne!(k, r("x").key("texts", &a, ""));
+        let mut b = a.clone();
+        b.push("--size".into());
+        assert_ne!(k, r("x").key("text", &b, ""));
+        // Argument boundaries matter: ["ab"] and ["a", "b"] differ.
+        assert_ne!(
+            r("x").key("t", &["ab".into()], ""),
+            r("x").key("t", &["a".into(), "b".into()], "")
+        );
+    }
+
+    #[test]
+    fn safetensors_rows_reads_the_id_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("e.safetensors");
+        let header = r#"{"__metadata__":{"ids":"[\"a\",\"b\",\"c\"]"}}"#;
+        let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+        bytes.extend_from_slice(header.as_bytes());
+        fs::write(&p, &bytes).unwrap();
+        assert_eq!(safetensors_rows(&p).unwrap(), 3);
+        fs::write(&p, &bytes[..10]).unwrap();
+        assert!(format!("{:#}", safetensors_rows(&p).unwrap_err()).contains("truncated"));
+    }
+}

@@ -1,0 +1,616 @@
+//! The regenerated tables: the paper's numbers (`paper/tables/*.toml`, each with its source and
+//! verified flag) next to a reproduce run's (`results.json`), with the difference, as Markdown,
+//! CSV and the MedR-vs-test-size figure as SVG; and `cargo xtask tables [--check]`, which renders
+//! the committed `paper/regenerated/*/results.json` again and writes or compares the files.
+//!
+//! Spec: spec/reproduce.md (section "Tables"). Rendering is a pure function of the results and
+//! the paper's tables: no clock, no paths of the machine, fixed number formats, so a committed
+//! table is stale exactly when rendering it again gives other bytes.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use serde::Deserialize;
+
+use crate::reproduce::{Results, VariantResult, SYNTHETIC_BANNER};
+
+/// The Markdown file of a rendering.
+pub const MARKDOWN: &str = "tables.md";
+/// The figure.
+pub const FIGURE: &str = "medr_vs_test_size.svg";
+
+/// The two retrieval directions, as the evaluation report names them, and in words.
+const DIRECTIONS: [(&str, &str); 2] = [
+    ("image_to_recipe", "image→recipe"),
+    ("recipe_to_image", "recipe→image"),
+];
+/// The metrics of a direction, as the report names them, and in words.
+const METRICS: [(&str, &str); 4] = [
+    ("medr", "MedR"),
+    ("r1", "R@1"),
+    ("r5", "R@5"),
+    ("r10", "R@10"),
+];
+
+/// `paper/tables/seje_main.toml`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MainTable {
+    /// Where the values come from.
+    pub source: String,
+    /// Whether the table as a whole was checked.
+    pub verified: bool,
+    /// Columns of `rows`.
+    pub columns: Vec<String>,
+    /// `[test_size, direction, medr, r1, r5, r10]`.
+    pub rows: Vec<(u64, String, f64, f64, f64, f64)>,
+    /// Cells checked against a source.
+    #[serde(default)]
+    pub verified_cells: Vec<VerifiedCell>,
+}
+
+/// One verified cell of [`MainTable`].
+#[derive(Debug, Clone, Deserialize)]
+pub struct VerifiedCell {
+    /// Test-set size.
+    pub test_size: u64,
+    /// Direction.
+    pub direction: String,
+    /// Column name.
+    pub column: String,
+    /// Where it was checked.
+    pub source: String,
+}
+
+/// `paper/tables/medr_vs_test_size.toml`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ScalingTable {
+    /// Where the values come from.
+    pub source: String,
+    /// Whether they were checked.
+    pub verified: bool,
+    /// `[size, i→r SEJE, i→r ACME, r→i SEJE, r→i ACME]`.
+    pub rows: Vec<(u64, f64, f64, f64, f64)>,
+}
+
+/// The paper's tables the rendering uses.
+#[derive(Debug, Clone)]
+pub struct PaperTables {
+    /// SEJE's main table.
+    pub main: MainTable,
+    /// The scalability figure.
+    pub scaling: ScalingTable,
+}
+
+impl PaperTables {
+    /// Reads them from `dir` (`paper/tables`).
+    pub fn load(dir: &Path) -> Result<Self> {
+        let read = |name: &str| -> Result<String> {
+            let p = dir.join(name);
+            fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display()))
+        };
+        let main: MainTable =
+            toml::from_str(&read("seje_main.toml")?).context("paper/tables/seje_main.toml")?;
+        let scaling: ScalingTable = toml::from_str(&read("medr_vs_test_size.toml")?)
+            .context("paper/tables/medr_vs_test_size.toml")?;
+        if main.columns != ["test_size", "direction", "medr", "r1", "r5", "r10"] {
+            bail!(
+                "paper/tables/seje_main.toml: columns {:?} are not the ones the tables read",
+                main.columns
+            );
+        }
+        Ok(Self { main, scaling })
+    }
+
+    fn main_value(&self, size: u64, dir: &str, metric: &str) -> Option<(f64, bool)> {
+        let row = self.main.rows.iter().find(|r| r.0 == size && r.1 == dir)?;
+        let v = match metric {
+            "medr" => row.2,
+            "r1" => row.3,
+            "r5" => row.4,
+            "r10" => row.5,
+            _ => return None,
+        };
+        let verified = self.main.verified
+            || self
+                .main
+                .verified_cells
+                .iter()
+                .any(|c| c.test_size == size && c.direction == dir && c.column == metric);
+        Some((v, verified))
+    }
+}
+
+/// A metric of a variant at a size: MedR as reported, R@K in percent.
+fn ours(v: &VariantResult, size: u64, dir: &str, metric: &str) -> Option<f64> {
+    let sizes = v.eval.get("sizes")?.as_array()?;
+    let s = sizes
+        .iter()
+        .find(|s| s.get("size").and_then(|x| x.as_u64()) == Some(size))?;
+    let x = s.get(dir)?.get(metric)?.as_f64()?;
+    Some(if metric == "medr" { x } else { 100.0 * x })
+}
+
+fn evaluated_sizes(v: &VariantResult) -> Vec<u64> {
+    v.eval
+        .get("sizes")
+        .and_then(|s| s.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.get("size").and_then(|x| x.as_u64()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn size_label(size: u64) -> String {
+    if size >= 1000 && size.is_multiple_of(1000) {
+        format!("{}K", size / 1000)
+    } else {
+        size.to_string()
+    }
+}
+
+fn fmt_ours(metric: &str, x: f64) -> String {
+    if metric == "medr" {
+        format!("{x:.2}")
+    } else {
+        format!("{x:.1}")
+    }
+}
+
+fn not_evaluated(v: &VariantResult) -> String {
+    format!("not evaluated (test split: {} pairs)", v.test_pairs)
+}
+
+/// Renders every file: `(file name, contents)`, in a fixed order.
+pub fn render(r: &Results, paper: &PaperTables) -> Result<Vec<(String, String)>> {
+    let main = r
+        .variants
+        .first()
+        .context("results hold no variant (the main configuration is missing)")?;
+    let banner_md = if r.synthetic {
+        format!("> **{SYNTHETIC_BANNER}.** These numbers measure this package's pipeline on generated data; they say nothing about the paper's claims.\n\n")
+    } else {
+        String::new()
+    };
+    let banner_csv = if r.synthetic {
+        format!("# {SYNTHETIC_BANNER}\n")
+    } else {
+        String::new()
+    };
+
+    let mut md = String::new();
+    md.push_str(&format!("# Regenerated tables: {}\n\n", r.title));
+    md.push_str(&banner_md);
+    md.push_str(&format!(
+        "Written by `cargo xtask reproduce --config {}` (spec/reproduce.md) from `results.json` \
+         beside this file; `cargo xtask tables --check` fails when this file is stale. Device \
+         `{}`, commit `{}`, `seje` binary SHA-256 `{}…`. Test split: {} pairs. Paper values: \
+         `paper/tables/seje_main.toml` (verified: {}; cells marked \"yes\" are verified, see its \
+         `verified_cells`) and `paper/tables/medr_vs_test_size.toml` (verified: {}).\n\n",
+        r.config,
+        r.device,
+        r.commit,
+        &r.seje_sha256[..r.seje_sha256.len().min(12)],
+        main.test_pairs,
+        paper.main.verified,
+        paper.scaling.verified,
+    ));
+
+    // Main table.
+    let mut main_csv = banner_csv.clone();
+    main_csv.push_str("test_size,direction,metric,paper,paper_verified,ours,ours_minus_paper\n");
+    md.push_str("## Main results: SEJE on the 1K and 10K test sets\n\n");
+    md.push_str(
+        "R@K in percent. Paper: the paper's value; verified: whether that value was checked \
+         against a source.\n\n",
+    );
+    md.push_str("| test set | direction | metric | paper | verified | ours | ours − paper |\n");
+    md.push_str("|---|---|---|---|---|---|---|\n");
+    for size in [1000u64, 10000] {
+        for (dir, dir_words) in DIRECTIONS {
+            for (metric, metric_words) in METRICS {
+                let p = paper.main_value(size, dir, metric);
+                let o = ours(main, size, dir, metric);
+                let (p_s, v_s) = match p {
+                    Some((x, v)) => (format!("{x:.1}"), if v { "yes" } else { "no" }),
+                    None => ("—".into(), "—"),
+                };
+                let o_s = o
+                    .map(|x| fmt_ours(metric, x))
+                    .unwrap_or_else(|| not_evaluated(main));
+                let d_s = match (p, o) {
+                    (Some((p, _)), Some(o)) => format!("{:+.2}", o - p),
+                    _ => "—".into(),
+                };
+                md.push_str(&format!(
+                    "| {} | {dir_words} | {metric_words} | {p_s} | {v_s} | {o_s} | {d_s} |\n",
+                    size_label(size)
+                ));
+                main_csv.push_str(&format!(
+                    "{size},{dir},{metric},{},{},{},{}\n",
+                    p.map(|(x, _)| format!("{x:.1}")).unwrap_or_default(),
+                    p.map(|(_, v)| v.to_string()).unwrap_or_default(),
+                    o.map(|x| format!("{x:.4}")).unwrap_or_default(),
+                    match (p, o) {
+                        (Some((p, _)), Some(o)) => format!("{:.4}", o - p),
+                        _ => String::new(),
+                    }
+                ));
+            }
+        }
+    }
+
+    // Scaling.
+    let mut sizes: BTreeSet<u64> = paper.scaling.rows.iter().map(|r| r.0).collect();
+    sizes.extend(evaluated_sizes(main));
+    let mut scaling_csv = banner_csv.clone();
+    scaling_csv.push_str("test_size,direction,paper_seje,paper_acme,ours\n");
+    md.push_str("\n## MedR as the test set grows\n\n");
+    md.push_str(
+        "The paper's scalability figure (SEJE and ACME, verified) and ours, MedR (lower is \
+         better).\n\n",
+    );
+    md.push_str("| test set | image→recipe SEJE (paper) | ACME (paper) | ours | recipe→image SEJE (paper) | ACME (paper) | ours |\n");
+    md.push_str("|---|---|---|---|---|---|---|\n");
+    for &size in &sizes {
+        let prow = paper.scaling.rows.iter().find(|r| r.0 == size);
+        let p = |x: Option<f64>| x.map(|x| format!("{x:.1}")).unwrap_or_else(|| "—".into());
+        let o = |dir: &str| {
+            ours(main, size, dir, "medr")
+                .map(|x| format!("{x:.2}"))
+                .unwrap_or_else(|| "—".into())
+        };
+        md.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} |\n",
+            size_label(size),
+            p(prow.map(|r| r.1)),
+            p(prow.map(|r| r.2)),
+            o("image_to_recipe"),
+            p(prow.map(|r| r.3)),
+            p(prow.map(|r| r.4)),
+            o("recipe_to_image"),
+        ));
+        for (dir, seje, acme) in [
+            ("image_to_recipe", prow.map(|r| r.1), prow.map(|r| r.2)),
+            ("recipe_to_image", prow.map(|r| r.3), prow.map(|r| r.4)),
+        ] {
+            scaling_csv.push_str(&format!(
+                "{size},{dir},{},{},{}\n",
+                seje.map(|x| format!("{x:.1}")).unwrap_or_default(),
+                acme.map(|x| format!("{x:.1}")).unwrap_or_default(),
+                ours(main, size, dir, "medr")
+                    .map(|x| format!("{x:.4}"))
+                    .unwrap_or_default()
+            ));
+        }
+    }
+    if !main.not_evaluated.is_empty() {
+        md.push_str(&format!(
+            "\nNot evaluated: {}.\n",
+            main.not_evaluated.join("; ")
+        ));
+    }
+    md.push_str(&format!("\n![MedR vs size of the test set]({FIGURE})\n"));
+
+    // Ablations.
+    let mut abl_csv = banner_csv.clone();
+    abl_csv.push_str("variant,test_size,direction,medr,r1,r5,r10\n");
+    let abl_size = if evaluated_sizes(main).contains(&1000) {
+        Some(1000)
+    } else {
+        evaluated_sizes(main).into_iter().max()
+    };
+    md.push_str("\n## Ablations\n\n");
+    match abl_size {
+        None => md.push_str(&format!("No size evaluated: {}.\n", not_evaluated(main))),
+        Some(size) => {
+            md.push_str(&format!(
+                "Test set of {} pairs, R@K in percent. The paper's ablation tables are not \
+                 transcribed (../shared/SEJE-SPEC.md §7.3), so there is no paper column.\n\n",
+                size_label(size)
+            ));
+            md.push_str("| variant | image→recipe MedR | R@1 | R@5 | R@10 | recipe→image MedR | R@1 | R@5 | R@10 |\n");
+            md.push_str("|---|---|---|---|---|---|---|---|---|\n");
+            for v in &r.variants {
+                let mut row = format!("| {} (C = {})", v.name, v.classes);
+                for (dir, _) in DIRECTIONS {
+                    let vals: Vec<Option<f64>> =
+                        METRICS.iter().map(|(m, _)| ours(v, size, dir, m)).collect();
+                    for ((m, _), x) in METRICS.iter().zip(&vals) {
+                        row.push_str(&format!(
+                            " | {}",
+                            x.map(|x| fmt_ours(m, x)).unwrap_or_else(|| "—".into())
+                        ));
+                    }
+                    abl_csv.push_str(&format!(
+                        "\"{}\",{size},{dir},{}\n",
+                        v.name.replace('"', "\"\""),
+                        vals.iter()
+                            .map(|x| x.map(|x| format!("{x:.4}")).unwrap_or_default())
+                            .collect::<Vec<_>>()
+                            .join(",")
+                    ));
+                }
+                row.push_str(" |\n");
+                md.push_str(&row);
+            }
+        }
+    }
+
+    // Stages.
+    md.push_str("\n## Stages\n\n");
+    md.push_str("Seconds are those of the run that computed the stage.\n\n");
+    md.push_str("| stage | first needed by | key | seconds |\n|---|---|---|---|\n");
+    for s in &r.stages {
+        md.push_str(&format!(
+            "| {} | {} | `{}` | {:.1} |\n",
+            s.stage,
+            s.variant,
+            &s.key[..s.key.len().min(16)],
+            s.seconds
+        ));
+    }
+
+    Ok(vec![
+        (MARKDOWN.to_string(), md),
+        ("main.csv".to_string(), main_csv),
+        ("medr_vs_test_size.csv".to_string(), scaling_csv),
+        ("ablations.csv".to_string(), abl_csv),
+        (FIGURE.to_string(), figure(r, paper, main)),
+    ])
+}
+
+/// A line of the figure: label, colour, dashed, points (size, MedR).
+type Series = (String, &'static str, bool, Vec<(f64, f64)>);
+
+/// The MedR-vs-test-size figure (SVG): the paper's four series and ours.
+fn figure(r: &Results, paper: &PaperTables, main: &VariantResult) -> String {
+    let (w, h) = (760.0, 420.0);
+    let (left, right, top, bottom) = (60.0, 250.0, 50.0, 50.0);
+    let (pw, ph) = (w - left - right, h - top - bottom);
+    let mut series: Vec<Series> = Vec::new();
+    let col = |i: usize| {
+        paper.scaling.rows.iter().map(move |r| {
+            let y = [r.1, r.2, r.3, r.4][i];
+            (r.0 as f64, y)
+        })
+    };
+    series.push((
+        "SEJE image→recipe (paper)".into(),
+        "#1f77b4",
+        false,
+        col(0).collect(),
+    ));
+    series.push((
+        "SEJE recipe→image (paper)".into(),
+        "#1f77b4",
+        true,
+        col(2).collect(),
+    ));
+    series.push((
+        "ACME image→recipe (paper)".into(),
+        "#ff7f0e",
+        false,
+        col(1).collect(),
+    ));
+    series.push((
+        "ACME recipe→image (paper)".into(),
+        "#ff7f0e",
+        true,
+        col(3).collect(),
+    ));
+    for (i, (dir, words)) in DIRECTIONS.iter().enumerate() {
+        let pts: Vec<(f64, f64)> = evaluated_sizes(main)
+            .into_iter()
+            .filter_map(|s| ours(main, s, dir, "medr").map(|m| (s as f64, m)))
+            .collect();
+        series.push((format!("ours {words}"), "#2ca02c", i == 1, pts));
+    }
+    let xmax = series
+        .iter()
+        .flat_map(|s| s.3.iter().map(|p| p.0))
+        .fold(50_000.0f64, f64::max);
+    let ymax_raw = series
+        .iter()
+        .flat_map(|s| s.3.iter().map(|p| p.1))
+        .fold(1.0f64, f64::max);
+    let step = nice_step(ymax_raw / 5.0);
+    let ymax = (ymax_raw / step).ceil() * step;
+    let xs = |x: f64| left + pw * x / xmax;
+    let ys = |y: f64| top + ph - ph * y / ymax;
+    let mut s = String::new();
+    s.push_str(&format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" font-family=\"sans-serif\" font-size=\"12\">\n"
+    ));
+    s.push_str(&format!(
+        "<rect width=\"{w}\" height=\"{h}\" fill=\"white\"/>\n"
+    ));
+    s.push_str(&format!(
+        "<text x=\"{:.1}\" y=\"20\" font-size=\"14\" text-anchor=\"middle\">MedR vs size of the test set</text>\n",
+        left + pw / 2.0
+    ));
+    if r.synthetic {
+        s.push_str(&format!(
+            "<text x=\"{:.1}\" y=\"38\" fill=\"#c00000\" text-anchor=\"middle\">{SYNTHETIC_BANNER}</text>\n",
+            left + pw / 2.0
+        ));
+    }
+    // Axes, grid and ticks.
+    s.push_str(&format!(
+        "<line x1=\"{left}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\" stroke=\"black\"/>\n",
+        top + ph,
+        left + pw,
+        top + ph
+    ));
+    s.push_str(&format!(
+        "<line x1=\"{left}\" y1=\"{top}\" x2=\"{left}\" y2=\"{:.1}\" stroke=\"black\"/>\n",
+        top + ph
+    ));
+    let mut x = 0.0;
+    while x <= xmax + 1e-9 {
+        s.push_str(&format!(
+            "<line x1=\"{0:.1}\" y1=\"{1:.1}\" x2=\"{0:.1}\" y2=\"{2:.1}\" stroke=\"black\"/><text x=\"{0:.1}\" y=\"{3:.1}\" text-anchor=\"middle\">{4}</text>\n",
+            xs(x),
+            top + ph,
+            top + ph + 5.0,
+            top + ph + 18.0,
+            size_label(x as u64)
+        ));
+        x += 10_000.0;
+    }
+    let mut y = 0.0;
+    while y <= ymax + 1e-9 {
+        s.push_str(&format!(
+            "<line x1=\"{left}\" y1=\"{0:.1}\" x2=\"{1:.1}\" y2=\"{0:.1}\" stroke=\"#dddddd\"/><text x=\"{2:.1}\" y=\"{3:.1}\" text-anchor=\"end\">{4}</text>\n",
+            ys(y),
+            left + pw,
+            left - 6.0,
+            ys(y) + 4.0,
+            trim_number(y)
+        ));
+        y += step;
+    }
+    s.push_str(&format!(
+        "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">test set size (pairs)</text>\n",
+        left + pw / 2.0,
+        h - 12.0
+    ));
+    s.push_str(&format!(
+        "<text x=\"16\" y=\"{:.1}\" text-anchor=\"middle\" transform=\"rotate(-90 16 {:.1})\">MedR</text>\n",
+        top + ph / 2.0,
+        top + ph / 2.0
+    ));
+    // Series and legend.
+    for (i, (label, colour, dashed, pts)) in series.iter().enumerate() {
+        let dash = if *dashed {
+            " stroke-dasharray=\"6 4\""
+        } else {
+            ""
+        };
+        if pts.len() > 1 {
+            let path: Vec<String> = pts
+                .iter()
+                .map(|(x, y)| format!("{:.1},{:.1}", xs(*x), ys(*y)))
+                .collect();
+            s.push_str(&format!(
+                "<polyline points=\"{}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"2\"{dash}/>\n",
+                path.join(" ")
+            ));
+        }
+        for (x, y) in pts {
+            s.push_str(&format!(
+                "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"{colour}\"/>\n",
+                xs(*x),
+                ys(*y)
+            ));
+        }
+        let ly = top + 10.0 + 20.0 * i as f64;
+        let lx = left + pw + 12.0;
+        s.push_str(&format!(
+            "<line x1=\"{lx:.1}\" y1=\"{ly:.1}\" x2=\"{:.1}\" y2=\"{ly:.1}\" stroke=\"{colour}\" stroke-width=\"2\"{dash}/><text x=\"{:.1}\" y=\"{:.1}\">{}</text>\n",
+            lx + 24.0,
+            lx + 30.0,
+            ly + 4.0,
+            label
+        ));
+        if pts.is_empty() {
+            s.push_str(&format!(
+                "<text x=\"{:.1}\" y=\"{:.1}\" font-size=\"10\" fill=\"#666666\">(not evaluated)</text>\n",
+                lx + 30.0,
+                ly + 16.0
+            ));
+        }
+    }
+    s.push_str("</svg>\n");
+    s
+}
+
+/// 1, 2 or 5 times a power of ten, at least `x`.
+fn nice_step(x: f64) -> f64 {
+    let p = 10f64.powf(x.max(1e-9).log10().floor());
+    [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * p)
+        .find(|s| *s >= x)
+        .unwrap_or(10.0 * p)
+}
+
+fn trim_number(x: f64) -> String {
+    let s = format!("{x:.2}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// The result directories under `paper/regenerated` (each with a `results.json`).
+pub fn regenerated_dirs(root: &Path) -> Result<Vec<PathBuf>> {
+    let dir = root.join("paper/regenerated");
+    let mut out = Vec::new();
+    if dir.exists() {
+        for e in fs::read_dir(&dir).with_context(|| format!("cannot list {}", dir.display()))? {
+            let p = e?.path();
+            if p.join("results.json").exists() {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Renders `dir/results.json` again; returns the files whose committed bytes differ (missing
+/// files included). With `write`, it also writes them.
+pub fn refresh(root: &Path, dir: &Path, write: bool) -> Result<Vec<PathBuf>> {
+    let p = dir.join("results.json");
+    let results: Results = serde_json::from_str(
+        &fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display()))?,
+    )
+    .with_context(|| format!("{}: not a reproduce results file", p.display()))?;
+    let paper = PaperTables::load(&root.join("paper/tables"))?;
+    let mut stale = Vec::new();
+    for (name, text) in render(&results, &paper)? {
+        let f = dir.join(&name);
+        if fs::read_to_string(&f).ok().as_deref() != Some(text.as_str()) {
+            stale.push(f.clone());
+            if write {
+                crate::reproduce::write_atomic(&f, text.as_bytes())?;
+            }
+        }
+    }
+    Ok(stale)
+}
+
+/// `cargo xtask tables [--check]`.
+pub fn run(root: &Path, check: bool) -> Result<()> {
+    let dirs = regenerated_dirs(root)?;
+    if dirs.is_empty() {
+        bail!("no paper/regenerated/*/results.json: run `cargo xtask reproduce` first");
+    }
+    let mut all = Vec::new();
+    for d in &dirs {
+        let stale = refresh(root, d, !check)?;
+        eprintln!(
+            "tables: {}: {}",
+            d.display(),
+            if stale.is_empty() {
+                "up to date".to_string()
+            } else if check {
+                format!("{} stale file(s)", stale.len())
+            } else {
+                format!("{} file(s) written", stale.len())
+            }
+        );
+        all.extend(stale);
+    }
+    if check && !all.is_empty() {
+        bail!(
+            "stale regenerated tables (run `cargo xtask tables` and commit):\n{}",
+            all.iter()
+                .map(|p| format!("  {}", p.display()))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+    Ok(())
+}

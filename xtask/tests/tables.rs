@@ -1,0 +1,145 @@
+//! The regenerated tables: a snapshot of the rendering of a fixed results file, the synthetic
+//! banner in every output, and the committed `paper/regenerated/*` tables not stale.
+//!
+//! Spec: spec/reproduce.md (section "Tables").
+
+use serde_json::json;
+use xtask::reproduce::{Results, StageRecord, VariantResult, MAIN_VARIANT, SYNTHETIC_BANNER};
+use xtask::tables::{self, PaperTables};
+
+fn root() -> std::path::PathBuf {
+    xtask::workspace_root()
+}
+
+/// An evaluation report in the shape `seje eval --json` prints, for the given sizes. The values
+/// are made up for the rendering test (MedR grows with the size), not measured.
+fn report(sizes: &[u64], scale: f64) -> serde_json::Value {
+    let dir = |size: u64, k: f64| {
+        let m = scale * size as f64 / 2500.0 + 1.0 + k;
+        json!({"medr": m, "r1": 0.25 / m, "r5": 0.5 / m.sqrt(), "r10": 0.6 / m.sqrt().sqrt()})
+    };
+    json!({
+        "protocol": "seje",
+        "sizes": sizes.iter().map(|&s| json!({
+            "size": s,
+            "subsets": 10,
+            "image_to_recipe": dir(s, 0.5),
+            "recipe_to_image": dir(s, 0.25),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+fn results(synthetic: bool) -> Results {
+    let variant = |name: &str, sizes: &[u64], scale: f64, test_pairs: usize| VariantResult {
+        name: name.into(),
+        test_pairs,
+        not_evaluated: Vec::new(),
+        classes: 1005,
+        eval: report(sizes, scale),
+    };
+    let all = [1000, 10000, 20000, 30000, 40000, 50000];
+    Results {
+        config: "paper".into(),
+        title: "SEJE on Recipe1M".into(),
+        synthetic,
+        banner: if synthetic {
+            SYNTHETIC_BANNER.into()
+        } else {
+            String::new()
+        },
+        device: "cuda".into(),
+        machine: json!({"cpu": "test", "cores": 2}),
+        commit: "0123456789abcdef".into(),
+        seje_sha256: "ab".repeat(32),
+        stages: vec![StageRecord {
+            stage: "train".into(),
+            variant: MAIN_VARIANT.into(),
+            key: "cd".repeat(32),
+            dir: "/runs/stages/train-cdcd".into(),
+            cached: false,
+            seconds: 1234.5,
+        }],
+        wall_seconds: 1300.0,
+        variants: vec![
+            variant(MAIN_VARIANT, &all, 1.0, 51303),
+            variant("without the image category feature", &all, 1.5, 51303),
+        ],
+    }
+}
+
+#[test]
+fn the_rendering_of_a_full_results_file_is_stable() {
+    let paper = PaperTables::load(&root().join("paper/tables")).unwrap();
+    for (name, text) in tables::render(&results(false), &paper).unwrap() {
+        insta::assert_snapshot!(format!("render_{name}"), text);
+    }
+}
+
+#[test]
+fn every_output_of_a_synthetic_run_says_so_and_no_other_does() {
+    let paper = PaperTables::load(&root().join("paper/tables")).unwrap();
+    for (name, text) in tables::render(&results(true), &paper).unwrap() {
+        assert!(text.contains(SYNTHETIC_BANNER), "{name} lacks the banner");
+    }
+    for (name, text) in tables::render(&results(false), &paper).unwrap() {
+        assert!(!text.contains(SYNTHETIC_BANNER), "{name} has the banner");
+    }
+}
+
+#[test]
+fn paper_values_and_their_verified_flags_come_from_paper_tables() {
+    let paper = PaperTables::load(&root().join("paper/tables")).unwrap();
+    let rendered = tables::render(&results(false), &paper).unwrap();
+    let csv = &rendered.iter().find(|(n, _)| n == "main.csv").unwrap().1;
+    // The 10K MedR cells are the verified ones (the scalability figure); 1K MedR is not.
+    assert!(
+        csv.contains("10000,image_to_recipe,medr,4.2,true,"),
+        "{csv}"
+    );
+    assert!(
+        csv.contains("10000,recipe_to_image,medr,4.0,true,"),
+        "{csv}"
+    );
+    assert!(
+        csv.contains("1000,image_to_recipe,medr,1.0,false,"),
+        "{csv}"
+    );
+    assert!(
+        csv.contains("10000,image_to_recipe,r1,26.9,false,"),
+        "{csv}"
+    );
+    // ours − paper at 10K MedR: made-up MedR 10000/2500 + 1.5 = 5.5, minus 4.2.
+    assert!(
+        csv.contains("10000,image_to_recipe,medr,4.2,true,5.5000,1.3000"),
+        "{csv}"
+    );
+}
+
+#[test]
+fn sizes_not_evaluated_are_said_so_not_left_blank_or_invented() {
+    let paper = PaperTables::load(&root().join("paper/tables")).unwrap();
+    let mut r = results(true);
+    r.variants[0].eval = report(&[1000], 1.0);
+    r.variants[0].test_pairs = 1200;
+    let md = tables::render(&r, &paper).unwrap().remove(0).1;
+    assert!(
+        md.contains("| 10K | image→recipe | MedR | 4.2 | yes | not evaluated (test split: 1200 pairs) | — |"),
+        "{md}"
+    );
+}
+
+#[test]
+fn committed_regenerated_tables_are_not_stale() {
+    let dirs = tables::regenerated_dirs(&root()).unwrap();
+    assert!(
+        !dirs.is_empty(),
+        "paper/regenerated holds no results.json (the synthetic run is committed)"
+    );
+    for d in dirs {
+        let stale = tables::refresh(&root(), &d, false).unwrap();
+        assert!(
+            stale.is_empty(),
+            "stale (run `cargo xtask tables` and commit): {stale:?}"
+        );
+    }
+}
