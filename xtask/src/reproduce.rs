@@ -293,8 +293,8 @@ fn sha256_file(path: &Path) -> Result<String> {
     Ok(hex::encode(h.finalize()))
 }
 
-/// A cheap fingerprint of given data: each file's path, size and modification time.
-fn data_fingerprint(files: &[PathBuf]) -> Result<String> {
+/// A cheap fingerprint of given data: each file's path under `base`, size and modification time.
+fn data_fingerprint(base: &Path, files: &[PathBuf]) -> Result<String> {
     let mut text = String::new();
     for f in files {
         let meta = fs::metadata(f).with_context(|| {
@@ -309,7 +309,8 @@ fn data_fingerprint(files: &[PathBuf]) -> Result<String> {
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .map(|d| d.as_nanos())
             .unwrap_or(0);
-        text.push_str(&format!("{}\t{}\t{}\n", f.display(), meta.len(), mtime));
+        let name = f.strip_prefix(base).unwrap_or(f);
+        text.push_str(&format!("{}\t{}\t{}\n", name.display(), meta.len(), mtime));
     }
     Ok(sha256_hex(text.as_bytes()))
 }
@@ -329,6 +330,9 @@ struct Runner {
     stages_dir: PathBuf,
     /// Everything every key depends on: binary digest, device, data fingerprint.
     salt: String,
+    /// Directories written as names in keys (longest first), so that a key does not change
+    /// when the runs, the data or the workspace move: `(path, name)`.
+    places: Vec<(String, String)>,
     device: String,
     records: Vec<StageRecord>,
     index: BTreeMap<String, usize>,
@@ -344,6 +348,14 @@ struct Cmd {
 
 impl Runner {
     fn key(&self, stage: &str, args: &[String], extra: &str) -> String {
+        let args: Vec<String> = args
+            .iter()
+            .map(|a| {
+                self.places
+                    .iter()
+                    .fold(a.clone(), |a, (path, name)| a.replace(path.as_str(), name))
+            })
+            .collect();
         let text = format!("{stage}\n{}\n{}\n{extra}", self.salt, args.join("\u{1f}"));
         sha256_hex(text.as_bytes())
     }
@@ -650,7 +662,7 @@ pub fn run(root: &Path, args: &ReproduceArgs) -> Result<Outcome> {
                 f.join("meta/train.txt"),
                 f.join("meta/test.txt"),
             ];
-            (data_fingerprint(&files)?, Some((r, f)))
+            (data_fingerprint(&data_dir, &files)?, Some((r, f)))
         }
         _ => (
             sha256_hex(serde_json::to_string(&cfg.data.generate)?.as_bytes()),
@@ -664,10 +676,24 @@ pub fn run(root: &Path, args: &ReproduceArgs) -> Result<Outcome> {
     })
     .chain(cfg.ablation.iter().cloned())
     .collect();
+    let stages_dir = runs.join("stages");
+    fs::create_dir_all(&stages_dir)
+        .with_context(|| format!("cannot create {}", stages_dir.display()))?;
+    let stages_dir = fs::canonicalize(&stages_dir)?;
+    let mut places: Vec<(String, String)> = vec![
+        (path_str(&stages_dir), "{stages}".into()),
+        (path_str(&data_dir), "{data}".into()),
+        (
+            path_str(&fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf())),
+            "{root}".into(),
+        ),
+    ];
+    places.sort_by_key(|(p, _)| std::cmp::Reverse(p.len()));
     let mut runner = Runner {
         seje: seje.clone(),
-        stages_dir: runs.join("stages"),
+        stages_dir,
         salt,
+        places,
         device: args.device.clone(),
         records: Vec::new(),
         index: BTreeMap::new(),
@@ -1125,6 +1151,7 @@ mod tests {
             seje: PathBuf::new(),
             stages_dir: PathBuf::from("/s"),
             salt: salt.into(),
+            places: vec![("/runs/stages".into(), "{stages}".into())],
             device: "cpu".into(),
             records: Vec::new(),
             index: BTreeMap::new(),
@@ -1140,6 +1167,11 @@ mod tests {
         let mut b = a.clone();
         b.push("--size".into());
         assert_ne!(k, r("x").key("text", &b, ""));
+        // Only where the stages are differs: the key stays.
+        assert_eq!(
+            r("x").key("t", &["/runs/stages/text-1/vocab.bin".into()], ""),
+            r("x").key("t", &["{stages}/text-1/vocab.bin".into()], "")
+        );
         // Argument boundaries matter: ["ab"] and ["a", "b"] differ.
         assert_ne!(
             r("x").key("t", &["ab".into()], ""),
