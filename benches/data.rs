@@ -5,8 +5,15 @@
 //! numbers in the spec page name the machine they were measured on. With
 //! `SEJE_BENCH_ROOT=<dataset root>` it also loads the train split of that dataset (for example a
 //! synthetic set from `seje synth`) with both transform sizes.
+//!
+//! The reference is PIL + torchvision on the same files (`benches/reference/loader_torchvision.py`:
+//! the same transforms, a torch `DataLoader` with the same batch size and number of workers, one
+//! warm-up epoch then a timed one), run with `SEJE_BENCH_PYTHON` (default `python3`); without torch
+//! and torchvision it is skipped and the reason printed. Both sides are measured in the same run,
+//! alternating, and the ratio ours / reference is printed.
 
 use std::path::Path;
+use std::process::Command;
 use std::time::Instant;
 
 use seje::data::images::{tree_path, ImagePolicy};
@@ -38,7 +45,55 @@ fn write_images(root: &Path, n: usize, w: u32, h: u32) -> Vec<Pair> {
         .collect()
 }
 
-fn run(root: &Path, pairs: &[Pair], transform: TransformConfig, workers: usize, label: &str) {
+/// The reference loader's images/s on the files of `pairs`, or why it could not run.
+fn reference(
+    root: &Path,
+    pairs: &[Pair],
+    transform: &TransformConfig,
+    workers: usize,
+) -> Result<f64, String> {
+    let list = root.join("files.txt");
+    let text: String = pairs
+        .iter()
+        .map(|p| {
+            let f = root.join(tree_path(p.partition, &p.images[0]));
+            format!("{}\n", f.display())
+        })
+        .collect();
+    std::fs::write(&list, text).map_err(|e| format!("{}: {e}", list.display()))?;
+    let python = std::env::var("SEJE_BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/benches/reference/loader_torchvision.py"
+    );
+    let out = Command::new(&python)
+        .arg(script)
+        .arg("--files")
+        .arg(&list)
+        .args(["--resize", &transform.resize.to_string()])
+        .args(["--crop", &transform.crop.to_string()])
+        .args(["--workers", &workers.to_string()])
+        .output()
+        .map_err(|e| format!("cannot run {python}: {e}"))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let tail: Vec<&str> = err.lines().rev().take(3).collect();
+        return Err(format!("{python} {script} failed: {}", tail.join(" | ")));
+    }
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| format!("reference output is not JSON: {e}"))?;
+    v["images_per_second"]
+        .as_f64()
+        .ok_or_else(|| "reference output has no images_per_second".into())
+}
+
+fn run(
+    root: &Path,
+    pairs: &[Pair],
+    transform: TransformConfig,
+    workers: usize,
+    label: &str,
+) -> f64 {
     let cfg = LoaderConfig {
         batch_size: 64,
         workers,
@@ -60,10 +115,22 @@ fn run(root: &Path, pairs: &[Pair], transform: TransformConfig, workers: usize, 
         n += b.expect("batch").samples.len();
     }
     let s = start.elapsed().as_secs_f64();
-    println!(
-        "{label:<44} workers {workers}: {n} images in {s:.2} s = {:.0} images/s",
-        n as f64 / s
-    );
+    let ours = n as f64 / s;
+    println!("{label:<44} workers {workers}: {n} images in {s:.2} s = {ours:.0} images/s");
+    ours
+}
+
+/// Ours, then the reference on the same files; prints the ratio.
+fn compare(root: &Path, pairs: &[Pair], transform: TransformConfig, workers: usize, label: &str) {
+    let ours = run(root, pairs, transform, workers, label);
+    match reference(root, pairs, &transform, workers) {
+        Ok(r) => println!(
+            "{:<44} workers {workers}: PIL + torchvision {r:.0} images/s; ours / reference = {:.2}",
+            "",
+            ours / r
+        ),
+        Err(e) => println!("{:<44} reference skipped: {e}", ""),
+    }
 }
 
 fn main() {
@@ -78,7 +145,7 @@ fn main() {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     for workers in [1, 2] {
-        run(
+        compare(
             &big,
             &pairs,
             TransformConfig::paper(),
@@ -87,7 +154,7 @@ fn main() {
         );
     }
     for workers in [1, 2] {
-        run(
+        compare(
             &small,
             &small_pairs,
             TransformConfig::tiny(),
