@@ -494,7 +494,7 @@ def convert(term_path, cat_path, class_path, out_dir, dim, classes):
         "float64_converted": {os.path.basename(k): v for k, v in sorted(notes.float64.items())},
         "more_than_5_images": {"count": len(notes.truncated), "first": notes.truncated[:SHOW]},
         "not_imported": "sentence features: im2recipe's encs_{train,val,test}_1024.t7, converted by "
-        "`seje features sentences --from-t7 DIR`; the checkpoint: seje reads the .pth.tar directly",
+        "`seje features sentences --root RECIPE1M --from-t7 DIR`; the checkpoint: seje reads the .pth.tar directly",
     }
     with open(os.path.join(out_dir, REPORT_FILE), "w", encoding="utf-8") as f:
         f.write(json.dumps(report, indent=2, sort_keys=True) + "\n")
@@ -526,7 +526,7 @@ def summary(report, out_dir):
         )
     lines.append(
         "  not in these pickles: the sentence features (im2recipe's encs_*_1024.t7): run "
-        "`seje features sentences --from-t7 DIR --out %s`" % out_dir
+        "`seje features sentences --root RECIPE1M --from-t7 DIR --out %s`" % out_dir
     )
     lines.append("  wrote term.safetensors, categories.safetensors, %s" % REPORT_FILE)
     return "\n".join(lines)

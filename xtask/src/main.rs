@@ -5,11 +5,13 @@
 //! - `setup`: obtain libtorch 2.11.0 from pinned, checksummed PyPI wheels (see `libtorch.rs`);
 //! - `test`: setup, then fmt, clippy and the whole test suite (what `.ci/run` calls);
 //! - `synth`: setup, then the synthetic benchmark generator (`seje synth`), see `synth.rs` and
-//!   spec/data-synthetic-benchmark.md.
+//!   spec/data-synthetic-benchmark.md;
+//! - `import`: the authors' released Phase I pickles to Phase II's feature stores (system Python 3,
+//!   standard library only), see `import.rs` and spec/data-authors-release.md.
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use xtask::{libtorch, synth, test, workspace_root};
+use xtask::{import, libtorch, synth, test, workspace_root};
 
 #[derive(Parser)]
 #[command(
@@ -37,6 +39,9 @@ enum Task {
     },
     /// Setup, then generate a synthetic Recipe1M-format benchmark (`seje synth` in release mode).
     Synth(synth::SynthArgs),
+    /// Convert the authors' released Phase I pickles into `term.safetensors` and
+    /// `categories.safetensors` (needs Python 3.8 or newer, standard library only).
+    Import(import::ImportArgs),
 }
 
 fn main() -> Result<()> {
@@ -53,6 +58,9 @@ fn main() -> Result<()> {
         Task::Synth(args) => {
             libtorch::setup(&root, false)?;
             synth::run(&root, &args)?;
+        }
+        Task::Import(args) => {
+            print!("{}", import::run(&root, &args)?);
         }
     }
     Ok(())
