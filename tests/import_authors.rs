@@ -266,6 +266,11 @@ fn protocol_5_numpy_frombuffer_and_2d_image_arrays() {
 }
 
 #[test]
+fn python_2_opcodes_str_ids_and_raw_data() {
+    check_set("py2");
+}
+
+#[test]
 fn phase_two_opens_the_imported_stores_next_to_sentence_features() {
     let dir = tempfile::tempdir().expect("temp dir");
     let out = dir.path().join("features");
