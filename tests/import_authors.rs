@@ -370,6 +370,19 @@ fn a_non_finite_value_is_refused() {
 }
 
 #[test]
+fn an_object_array_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut files = inputs("p2");
+    files[0] = fixtures().join("bad/term_object_array.pkl");
+    let err = convert_err(&files, dir.path());
+    assert!(
+        err.contains("term_object_array.pkl: not a readable pickle of the authors' kind")
+            && err.contains("object arrays (dtype O8) are refused"),
+        "{err}"
+    );
+}
+
+#[test]
 fn a_pickle_that_would_run_code_is_refused_without_running_it() {
     let bad = &expected()["bad"]["malicious"];
     let marker = bad["marker"].as_str().expect("marker");
