@@ -4,12 +4,14 @@
 //! code (`tests/reproduce.rs` runs `reproduce` with the test build of the `seje` binary).
 //!
 //! Spec: spec/README.md (toolchain and commands). Modules:
+//! - `import`: the authors' released Phase I pickles to feature stores, spec/data-authors-release.md;
 //! - `libtorch`: `setup`, libtorch 2.11.0 from pinned, checksummed PyPI wheels;
 //! - `test`: setup, then fmt, clippy and the whole test suite (what `.ci/run` calls);
 //! - `synth`: the synthetic benchmark generator (`seje synth`), spec/data-synthetic-benchmark.md;
 //! - `reproduce`, `tables`: the whole pipeline as cached stages and the regenerated tables,
 //!   spec/reproduce.md.
 
+pub mod import;
 pub mod libtorch;
 pub mod reproduce;
 pub mod synth;

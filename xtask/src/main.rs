@@ -6,11 +6,13 @@
 //! - `test`: setup, then fmt, clippy and the whole test suite (what `.ci/run` calls);
 //! - `synth`: setup, then the synthetic benchmark generator (`seje synth`), see `synth.rs` and
 //!   spec/data-synthetic-benchmark.md;
-//! - `reproduce`, `tables`: spec/reproduce.md.
+//! - `reproduce`, `tables`: spec/reproduce.md;
+//! - `import`: the authors' released Phase I pickles to Phase II's feature stores (system Python 3,
+//!   standard library only), see `import.rs` and spec/data-authors-release.md.
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use xtask::{libtorch, reproduce, synth, tables, test, workspace_root};
+use xtask::{import, libtorch, reproduce, synth, tables, test, workspace_root};
 
 #[derive(Parser)]
 #[command(
@@ -48,6 +50,9 @@ enum Task {
         #[arg(long)]
         check: bool,
     },
+    /// Convert the authors' released Phase I pickles into `term.safetensors` and
+    /// `categories.safetensors` (needs Python 3.8 or newer, standard library only).
+    Import(import::ImportArgs),
 }
 
 fn main() -> Result<()> {
@@ -70,6 +75,9 @@ fn main() -> Result<()> {
             reproduce::run(&root, &args)?;
         }
         Task::Tables { check } => tables::run(&root, check)?,
+        Task::Import(args) => {
+            print!("{}", import::run(&root, &args)?);
+        }
     }
     Ok(())
 }
