@@ -59,26 +59,34 @@ pub fn taps(in_size: usize, out_size: usize) -> Taps {
     Taps { taps }
 }
 
-/// Rounds an accumulator (which started at one half) back to a byte.
-fn clip8(acc: i64) -> u8 {
+/// Rounds an accumulator (which started at one half) back to a byte. Accumulators are `i32`, as
+/// Pillow's: 8-bit samples times weights summing to about 2^22 stay below 2^31.
+fn clip8(acc: i32) -> u8 {
     (acc >> PRECISION_BITS).clamp(0, 255) as u8
 }
+
+/// One half in the fixed point, the accumulators' start (rounding to nearest).
+const HALF: i32 = 1 << (PRECISION_BITS - 1);
 
 fn horizontal(src: &RgbImage, out_w: u32) -> RgbImage {
     let (w, h) = src.dimensions();
     let t = taps(w as usize, out_w as usize);
     let raw = src.as_raw();
     let mut out = vec![0u8; out_w as usize * h as usize * 3];
-    for y in 0..h as usize {
-        let row = &raw[y * w as usize * 3..(y + 1) * w as usize * 3];
-        for (x, (start, k)) in t.taps.iter().enumerate() {
-            for c in 0..3 {
-                let mut acc: i64 = 1 << (PRECISION_BITS - 1);
-                for (i, &kw) in k.iter().enumerate() {
-                    acc += i64::from(row[(start + i) * 3 + c]) * i64::from(kw);
-                }
-                out[(y * out_w as usize + x) * 3 + c] = clip8(acc);
+    let in_row = w as usize * 3;
+    let out_row = out_w as usize * 3;
+    for (row, out_px) in raw.chunks_exact(in_row).zip(out.chunks_exact_mut(out_row)) {
+        for ((start, k), px) in t.taps.iter().zip(out_px.chunks_exact_mut(3)) {
+            let (mut r, mut g, mut b) = (HALF, HALF, HALF);
+            let window = &row[start * 3..(start + k.len()) * 3];
+            for (&kw, s) in k.iter().zip(window.chunks_exact(3)) {
+                r += i32::from(s[0]) * kw;
+                g += i32::from(s[1]) * kw;
+                b += i32::from(s[2]) * kw;
             }
+            px[0] = clip8(r);
+            px[1] = clip8(g);
+            px[2] = clip8(b);
         }
     }
     RgbImage::from_raw(out_w, h, out).expect("buffer matches dimensions")
@@ -90,13 +98,20 @@ fn vertical(src: &RgbImage, out_h: u32) -> RgbImage {
     let raw = src.as_raw();
     let stride = w as usize * 3;
     let mut out = vec![0u8; stride * out_h as usize];
-    for (y, (start, k)) in t.taps.iter().enumerate() {
-        for xc in 0..stride {
-            let mut acc: i64 = 1 << (PRECISION_BITS - 1);
-            for (i, &kw) in k.iter().enumerate() {
-                acc += i64::from(raw[(start + i) * stride + xc]) * i64::from(kw);
+    // Row by row: each input row of the window is added, weighted, to one accumulator row, so
+    // the inner loop runs over contiguous memory (the same sums, in the same order, as a loop over
+    // the window per sample).
+    let mut acc = vec![0i32; stride];
+    for ((start, k), out_row) in t.taps.iter().zip(out.chunks_exact_mut(stride)) {
+        acc.fill(HALF);
+        for (i, &kw) in k.iter().enumerate() {
+            let row = &raw[(start + i) * stride..(start + i + 1) * stride];
+            for (a, &s) in acc.iter_mut().zip(row) {
+                *a += i32::from(s) * kw;
             }
-            out[y * stride + xc] = clip8(acc);
+        }
+        for (o, &a) in out_row.iter_mut().zip(&acc) {
+            *o = clip8(a);
         }
     }
     RgbImage::from_raw(w, out_h, out).expect("buffer matches dimensions")
