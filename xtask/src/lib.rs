@@ -6,11 +6,19 @@
 //! Spec: spec/README.md (toolchain and commands). Modules:
 //! - `libtorch`: `setup`, libtorch 2.11.0 from pinned, checksummed PyPI wheels;
 //! - `test`: setup, then fmt, clippy and the whole test suite (what `.ci/run` calls);
-//! - `synth`: the synthetic benchmark generator (`seje synth`), spec/data-synthetic-benchmark.md.
+//! - `synth`: the synthetic benchmark generator (`seje synth`), spec/data-synthetic-benchmark.md;
+//! - `assets`, `fetch`, `verify`, `archive`, `disk`: the asset manifest, `cargo xtask fetch` and
+//!   `cargo xtask verify`, safe archive extraction, digests and free space
+//!   (spec/data-assets.md).
 
+pub mod archive;
+pub mod assets;
+pub mod disk;
+pub mod fetch;
 pub mod libtorch;
 pub mod synth;
 pub mod test;
+pub mod verify;
 
 use std::path::PathBuf;
 

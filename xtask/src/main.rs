@@ -5,11 +5,13 @@
 //! - `setup`: obtain libtorch 2.11.0 from pinned, checksummed PyPI wheels (see `libtorch.rs`);
 //! - `test`: setup, then fmt, clippy and the whole test suite (what `.ci/run` calls);
 //! - `synth`: setup, then the synthetic benchmark generator (`seje synth`), see `synth.rs` and
-//!   spec/data-synthetic-benchmark.md.
+//!   spec/data-synthetic-benchmark.md;
+//! - `fetch`, `verify`: the files of the asset manifest `xtask/assets.toml`, downloaded, checked
+//!   and recorded (`fetch.rs`, `verify.rs`), spec/data-assets.md.
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use xtask::{libtorch, synth, test, workspace_root};
+use xtask::{fetch, libtorch, synth, test, verify, workspace_root};
 
 #[derive(Parser)]
 #[command(
@@ -37,6 +39,12 @@ enum Task {
     },
     /// Setup, then generate a synthetic Recipe1M-format benchmark (`seje synth` in release mode).
     Synth(synth::SynthArgs),
+    /// Download the assets of `xtask/assets.toml` into the data directory, each verified before
+    /// it lands (resumable; unpinned files are recorded in `<data>/assets.lock.toml`).
+    Fetch(fetch::FetchArgs),
+    /// Re-hash the present assets offline against the manifest and the lock; non-zero exit on a
+    /// mismatch.
+    Verify(verify::VerifyArgs),
 }
 
 fn main() -> Result<()> {
@@ -54,6 +62,8 @@ fn main() -> Result<()> {
             libtorch::setup(&root, false)?;
             synth::run(&root, &args)?;
         }
+        Task::Fetch(args) => fetch::run(&args)?,
+        Task::Verify(args) => verify::run(&args)?,
     }
     Ok(())
 }
