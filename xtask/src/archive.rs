@@ -99,8 +99,9 @@ fn check_symlink(name: &str, rel: &Path, target: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Creates the parent folders of `root/rel`, refusing to go through a symbolic link.
-fn prepare(name: &str, root: &Path, rel: &Path) -> Result<PathBuf> {
+/// Walks the parent folders of `root/rel`, refusing to go through a symbolic link or a file;
+/// creates missing ones when `create`. Returns `root/rel`.
+fn parents(name: &str, root: &Path, rel: &Path, create: bool) -> Result<PathBuf> {
     let mut at = root.to_path_buf();
     let parts: Vec<_> = rel.components().collect();
     for c in &parts[..parts.len() - 1] {
@@ -115,13 +116,23 @@ fn prepare(name: &str, root: &Path, rel: &Path) -> Result<PathBuf> {
                 "refusing archive entry {name:?}: {} is a file, not a folder",
                 at.strip_prefix(root).unwrap_or(&at).display()
             ),
-            Err(_) => {
+            Err(_) if create => {
                 fs::create_dir(&at).with_context(|| format!("cannot create {}", at.display()))?
             }
+            Err(_) => bail!(
+                "refusing archive entry {name:?}: {} does not exist",
+                at.strip_prefix(root).unwrap_or(&at).display()
+            ),
         }
     }
-    let out = root.join(rel);
-    // A later entry replaces an earlier one; remove a link rather than write through it.
+    Ok(root.join(rel))
+}
+
+/// Creates the parent folders of `root/rel` (never through a link) and removes a file or link
+/// already at `root/rel`, so that a later entry replaces an earlier one rather than writing
+/// through it.
+fn prepare(name: &str, root: &Path, rel: &Path) -> Result<PathBuf> {
+    let out = parents(name, root, rel, true)?;
     if let Ok(m) = fs::symlink_metadata(&out) {
         if !m.is_dir() {
             fs::remove_file(&out).with_context(|| format!("cannot replace {}", out.display()))?;
@@ -158,7 +169,8 @@ fn make_hardlink(name: &str, root: &Path, rel: &Path, target: &str) -> Result<()
     let target_rel = entry_path(target).map_err(|_| {
         anyhow!("refusing archive entry {name:?}: hard link to {target:?}, outside the destination")
     })?;
-    let src = root.join(&target_rel);
+    // The source must not be reached through a link either.
+    let src = parents(name, root, &target_rel, false)?;
     match fs::symlink_metadata(&src) {
         Ok(m) if m.is_file() => {}
         _ => bail!(
@@ -166,8 +178,6 @@ fn make_hardlink(name: &str, root: &Path, rel: &Path, target: &str) -> Result<()
              extracted before it"
         ),
     }
-    // The source itself must not be reached through a link either.
-    prepare(name, root, &target_rel)?;
     let out = prepare(name, root, rel)?;
     fs::hard_link(&src, &out).with_context(|| format!("cannot create the link {}", out.display()))
 }

@@ -154,17 +154,17 @@ pub fn fetch(manifest: &Manifest, only: &[String], opts: &Options) -> Result<Vec
                 outcomes.push(o);
             }
             Err(err) => {
-                eprintln!("fetch: {}: FAILED: {err:#}", e.name);
-                failures.push(e.name.clone());
+                eprintln!("fetch: {}: FAILED (the reasons follow at the end)", e.name);
+                failures.push(format!("{}: {err:#}", e.name));
             }
         }
     }
     if !failures.is_empty() {
         bail!(
-            "{} of {} assets could not be fetched (see above): {}",
+            "{} of {} assets could not be fetched:\n- {}",
             failures.len(),
             failures.len() + outcomes.len(),
-            failures.join(", ")
+            failures.join("\n- ")
         );
     }
     Ok(outcomes)

@@ -101,6 +101,11 @@ pub fn run(args: &VerifyArgs) -> Result<()> {
         .unwrap_or_else(crate::fetch::default_data_dir);
     let rows = verify(&manifest, &args.only, &data)?;
     print!("{}", render(&rows));
+    fail_on_mismatch(&rows, &data)
+}
+
+/// An error naming the files that do not match, if any.
+pub fn fail_on_mismatch(rows: &[Row], data: &Path) -> Result<()> {
     let bad: Vec<_> = rows
         .iter()
         .filter(|r| matches!(r.status, Status::Mismatch(_)))
