@@ -500,7 +500,9 @@ fn try_download(
     if have > 0 {
         req = req.header(reqwest::header::RANGE, format!("bytes={have}-"));
     }
-    let mut resp = req.send().map_err(|e| Again(anyhow!("GET {url}: {e}")))?;
+    let mut resp = req
+        .send()
+        .map_err(|e| Again(anyhow::Error::new(e).context(format!("GET {url}"))))?;
     let status = resp.status();
     let restart = |why: &str| -> Failure {
         match fs::File::create(part) {

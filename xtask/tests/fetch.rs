@@ -321,6 +321,24 @@ fn a_server_that_ignores_the_range_restarts_from_zero() {
     assert_eq!(fs::read(dir.path().join("x/asset.bin")).unwrap(), body);
 }
 
+#[test]
+fn a_file_larger_than_the_free_space_is_refused_before_any_request() {
+    let server = Server::start(1, Box::new(|_, _| Reply::ok(b"x")));
+    let dir = tempfile::tempdir().unwrap();
+    let m = one_entry(
+        &format!("{}/huge", server.url),
+        "huge.bin",
+        "size = 1000000000000000000",
+    );
+    let err = format!(
+        "{:#}",
+        fetch::fetch(&m, &[], &options(dir.path())).unwrap_err()
+    );
+    assert!(err.contains("not enough free disk space"), "{err}");
+    assert!(err.contains("asset.bin"), "{err}");
+    assert!(server.finish().is_empty(), "nothing was requested");
+}
+
 // ---------------------------------------------------------------- (b) mismatch
 
 #[test]
@@ -590,6 +608,10 @@ fn archives_with_traversal_absolute_paths_or_escaping_links_are_refused() {
         assert_refused(&t, ArchiveKind::Tar, name, outside);
         assert_refused(&gzip(&t), ArchiveKind::TarGz, name, outside);
     }
+    // The link case is refused for the right reason.
+    let t = tar_bytes(&[(Symlink, "up", ".", b""), (Regular, "up/x", "", b"x")]);
+    let err = format!("{:#}", try_extract(&t, ArchiveKind::Tar).1.unwrap_err());
+    assert!(err.contains("goes through the symbolic link up"), "{err}");
     let zips: Vec<(Vec<ZipItem>, &str)> = vec![
         (
             vec![ZipItem::File("ok", b"1"), ZipItem::File("../evil", b"x")],
