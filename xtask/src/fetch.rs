@@ -28,8 +28,9 @@ use crate::disk::{check_free_space, hash_file, Digests, Hashes};
 /// What `cargo xtask fetch` was asked for.
 #[derive(Debug, Clone, PartialEq, clap::Args)]
 pub struct FetchArgs {
-    /// Fetch only these assets or groups (recipe1m, food101, weights, authors, bert); repeatable.
-    #[arg(long, value_name = "NAME|GROUP")]
+    /// Fetch only these assets or groups (recipe1m, food101, weights, authors, bert); repeatable
+    /// or comma-separated.
+    #[arg(long, value_name = "NAME|GROUP", value_delimiter = ',')]
     pub only: Vec<String>,
     /// Where files behind a registration come from: a directory, or a base URL
     /// (`URL/<relative path>`). A directory is also looked in first for the other files.
@@ -263,9 +264,11 @@ fn fetch_entry(
         fs::create_dir_all(parent)
             .with_context(|| format!("cannot create {}", parent.display()))?;
     }
+    // The lock first: a crash between the two leaves a record and no file, which the next run
+    // fetches and holds to the record, never a file that no record vouches for.
+    record(e, lock, &d, &from, data)?;
     fs::rename(&part, &dest)
         .with_context(|| format!("cannot move {} to {}", part.display(), dest.display()))?;
-    record(e, lock, &d, &from, data)?;
     ensure_extracted(e, opts, lock)?;
     Ok(Outcome::Landed { from })
 }
@@ -273,17 +276,7 @@ fn fetch_entry(
 /// Records a landed file in the lock; says so loudly when the record is the only pin.
 fn record(e: &Entry, lock: &mut Lock, d: &Digests, from: &str, data: &Path) -> Result<()> {
     let tofu = !e.is_pinned();
-    if tofu && !lock.asset.contains_key(&e.name) {
-        eprintln!(
-            "fetch: TRUST ON FIRST USE: {} has no digest in the manifest; recorded sha256 {} \
-             ({} bytes, from {from}) in {}. Later fetches and `cargo xtask verify` hold it to \
-             this digest; compare it with a digest you trust.",
-            e.name,
-            d.sha256,
-            d.len,
-            Lock::path(data).display()
-        );
-    }
+    let first_use = tofu && !lock.asset.contains_key(&e.name);
     lock.asset.insert(
         e.name.clone(),
         LockRecord {
@@ -294,7 +287,19 @@ fn record(e: &Entry, lock: &mut Lock, d: &Digests, from: &str, data: &Path) -> R
             extracted_to: None,
         },
     );
-    lock.save(data)
+    lock.save(data)?;
+    if first_use {
+        eprintln!(
+            "fetch: TRUST ON FIRST USE: {} has no digest in the manifest; recorded sha256 {} \
+             ({} bytes, from {from}) in {}. Later fetches and `cargo xtask verify` hold it to \
+             this digest; compare it with a digest you trust.",
+            e.name,
+            d.sha256,
+            d.len,
+            Lock::path(data).display()
+        );
+    }
+    Ok(())
 }
 
 fn ensure_extracted(e: &Entry, opts: &Options, lock: &mut Lock) -> Result<()> {

@@ -13,8 +13,8 @@ use crate::disk::hash_file;
 /// What `cargo xtask verify` was asked for.
 #[derive(Debug, Clone, PartialEq, clap::Args)]
 pub struct VerifyArgs {
-    /// Verify only these assets or groups; repeatable.
-    #[arg(long, value_name = "NAME|GROUP")]
+    /// Verify only these assets or groups; repeatable or comma-separated.
+    #[arg(long, value_name = "NAME|GROUP", value_delimiter = ',')]
     pub only: Vec<String>,
     /// The data directory (default: `<workspace>/data`).
     #[arg(long, value_name = "DIR")]
