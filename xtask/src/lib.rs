@@ -9,14 +9,22 @@
 //! - `test`: setup, then fmt, clippy and the whole test suite (what `.ci/run` calls);
 //! - `synth`: the synthetic benchmark generator (`seje synth`), spec/data-synthetic-benchmark.md;
 //! - `reproduce`, `tables`: the whole pipeline as cached stages and the regenerated tables,
-//!   spec/reproduce.md.
+//!   spec/reproduce.md;
+//! - `assets`, `fetch`, `verify`, `archive`, `disk`: the asset manifest, `cargo xtask fetch` and
+//!   `cargo xtask verify`, safe archive extraction, digests and free space
+//!   (spec/data-assets.md).
 
+pub mod archive;
+pub mod assets;
+pub mod disk;
+pub mod fetch;
 pub mod import;
 pub mod libtorch;
 pub mod reproduce;
 pub mod synth;
 pub mod tables;
 pub mod test;
+pub mod verify;
 
 use std::path::PathBuf;
 

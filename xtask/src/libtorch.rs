@@ -14,12 +14,14 @@
 //! - a stamp holding the three digests makes a second run a no-op.
 
 use std::fs;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{bail, Context, Result};
-use sha2::{Digest, Sha256};
+
+use crate::disk::check_free_space;
+pub use crate::disk::sha256_file;
 
 /// The libtorch version tch 0.24.0 was generated against.
 pub const LIBTORCH_VERSION: &str = "2.11.0";
@@ -362,22 +364,6 @@ fn ensure_wheel(dir: &Path, w: &Wheel, fetcher: &dyn Fetch) -> Result<PathBuf> {
     Ok(path)
 }
 
-pub fn sha256_file(path: &Path) -> Result<String> {
-    let mut f = fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f
-            .read(&mut buf)
-            .with_context(|| format!("cannot read {}", path.display()))?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(hex::encode(h.finalize()))
-}
-
 /// Extracts the entries selected by `rules` from the wheel (a zip archive) into `dest`.
 fn extract(wheel: &Path, rules: &[ExtractRule], dest: &Path) -> Result<()> {
     let file = fs::File::open(wheel).with_context(|| format!("cannot open {}", wheel.display()))?;
@@ -458,39 +444,6 @@ fn map_entry(name: &str, rules: &[ExtractRule]) -> Result<Option<PathBuf>> {
         return Ok(Some(rel));
     }
     Ok(None)
-}
-
-fn check_free_space(dir: &Path, need: u64) -> Result<()> {
-    let avail = free_space(dir)?;
-    if avail < need {
-        bail!(
-            "not enough free disk space in {}: need {} MiB, have {} MiB",
-            dir.display(),
-            need >> 20,
-            avail >> 20
-        );
-    }
-    Ok(())
-}
-
-fn free_space(dir: &Path) -> Result<u64> {
-    use std::ffi::CString;
-    use std::os::unix::ffi::OsStrExt;
-    let mut probe = dir.to_path_buf();
-    while !probe.exists() {
-        if !probe.pop() {
-            break;
-        }
-    }
-    let c = CString::new(probe.as_os_str().as_bytes())?;
-    // SAFETY: `c` is a valid NUL-terminated path and `st` is a plain C struct written by statvfs.
-    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
-    let rc = unsafe { libc::statvfs(c.as_ptr(), &mut st) };
-    if rc != 0 {
-        return Err(io::Error::last_os_error())
-            .with_context(|| format!("cannot read free space of {}", probe.display()));
-    }
-    Ok(st.f_bavail as u64 * st.f_frsize as u64)
 }
 
 /// Points `<root>/.libtorch` at the layout (replacing an older link).

@@ -8,11 +8,13 @@
 //!   spec/data-synthetic-benchmark.md;
 //! - `reproduce`, `tables`: spec/reproduce.md;
 //! - `import`: the authors' released Phase I pickles to Phase II's feature stores (system Python 3,
-//!   standard library only), see `import.rs` and spec/data-authors-release.md.
+//!   standard library only), see `import.rs` and spec/data-authors-release.md;
+//! - `fetch`, `verify`: the files of the asset manifest `xtask/assets.toml`, downloaded, checked
+//!   and recorded (`fetch.rs`, `verify.rs`), spec/data-assets.md.
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use xtask::{import, libtorch, reproduce, synth, tables, test, workspace_root};
+use xtask::{fetch, import, libtorch, reproduce, synth, tables, test, verify, workspace_root};
 
 #[derive(Parser)]
 #[command(
@@ -53,6 +55,12 @@ enum Task {
     /// Convert the authors' released Phase I pickles into `term.safetensors` and
     /// `categories.safetensors` (needs Python 3.8 or newer, standard library only).
     Import(import::ImportArgs),
+    /// Download the assets of `xtask/assets.toml` into the data directory, each verified before
+    /// it lands (resumable; unpinned files are recorded in `<data>/assets.lock.toml`).
+    Fetch(fetch::FetchArgs),
+    /// Re-hash the present assets offline against the manifest and the lock; non-zero exit on a
+    /// mismatch.
+    Verify(verify::VerifyArgs),
 }
 
 fn main() -> Result<()> {
@@ -78,6 +86,8 @@ fn main() -> Result<()> {
         Task::Import(args) => {
             print!("{}", import::run(&root, &args)?);
         }
+        Task::Fetch(args) => fetch::run(&args)?,
+        Task::Verify(args) => verify::run(&args)?,
     }
     Ok(())
 }
