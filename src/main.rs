@@ -468,7 +468,7 @@ enum FeaturesCommand {
     },
     /// The weighted term feature f_term of every recipe with a pair (spec/phase1-term-feature.md):
     /// ingredient entities and key terms (lexicon extractor), the word2vec corpus of the training
-    /// recipes, TF-IDF (fitted on train) or TextRank ratings, word2vec vectors trained on the
+    /// recipes, TF-IDF (fitted on train), TextRank or BERT ratings, word2vec vectors trained on the
     /// corpus (or loaded with --vectors), written as term.safetensors, corpus.txt and vocab.bin.
     Text {
         /// Dataset root (holds layer1.json, layer2.json and det_ingrs.json).
@@ -478,9 +478,20 @@ enum FeaturesCommand {
         /// replaced, other files are left alone).
         #[arg(long)]
         out: PathBuf,
-        /// The term rating.
-        #[arg(long, default_value = "tfidf", value_parser = ["tfidf", "textrank"])]
+        /// The term rating (bert: KeyBERT-style cosines of the model in --bert,
+        /// spec/phase1-bert-rating.md).
+        #[arg(long, default_value = "tfidf", value_parser = ["tfidf", "textrank", "bert"])]
         rating: String,
+        /// The BERT model directory for --rating bert (config.json, model.safetensors or
+        /// pytorch_model.bin, tokenizer.json or vocab.txt).
+        #[arg(long, required_if_eq("rating", "bert"))]
+        bert: Option<PathBuf>,
+        /// Texts per BERT forward pass.
+        #[arg(long, default_value_t = 32)]
+        bert_batch: usize,
+        /// Where the BERT model runs: cpu, cuda or cuda:N.
+        #[arg(long, default_value = "cpu")]
+        device: String,
         /// Key terms by the lexicon extractor (default) or by NLTK's averaged-perceptron POS
         /// tagger (`VB*` actions, `NN*` utensils, as the paper), which needs --tagger-model.
         #[arg(long, default_value = "lexicon", value_parser = ["lexicon", "tagger"])]
@@ -600,6 +611,9 @@ fn run() -> Result<()> {
                     root,
                     out,
                     rating,
+                    bert,
+                    bert_batch,
+                    device,
                     key_terms,
                     tagger_model,
                     textrank_window,
@@ -620,6 +634,14 @@ fn run() -> Result<()> {
                 textrank: seje::phase1::rating::TextRankConfig {
                     window: textrank_window,
                     ..Default::default()
+                },
+                bert: match bert {
+                    Some(dir) => Some(seje::phase1::bert_rating::BertRatingConfig {
+                        dir,
+                        device: seje::runtime::cuda::device(&device)?,
+                        batch: bert_batch,
+                    }),
+                    None => None,
                 },
                 word2vec: word2vec.config(),
                 vectors,

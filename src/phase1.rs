@@ -4,7 +4,9 @@
 //! Spec: spec/phase1-categoriser.md (image categorisation), spec/phase1-text.md (normalisation,
 //! ingredient entities, re-examination), spec/phase1-key-terms.md (key terms by lexicon),
 //! spec/phase1-pos-tagger.md (NLTK's averaged perceptron POS tagger, key terms by tagging),
-//! spec/phase1-term-rating.md (term rating: TF-IDF and TextRank), spec/phase1-word2vec.md
+//! spec/phase1-term-rating.md (term rating: TF-IDF and TextRank),
+//! spec/phase1-bert-rating.md (the BERT-family term rating: a BERT encoder, KeyBERT-style
+//! cosines), spec/phase1-word2vec.md
 //! (word2vec as the C tool trains it, and its `-binary 1` file), spec/phase1-term-feature.md (the
 //! word2vec corpus, the weighted term feature f_term, `seje features text`) and spec/phase1-stand-in.md (a
 //! clearly labelled stand-in for the text features, f_cat and the category labels: hashed
@@ -14,6 +16,8 @@
 //! category labels: im2recipe's title bigrams, then the nearest f_term centroid). The paper's other components get their pages as they
 //! are implemented, see spec/README.md.
 
+pub mod bert;
+pub mod bert_rating;
 pub mod categories;
 pub mod categoriser;
 pub mod categoriser_training;

@@ -141,6 +141,7 @@ fn f_term_is_the_weighted_mean_of_the_dumped_ratings_and_written_vectors() {
             let total: f64 = match rating {
                 Rating::Tfidf => terms.iter().map(|t| t.1 * t.1).sum(),
                 Rating::Textrank => terms.iter().map(|t| t.1).sum(),
+                Rating::Bert => unreachable!("tests/phase1_bert.rs checks the BERT rating"),
             };
             assert!((total - 1.0).abs() < 1e-9, "{rating:?} row {id}: {total}");
             // f_term recomputed independently, in f64 in dump order.

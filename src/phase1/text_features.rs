@@ -1,9 +1,10 @@
 //! Phase I text features end to end (§2.1–§2.4), what `seje features text` runs: ingredient
 //! entities and key terms of every recipe, the word2vec corpus, the term rating (TF-IDF fitted
-//! on the training split, or TextRank), word2vec vectors (trained on that corpus or loaded), and
-//! the weighted term feature f_term of every recipe with a pair, into the feature store.
+//! on the training split, TextRank, or a BERT model's cosines), word2vec vectors (trained on
+//! that corpus or loaded), and the weighted term feature f_term of every recipe with a pair, into
+//! the feature store.
 //!
-//! Spec: spec/phase1-term-feature.md.
+//! Spec: spec/phase1-term-feature.md (the BERT rating: spec/phase1-bert-rating.md).
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -15,6 +16,7 @@ use serde::Serialize;
 use crate::data::feature_store::{self, FeatureWriter};
 use crate::data::pairs;
 use crate::data::recipe1m::{self, Partition, DET_INGRS, LAYER1};
+use crate::phase1::bert_rating::{self, BertRater, BertRatingConfig};
 use crate::phase1::entities::{EntitySet, Reexamination};
 use crate::phase1::key_terms::{KeyTerm, Lexicon};
 use crate::phase1::pos_tagger::{tagged_key_terms, PerceptronTagger};
@@ -42,6 +44,9 @@ pub enum Rating {
     Tfidf,
     /// TextRank over the recipe's corpus words.
     Textrank,
+    /// KeyBERT-style cosines of a BERT model (spec/phase1-bert-rating.md); needs
+    /// [`TextFeaturesConfig::bert`].
+    Bert,
 }
 
 impl std::str::FromStr for Rating {
@@ -50,8 +55,9 @@ impl std::str::FromStr for Rating {
         match s {
             "tfidf" => Ok(Rating::Tfidf),
             "textrank" => Ok(Rating::Textrank),
+            "bert" => Ok(Rating::Bert),
             other => Err(format!(
-                "unknown rating `{other}` (expected tfidf or textrank)"
+                "unknown rating `{other}` (expected tfidf, textrank or bert)"
             )),
         }
     }
@@ -63,6 +69,7 @@ impl Rating {
         match self {
             Rating::Tfidf => "tfidf",
             Rating::Textrank => "textrank",
+            Rating::Bert => "bert",
         }
     }
 }
@@ -123,6 +130,8 @@ pub struct TextFeaturesConfig {
     pub rating: Rating,
     /// TextRank's settings (used with [`Rating::Textrank`]).
     pub textrank: TextRankConfig,
+    /// The BERT model and where it runs (needed by [`Rating::Bert`]).
+    pub bert: Option<BertRatingConfig>,
     /// word2vec's settings, when the vectors are trained here.
     pub word2vec: Word2VecConfig,
     /// Vectors to load instead of training (a `-binary 1` file such as the authors' `vocab.bin`).
@@ -139,6 +148,7 @@ impl Default for TextFeaturesConfig {
             key_terms: KeyTermSource::Lexicon,
             rating: Rating::Tfidf,
             textrank: TextRankConfig::default(),
+            bert: None,
             word2vec: Word2VecConfig {
                 threads: 1,
                 ..Word2VecConfig::paper()
@@ -151,8 +161,8 @@ impl Default for TextFeaturesConfig {
 
 impl TextFeaturesConfig {
     /// The settings that decide the output, as JSON (what the store's `config_sha256` hashes).
-    /// The vectors file enters by its SHA-256, not its path.
-    fn to_json(&self, vectors_sha256: Option<&str>) -> String {
+    /// The vectors file enters by its SHA-256, not its path; so do the BERT model's files.
+    fn to_json(&self, vectors_sha256: Option<&str>, bert_sha256: Option<&str>) -> String {
         let w = &self.word2vec;
         let t = &self.textrank;
         let mut v = serde_json::json!({
@@ -166,6 +176,11 @@ impl TextFeaturesConfig {
             v["textrank"] = serde_json::json!({
                 "window": t.window, "damping": t.damping, "tol": t.tol,
                 "max_iter": t.max_iter, "weighted": t.weighted,
+            });
+        }
+        if let (Rating::Bert, Some(b)) = (self.rating, &self.bert) {
+            v["bert"] = serde_json::json!({
+                "model_sha256": bert_sha256, "batch": b.batch, "device": format!("{:?}", b.device),
             });
         }
         v["word2vec"] = match vectors_sha256 {
@@ -285,7 +300,7 @@ impl Interner {
 enum Rated {
     /// The key-term document (term ids with repeats), for TF-IDF.
     Document(Vec<u32>),
-    /// TextRank scores per distinct term.
+    /// TextRank scores, or BERT ratings, per distinct term.
     Scores(Vec<(u32, f64)>),
 }
 
@@ -305,9 +320,13 @@ fn write_err(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
 /// (or TextRank scores) as integers, plus word2vec's token stream (4 bytes per corpus word); the
 /// texts are streamed.
 ///
+/// With [`Rating::Bert`], recipes are rated `cfg.bert.batch` at a time as they are read
+/// (spec/phase1-bert-rating.md), and the model's vectors of the distinct key terms are kept.
+///
 /// Errors: `root` is not a directory; every error of [`pairs::open`] and of the readers; a row
-/// without a `det_ingrs.json` entry; TextRank not converging (names the recipe); a bad vectors
-/// file; a training split without a key term; `out` cannot be written.
+/// without a `det_ingrs.json` entry; TextRank not converging (names the recipe); [`Rating::Bert`]
+/// without a model, or a model that cannot be loaded or run; a bad vectors file; a training
+/// split without a key term; `out` cannot be written.
 pub fn write_text_features(
     root: &Path,
     out: &Path,
@@ -330,6 +349,20 @@ pub fn write_text_features(
         .collect();
     std::fs::create_dir_all(out).map_err(write_err(out))?;
 
+    let mut bert = match (cfg.rating, &cfg.bert) {
+        (Rating::Bert, Some(b)) => Some(BertRater::load(b)?),
+        (Rating::Bert, None) => {
+            return Err(Error::Invalid {
+                what: "rating bert".into(),
+                problem: "needs a BERT model directory".into(),
+            })
+        }
+        _ => None,
+    };
+    let bert_sha = bert
+        .as_ref()
+        .map(|b| b.encoder().files_sha256())
+        .transpose()?;
     let entities = EntitySet::from_root(root)?;
     let extractor = Extractor::load(&cfg.key_terms)?;
     let mut terms = Interner::default();
@@ -361,6 +394,8 @@ pub fn write_text_features(
     let mut rated: Vec<Option<Rated>> = (0..n).map(|_| None).collect();
     let mut df: HashMap<u32, usize> = HashMap::new();
     let (mut corpus_lines, mut corpus_words, mut read) = (0usize, 0u64, 0u64);
+    let bert_batch = cfg.bert.as_ref().map_or(1, |b| b.batch.max(1));
+    let mut pending: Vec<PendingBert> = Vec::new();
     recipe1m::read_layer1(root, |r| {
         read += 1;
         progress(Stage::KeyTerms, read);
@@ -399,9 +434,25 @@ pub fn write_text_features(
                 *df.entry(t).or_insert(0) += 1;
             }
         }
-        if let Some(row) = row {
+        if let (Some(row), Some(rater)) = (row, bert.as_mut()) {
+            let mut distinct: Vec<u32> = Vec::new();
+            for &t in &doc {
+                if !distinct.contains(&t) {
+                    distinct.push(t);
+                }
+            }
+            pending.push(PendingBert {
+                row,
+                text: bert_rating::recipe_text(&r.title, &r.ingredients, &r.instructions),
+                terms: distinct,
+            });
+            if pending.len() >= bert_batch {
+                rate_pending(rater, &mut pending, &terms.names, &mut rated)?;
+            }
+        } else if let Some(row) = row {
             rated[row] = Some(match cfg.rating {
                 Rating::Tfidf => Rated::Document(doc),
+                Rating::Bert => unreachable!("rated in batches above"),
                 Rating::Textrank => {
                     let candidates: Vec<String> = doc
                         .iter()
@@ -422,6 +473,14 @@ pub fn write_text_features(
         }
         Ok(())
     })?;
+    if let Some(rater) = bert.as_mut() {
+        rate_pending(rater, &mut pending, &terms.names, &mut rated)?;
+        tracing::info!(
+            terms = rater.cached_terms(),
+            model = %rater.dir().display(),
+            "bert ratings done"
+        );
+    }
     corpus.flush().map_err(write_err(&corpus_path))?;
     drop(corpus);
     drop(line_entities);
@@ -440,7 +499,7 @@ pub fn write_text_features(
                 .collect();
             Some(Tfidf::from_document_frequencies(df, corpus_lines)?)
         }
-        Rating::Textrank => None,
+        Rating::Textrank | Rating::Bert => None,
     };
 
     let mut files = vec![out.join(TERM_FILE), corpus_path.clone()];
@@ -521,7 +580,7 @@ pub fn write_text_features(
         w.flush().map_err(write_err(path))?;
     }
 
-    let config_json = cfg.to_json(vectors_sha.as_deref());
+    let config_json = cfg.to_json(vectors_sha.as_deref(), bert_sha.as_deref());
     let ids: Vec<String> = rows.iter().map(|(id, _)| id.clone()).collect();
     let mut w = FeatureWriter::new(ids, &feature_store::config_sha256(config_json.as_bytes()))?;
     w.metadata("producer", PRODUCER)?;
@@ -565,6 +624,41 @@ pub fn write_text_features(
         "text features written"
     );
     Ok(summary)
+}
+
+/// A recipe read but not rated yet (BERT rates whole batches).
+struct PendingBert {
+    row: usize,
+    text: String,
+    /// Distinct key terms, in order of first occurrence.
+    terms: Vec<u32>,
+}
+
+/// Rates the pending recipes with the BERT model and stores their scores; empties `pending`.
+fn rate_pending(
+    rater: &mut BertRater,
+    pending: &mut Vec<PendingBert>,
+    names: &[String],
+    rated: &mut [Option<Rated>],
+) -> Result<()> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    let term_names: Vec<Vec<String>> = pending
+        .iter()
+        .map(|p| p.terms.iter().map(|&t| names[t as usize].clone()).collect())
+        .collect();
+    let batch: Vec<(&str, &[String])> = pending
+        .iter()
+        .zip(&term_names)
+        .map(|(p, t)| (p.text.as_str(), t.as_slice()))
+        .collect();
+    let ratings = rater.rate(&batch)?;
+    for (p, r) in pending.drain(..).zip(ratings) {
+        let scores = p.terms.iter().zip(r).map(|(&t, r)| (t, r.rating)).collect();
+        rated[p.row] = Some(Rated::Scores(scores));
+    }
+    Ok(())
 }
 
 /// One `--dump-terms` line: the recipe, its split, and its rated key terms (highest rating

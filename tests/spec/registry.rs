@@ -209,6 +209,9 @@ pub fn run(op: &str, ex: &Table) -> Result<Value, String> {
         "stand_in_classes" => stand_in_ops::classes(ex),
         "stand_in_write" => stand_in_ops::write(ex),
         "tfidf" => rating_ops::tfidf(ex),
+        "bert_tokens" => bert_ops::tokens(ex),
+        "bert_rating" => bert_ops::rating(ex),
+        "keybert_rating" => bert_ops::keybert_rating(ex),
         "textrank_graph" => rating_ops::textrank_graph(ex),
         "textrank" => rating_ops::textrank(ex),
         "text_words" => text_ops::words(ex),
@@ -412,6 +415,8 @@ pub fn run(op: &str, ex: &Table) -> Result<Value, String> {
     }
 }
 
+#[path = "bert_ops.rs"]
+mod bert_ops;
 #[path = "categoriser_training_ops.rs"]
 mod categoriser_training_ops;
 #[path = "category_feature_ops.rs"]
