@@ -250,6 +250,18 @@ pub enum Error {
         /// The number of pairs available.
         available: usize,
     },
+    /// A retrieval index was built with another run than the model it is queried with.
+    #[error(
+        "index {index} was built with another run: the index holds {index_run}; the model is {model_run}"
+    )]
+    IndexMismatch {
+        /// The index file.
+        index: PathBuf,
+        /// The run identity the index records.
+        index_run: String,
+        /// The identity of the run given with the query.
+        model_run: String,
+    },
     /// libtorch reported an error.
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),

@@ -13,6 +13,7 @@ pub mod error;
 pub mod eval;
 pub mod phase1;
 pub mod phase2;
+pub mod retrieval;
 pub mod runtime;
 
 pub use error::{Error, Result};

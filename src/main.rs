@@ -165,6 +165,72 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Build a retrieval index (spec/retrieval.md): embed every pair of a split with a trained
+    /// run (image 0 of each pair) into one file with the recipe ids, titles, photo paths, the
+    /// run's identity and the Phase I artefacts queries need.
+    Index {
+        /// Run directory of `seje train`.
+        #[arg(long)]
+        run_dir: PathBuf,
+        /// Split: train, val or test.
+        #[arg(long, default_value = "test")]
+        split: String,
+        /// Checkpoint: best or last.
+        #[arg(long, default_value = "best")]
+        checkpoint: String,
+        /// Device: cpu, cuda or cuda:N (default: the run's).
+        #[arg(long)]
+        device: Option<String>,
+        /// The index file to write (safetensors).
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        phase1: PhaseOneArgs,
+    },
+    /// Query a retrieval index (spec/retrieval.md): a photo finds recipes, a recipe (layer1 JSON
+    /// or free text) finds photos, by exact Euclidean search in the joint space; or, with
+    /// --each-gallery-photo, query every gallery photo and report how often its own recipe is in
+    /// the top 1/5/10.
+    #[command(group(clap::ArgGroup::new("query").required(true).args(["image", "recipe", "text", "each_gallery_photo"])))]
+    Query {
+        /// Run directory of `seje train` (must be the run the index was built with).
+        #[arg(long)]
+        run_dir: PathBuf,
+        /// The index of `seje index`.
+        #[arg(long)]
+        index: PathBuf,
+        /// A photo (JPEG or PNG): find its recipes.
+        #[arg(long)]
+        image: Option<PathBuf>,
+        /// A recipe in layer1.json's format (title, ingredients, instructions): find its photos.
+        #[arg(long)]
+        recipe: Option<PathBuf>,
+        /// A recipe as free text: first line the title, lines starting with `-` ingredients,
+        /// other lines instructions split into sentences.
+        #[arg(long)]
+        text: Option<String>,
+        /// Query every photo of the gallery and report top-1/5/10 hit rates of its own recipe
+        /// against chance, and the median latency.
+        #[arg(long)]
+        each_gallery_photo: bool,
+        /// How many hits to show.
+        #[arg(long, default_value_t = 10)]
+        top: usize,
+        /// Print JSON instead of the table.
+        #[arg(long)]
+        json: bool,
+        /// Also write the result as a self-contained HTML page.
+        #[arg(long, value_name = "OUT.html")]
+        html: Option<PathBuf>,
+        /// Checkpoint (default: the index's).
+        #[arg(long)]
+        checkpoint: Option<String>,
+        /// Device: cpu, cuda or cuda:N (default: the run's).
+        #[arg(long)]
+        device: Option<String>,
+        #[command(flatten)]
+        phase1: PhaseOneArgs,
+    },
     /// Benchmarks: the training step's throughput on synthetic tensors
     /// (spec/phase2-training-loop.md, "Throughput benchmark").
     Bench {
@@ -281,6 +347,36 @@ enum DataCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// Where the Phase I artefacts of a query live; `seje index` records them, `seje query` options
+/// override the recorded ones.
+#[derive(clap::Args)]
+struct PhaseOneArgs {
+    /// Output directory of `seje features text` (term.safetensors, vocab.bin): recipe queries.
+    #[arg(long)]
+    text_features: Option<PathBuf>,
+    /// Output directory of `seje features sentences` (sentences.safetensors,
+    /// skip_instructions/): recipe queries.
+    #[arg(long)]
+    sentences: Option<PathBuf>,
+    /// Output directory of `seje features categoriser`: photo queries.
+    #[arg(long)]
+    categoriser: Option<PathBuf>,
+    /// Word vectors (default: TEXT_FEATURES/vocab.bin).
+    #[arg(long)]
+    w2v: Option<PathBuf>,
+}
+
+impl PhaseOneArgs {
+    fn artefacts(self) -> seje::retrieval::PhaseOneArtefacts {
+        seje::retrieval::PhaseOneArtefacts {
+            text_features: self.text_features,
+            sentences: self.sentences,
+            categoriser: self.categoriser,
+            w2v: self.w2v,
+        }
+    }
 }
 
 /// word2vec's settings; the defaults are the authors' command except `--threads` (one thread is
@@ -867,6 +963,64 @@ fn run() -> Result<()> {
                 out.display()
             );
         }
+        Command::Index {
+            run_dir,
+            split,
+            checkpoint,
+            device,
+            out,
+            phase1,
+        } => {
+            let split: seje::data::recipe1m::Partition =
+                split.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+            let start = Instant::now();
+            let index = seje::retrieval::build_index(
+                &run_dir,
+                split,
+                &checkpoint,
+                device.as_deref(),
+                &phase1.artefacts(),
+            )
+            .with_context(|| format!("indexing with {}", run_dir.display()))?;
+            index.write(&out)?;
+            println!(
+                "{} pairs of the {} split, {}-d, written to {} ({:.1} s)",
+                index.n,
+                split.as_str(),
+                index.d,
+                out.display(),
+                start.elapsed().as_secs_f64()
+            );
+        }
+        Command::Query {
+            run_dir,
+            index,
+            image,
+            recipe,
+            text,
+            each_gallery_photo,
+            top,
+            json,
+            html,
+            checkpoint,
+            device,
+            phase1,
+        } => query(
+            &run_dir,
+            &index,
+            QueryInput {
+                image,
+                recipe,
+                text,
+                each_gallery_photo,
+            },
+            top,
+            json,
+            html.as_deref(),
+            checkpoint.as_deref(),
+            device.as_deref(),
+            &phase1.artefacts(),
+        )?,
         Command::Bench {
             command:
                 BenchCommand::Step {
@@ -1288,6 +1442,64 @@ fn data_check(root: &std::path::Path, images: &str, json: bool) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", report.render());
+    }
+    Ok(())
+}
+
+struct QueryInput {
+    image: Option<PathBuf>,
+    recipe: Option<PathBuf>,
+    text: Option<String>,
+    each_gallery_photo: bool,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn query(
+    run_dir: &std::path::Path,
+    index: &std::path::Path,
+    input: QueryInput,
+    top: usize,
+    json: bool,
+    html: Option<&std::path::Path>,
+    checkpoint: Option<&str>,
+    device: Option<&str>,
+    phase1: &seje::retrieval::PhaseOneArtefacts,
+) -> Result<()> {
+    use seje::retrieval::{photo_self_retrieval, RecipeQuery, Retriever};
+    let start = Instant::now();
+    let mut r = Retriever::open(run_dir, index, checkpoint, device, phase1)?;
+    if input.each_gallery_photo {
+        let bar =
+            progress_bar("{spinner} querying gallery photos: {pos}/{len} ({per_sec}, eta {eta})")?;
+        bar.set_length(r.index().n as u64);
+        let summary = photo_self_retrieval(&mut r, &[1, 5, 10], &|n| bar.set_position(n as u64));
+        bar.finish_and_clear();
+        let summary = summary?;
+        if json {
+            println!("{}", serde_json::to_string_pretty(&summary)?);
+        } else {
+            print!("{}", summary.render());
+        }
+        return Ok(());
+    }
+    let result = match (input.image, input.recipe, input.text) {
+        (Some(photo), _, _) => r.query_image(&photo, top)?,
+        (_, Some(file), _) => r.query_recipe(&RecipeQuery::read_json(&file)?, top)?,
+        (_, _, Some(text)) => r.query_recipe(&RecipeQuery::from_text(&text)?, top)?,
+        _ => anyhow::bail!("give --image, --recipe, --text or --each-gallery-photo"),
+    };
+    tracing::info!(
+        seconds = start.elapsed().as_secs_f64(),
+        "query answered (loading included)"
+    );
+    if let Some(path) = html {
+        let page = seje::retrieval::html::render(&result, r.index())?;
+        std::fs::write(path, page).with_context(|| format!("writing {}", path.display()))?;
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&result)?);
+    } else {
+        print!("{}", result.render());
     }
     Ok(())
 }

@@ -100,26 +100,28 @@ impl Categoriser {
     pub fn classify(&self, images: &[PathBuf], k: usize) -> Result<Vec<Prediction>> {
         images
             .iter()
-            .map(|path| {
-                let img = decode(path)?;
-                let x = self.preprocess(&img)?.unsqueeze(0); // [1, 3, crop, crop]
-                let logits = tch::no_grad(|| self.model.logits(&x, false))?.squeeze_dim(0); // [C]
-                let probs = logits.to_kind(Kind::Double).softmax(0, Kind::Double);
-                let k = k.min(self.labels.len()) as i64;
-                let (p, idx) = probs.topk(k, 0, true, true);
-                let p = Vec::<f64>::try_from(&p)?;
-                let idx = Vec::<i64>::try_from(&idx)?;
-                Ok(Prediction {
-                    image: path.clone(),
-                    top: idx
-                        .into_iter()
-                        .zip(p)
-                        .map(|(i, p)| (i, self.labels[i as usize].clone(), p))
-                        .collect(),
-                    logits: Vec::<f32>::try_from(&logits)?,
-                })
-            })
+            .map(|path| self.predict(&decode(path)?, path, k))
             .collect()
+    }
+
+    /// Top-`k` prediction for one decoded image; `path` only labels the result.
+    pub fn predict(&self, img: &RgbImage, path: &Path, k: usize) -> Result<Prediction> {
+        let x = self.preprocess(img)?.unsqueeze(0); // [1, 3, crop, crop]
+        let logits = tch::no_grad(|| self.model.logits(&x, false))?.squeeze_dim(0); // [C]
+        let probs = logits.to_kind(Kind::Double).softmax(0, Kind::Double);
+        let k = k.min(self.labels.len()) as i64;
+        let (p, idx) = probs.topk(k, 0, true, true);
+        let p = Vec::<f64>::try_from(&p)?;
+        let idx = Vec::<i64>::try_from(&idx)?;
+        Ok(Prediction {
+            image: path.to_path_buf(),
+            top: idx
+                .into_iter()
+                .zip(p)
+                .map(|(i, p)| (i, self.labels[i as usize].clone(), p))
+                .collect(),
+            logits: Vec::<f32>::try_from(&logits)?,
+        })
     }
 }
 
@@ -137,7 +139,8 @@ pub fn read_labels(path: &Path) -> Result<Vec<String>> {
         .collect())
 }
 
-fn decode(path: &Path) -> Result<RgbImage> {
+/// Reads and decodes an image file (JPEG or PNG by content); errors name the path.
+pub fn decode(path: &Path) -> Result<RgbImage> {
     let bytes = std::fs::read(path).map_err(|e| Error::Io {
         file: path.display().to_string(),
         problem: e.to_string(),

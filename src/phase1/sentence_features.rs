@@ -255,12 +255,7 @@ pub fn write_sentence_features(
         what: format!("word2vec file {}", vectors_path.display()),
         problem,
     })?;
-    let index: HashMap<&str, u32> = vectors
-        .words()
-        .iter()
-        .enumerate()
-        .map(|(i, w)| (w.as_str(), i as u32))
-        .collect();
+    let index = input_index(&vectors);
 
     let (dataset, _) = pairs::open(root)?;
     let rows = dataset.rows();
@@ -291,11 +286,8 @@ pub fn write_sentence_features(
         }
         let mut sentences: Vec<Vec<String>> = Vec::with_capacity(r.instructions.len());
         for text in &r.instructions {
-            let mut w = lexicon.corpus_words(&entities, text);
-            if w.len() > cfg.max_words {
-                w.truncate(cfg.max_words);
-                cut += 1;
-            }
+            let (w, was_cut) = instruction_words(&lexicon, &entities, text, cfg.max_words);
+            cut += usize::from(was_cut);
             words_seen += w.len() as u64;
             oov += w.iter().filter(|x| !index.contains_key(x.as_str())).count() as u64;
             sentences.push(w);
@@ -363,11 +355,7 @@ pub fn write_sentence_features(
 
     // The embedding table: row 0 is the zero vector (no vector, <bos>, padding).
     let dim = vectors.dim();
-    let mut table = vec![0f32; dim];
-    table.extend_from_slice(vectors.as_slice());
-    let table = Tensor::from_slice(&table)
-        .view([(vectors.len() + 1) as i64, dim as i64])
-        .to_device(device);
+    let table = input_table(&vectors, device);
     let model_cfg = SkipInstructionsConfig {
         word_dim: dim as i64,
         hidden: cfg.hidden,
@@ -559,9 +547,45 @@ pub fn write_sentence_features(
 /// resume test's fault injection).
 pub const ABORT_ENV: &str = "SEJE_FAULT_ABORT_AFTER_SENTENCE_EPOCH";
 
+/// The words of one instruction as the skip-instructions model reads them: the word2vec corpus
+/// spelling ([`Lexicon::corpus_words`]), cut at `max_words`; the flag says whether it was cut.
+pub fn instruction_words(
+    lexicon: &Lexicon,
+    entities: &EntitySet,
+    text: &str,
+    max_words: usize,
+) -> (Vec<String>, bool) {
+    let mut w = lexicon.corpus_words(entities, text);
+    let cut = w.len() > max_words;
+    w.truncate(max_words);
+    (w, cut)
+}
+
+/// Input ids of the word vectors: word → its row in `vectors` (the encoder's input id is the row
+/// + 1; 0 is a word without a vector).
+pub fn input_index(vectors: &WordVectors) -> HashMap<&str, u32> {
+    vectors
+        .words()
+        .iter()
+        .enumerate()
+        .map(|(i, w)| (w.as_str(), i as u32))
+        .collect()
+}
+
+/// The encoder's input table `[len + 1, dim]`: row 0 is the zero vector (no vector, `<bos>`,
+/// padding), row i + 1 the vector of word i.
+pub fn input_table(vectors: &WordVectors, device: Device) -> Tensor {
+    let dim = vectors.dim();
+    let mut table = vec![0f32; dim];
+    table.extend_from_slice(vectors.as_slice());
+    Tensor::from_slice(&table)
+        .view([(vectors.len() + 1) as i64, dim as i64])
+        .to_device(device)
+}
+
 /// Word vectors [B, L, dim] of sentences given as input ids (0 = zero vector), zero-padded, and
 /// their lengths; an empty sentence is one zero vector.
-fn encoder_batch<'a>(
+pub fn encoder_batch<'a>(
     sentences: impl Iterator<Item = &'a [u32]>,
     table: &Tensor,
     device: Device,

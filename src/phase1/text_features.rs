@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use crate::data::feature_store::{self, FeatureWriter};
 use crate::data::pairs;
-use crate::data::recipe1m::{self, Partition, DET_INGRS, LAYER1};
+use crate::data::recipe1m::{self, Detections, Partition, DET_INGRS, LAYER1};
 use crate::phase1::bert_rating::{self, BertRater, BertRatingConfig};
 use crate::phase1::entities::{EntitySet, Reexamination};
 use crate::phase1::key_terms::{KeyTerm, Lexicon};
@@ -368,17 +368,10 @@ pub fn write_text_features(
     let mut terms = Interner::default();
     let mut line_entities: HashMap<String, Vec<u32>> = HashMap::new();
     recipe1m::read_det_ingrs(root, |d| {
-        let mut ids: Vec<u32> = Vec::new();
-        for e in entities
-            .line_entities(&d, Reexamination::default())
-            .into_iter()
-            .flatten()
-        {
-            let id = terms.id(e.entity());
-            if !ids.contains(&id) {
-                ids.push(id);
-            }
-        }
+        let ids: Vec<u32> = line_entity_names(&entities, &d)
+            .iter()
+            .map(|e| terms.id(e))
+            .collect();
         line_entities.insert(d.id, ids);
         Ok(())
     })?;
@@ -673,6 +666,22 @@ fn dump_line(row: &(String, Partition), scores: &[(String, f64)], vectors: &Word
     serde_json::json!({ "id": row.0, "partition": row.1.as_str(), "terms": terms }).to_string()
 }
 
+/// The distinct ingredient entities of a recipe's lines, in line order: each valid detection
+/// as its entity name, each invalid line re-examined (spec/phase1-text.md).
+pub fn line_entity_names(entities: &EntitySet, detections: &Detections) -> Vec<String> {
+    let mut names: Vec<String> = Vec::new();
+    for e in entities
+        .line_entities(detections, Reexamination::default())
+        .into_iter()
+        .flatten()
+    {
+        if !names.iter().any(|n| n == e.entity()) {
+            names.push(e.entity().to_string());
+        }
+    }
+    names
+}
+
 /// The text of one recipe as Phase I uses it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecipeText {
@@ -708,6 +717,24 @@ pub fn recipe_text(
         words.extend(extractor.corpus_words(entities, text));
     }
     RecipeText { words, document }
+}
+
+/// f_term of one recipe with TF-IDF ratings, as [`write_text_features`] computes each row: its
+/// key-term document ([`recipe_text`]), rated by `tfidf` (fitted on the training split), weighted
+/// mean of the rated terms' vectors ([`weighted_term_feature`]).
+pub fn recipe_term_feature(
+    extractor: &Extractor,
+    entities: &EntitySet,
+    line_entities: &[&str],
+    title: &str,
+    instructions: &[String],
+    tfidf: &Tfidf,
+    vectors: &WordVectors,
+) -> Result<crate::phase1::term_feature::TermFeature> {
+    let text = recipe_text(extractor, entities, line_entities, title, instructions);
+    let scores = tfidf.transform(&text.document);
+    let refs: Vec<(&str, f64)> = scores.iter().map(|(t, s)| (t.as_str(), *s)).collect();
+    weighted_term_feature(&refs, vectors)
 }
 
 /// Trains word2vec on a corpus file (one text per line, words separated by spaces).

@@ -17,17 +17,25 @@ use crate::eval::Embeddings;
 use crate::phase2::config::TrainConfig;
 use crate::phase2::inputs::PhaseTwoInputs;
 use crate::phase2::model::JointEmbedding;
-use crate::phase2::run_dir::RunDir;
+use crate::phase2::run_dir::{RunDir, TrainState};
+use crate::phase2::step::Trainer;
 use crate::phase2::train::{loader, new_trainer};
 
-/// Embeds split `split` of a run's dataset with checkpoint `checkpoint` (`best` or `last`) of
-/// the run in `run_dir`, on `device` (`cpu`, `cuda`, `cuda:N`; default: the run's device).
-pub fn embed_run(
-    run_dir: &Path,
-    split: Partition,
-    checkpoint: &str,
-    device: Option<&str>,
-) -> Result<Embeddings> {
+/// A trained run's model in evaluation mode, loaded from one of its checkpoints.
+pub struct RunModel {
+    /// The run's resolved configuration (`config.toml`).
+    pub config: TrainConfig,
+    /// The model, discriminator and optimisers with the checkpoint's weights.
+    pub trainer: Trainer,
+    /// The checkpoint's training state.
+    pub state: TrainState,
+    /// Where the model lives.
+    pub device: Device,
+}
+
+/// Loads checkpoint `checkpoint` (`best` or `last`) of the run in `run_dir` on `device` (`cpu`,
+/// `cuda`, `cuda:N`; default: the run's device).
+pub fn load_run_model(run_dir: &Path, checkpoint: &str, device: Option<&str>) -> Result<RunModel> {
     let cfg = TrainConfig::load(&run_dir.join("config.toml"), &[])?;
     let device = crate::runtime::device(device.unwrap_or(&cfg.run.device))?;
     let run = RunDir::open(run_dir, &cfg, true, false)?;
@@ -39,6 +47,28 @@ pub fn embed_run(
     }
     let mut trainer = new_trainer(&cfg, device)?;
     let state = run.load_checkpoint(checkpoint, &mut trainer)?;
+    Ok(RunModel {
+        config: cfg,
+        trainer,
+        state,
+        device,
+    })
+}
+
+/// Embeds split `split` of a run's dataset with checkpoint `checkpoint` (`best` or `last`) of
+/// the run in `run_dir`, on `device` (`cpu`, `cuda`, `cuda:N`; default: the run's device).
+pub fn embed_run(
+    run_dir: &Path,
+    split: Partition,
+    checkpoint: &str,
+    device: Option<&str>,
+) -> Result<Embeddings> {
+    let RunModel {
+        config: cfg,
+        trainer,
+        state,
+        device,
+    } = load_run_model(run_dir, checkpoint, device)?;
     let (mut dataset, _) = pairs::open(Path::new(&cfg.data.root))?;
     let split_pairs = dataset.take_split(split);
     let inputs = PhaseTwoInputs::open(Path::new(&cfg.data.features), &cfg.model)?;
