@@ -614,6 +614,8 @@ fn choose(root: &Path, args: &ReproduceArgs) -> (PathBuf, String, String) {
 /// Runs the reproduce pipeline. `root` is the workspace root.
 pub fn run(root: &Path, args: &ReproduceArgs) -> Result<Outcome> {
     let wall = Instant::now();
+    // Read at the start: the tree the run's commands were built from.
+    let commit = git_commit(root);
     let (data_dir, config_name, why) = choose(root, args);
     eprintln!("reproduce: {why}");
     let cfg_path = config_path(root, &config_name);
@@ -1074,7 +1076,7 @@ pub fn run(root: &Path, args: &ReproduceArgs) -> Result<Outcome> {
         },
         device: args.device.clone(),
         machine: machine(&seje),
-        commit: git_commit(root),
+        commit,
         seje_sha256,
         stages: runner.records.clone(),
         wall_seconds: wall.elapsed().as_secs_f64(),
