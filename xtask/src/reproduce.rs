@@ -319,6 +319,15 @@ fn path_str(p: &Path) -> String {
     p.display().to_string()
 }
 
+/// `head --out OUT tail`: the shape of every Phase I command line.
+fn with_out(head: &[&str], out: &Path, tail: &[String]) -> Vec<String> {
+    let mut a: Vec<String> = head.iter().map(|s| s.to_string()).collect();
+    a.push("--out".into());
+    a.push(path_str(out));
+    a.extend(tail.iter().cloned());
+    a
+}
+
 /// A quoted TOML string for `--set key="value"`.
 fn toml_string(s: &str) -> String {
     toml::Value::String(s.to_string()).to_string()
@@ -362,6 +371,23 @@ impl Runner {
 
     fn dir(&self, stage: &str, key: &str) -> PathBuf {
         self.stages_dir.join(format!("{stage}-{}", &key[..16]))
+    }
+
+    /// A stage of one `seje` command whose arguments name its directory (keyed with `{out}`).
+    fn command_stage(
+        &mut self,
+        variant: &str,
+        stage: &str,
+        resumable: bool,
+        args: &dyn Fn(&Path) -> Vec<String>,
+    ) -> Result<PathBuf> {
+        let key = self.key(stage, &args(Path::new("{out}")), "");
+        self.stage(variant, stage, &key, resumable, &|_| Ok(()), &|d| {
+            vec![Cmd {
+                args: args(d),
+                stdout_to: None,
+            }]
+        })
     }
 
     /// Runs `stage` unless a finished stage with the same key exists. `prepare` runs before the
@@ -719,17 +745,26 @@ pub fn run(root: &Path, args: &ReproduceArgs) -> Result<Outcome> {
         }
     };
 
+    // A stage's result, or the early return when the run was asked to stop after it.
+    macro_rules! or_stop {
+        ($e:expr) => {{
+            let dir = $e?;
+            if runner.stopped {
+                return Ok(stopped(&runner));
+            }
+            dir
+        }};
+    }
+
     // The data.
     let (recipe1m, food101) = match given {
         Some(g) => g,
         None => {
             let g = cfg.data.generate.clone().expect("checked by load_config");
-            let cmd_args = |out: &Path| {
-                vec![
-                    "synth".to_string(),
-                    "--out".into(),
-                    path_str(&out.join("recipe1m")),
-                    "--food101".into(),
+            let synth_args = |out: &Path| {
+                let mut a = with_out(&["synth"], &out.join("recipe1m"), &[]);
+                a.extend([
+                    "--food101".to_string(),
                     path_str(&out.join("food101")),
                     "--recipes".into(),
                     g.recipes.to_string(),
@@ -739,147 +774,74 @@ pub fn run(root: &Path, args: &ReproduceArgs) -> Result<Outcome> {
                     g.food101_train.to_string(),
                     "--food101-test".into(),
                     g.food101_test.to_string(),
-                ]
+                ]);
+                a
             };
-            let key = runner.key("synth", &cmd_args(Path::new("{out}")), "");
-            let dir = runner.stage(MAIN_VARIANT, "synth", &key, false, &|_| Ok(()), &|d| {
-                vec![Cmd {
-                    args: cmd_args(d),
-                    stdout_to: None,
-                }]
-            })?;
-            if runner.stopped {
-                return Ok(stopped(&runner));
-            }
+            let dir = or_stop!(runner.command_stage(MAIN_VARIANT, "synth", false, &synth_args));
             (dir.join("recipe1m"), dir.join("food101"))
         }
     };
+    let (root_s, food_s) = (path_str(&recipe1m), path_str(&food101));
 
     let mut variant_results = Vec::new();
     for v in &variants {
         let name = v.name.as_str();
         let dev = runner.device.clone();
-        let with = |base: &[String], extra: &[String]| {
-            let mut a = subs(base);
+        let with = |base: &[String], extra: &[String], device: bool| {
+            let mut a = if device {
+                vec!["--device".to_string(), dev.clone()]
+            } else {
+                Vec::new()
+            };
+            a.extend(subs(base));
             a.extend(subs(extra));
             a
         };
-        let placeholder = Path::new("{out}");
 
         // Phase I: text.
-        let text_extra = with(&cfg.phase1.text, &v.text);
-        let text_args = |out: &Path| {
-            let mut a = vec![
-                "features".to_string(),
-                "text".into(),
-                "--root".into(),
-                path_str(&recipe1m),
-                "--out".into(),
-                path_str(out),
-            ];
-            a.extend(text_extra.iter().cloned());
-            a
-        };
-        let key = runner.key("text", &text_args(placeholder), "");
-        let text = runner.stage(name, "text", &key, false, &|_| Ok(()), &|d| {
-            vec![Cmd {
-                args: text_args(d),
-                stdout_to: None,
-            }]
-        })?;
-        if runner.stopped {
-            return Ok(stopped(&runner));
-        }
-        let vocab = text.join("vocab.bin");
+        let tail = with(&cfg.phase1.text, &v.text, false);
+        let text = or_stop!(runner.command_stage(name, "text", false, &|out| {
+            with_out(&["features", "text", "--root", &root_s], out, &tail)
+        }));
+        let vocab = path_str(&text.join("vocab.bin"));
 
-        // Phase I: sentences.
-        let sent_extra = with(&cfg.phase1.sentences, &v.sentences);
-        let sent_args = |out: &Path| {
-            let mut a = vec![
-                "features".to_string(),
-                "sentences".into(),
-                "--root".into(),
-                path_str(&recipe1m),
-                "--w2v".into(),
-                path_str(&vocab),
-                "--out".into(),
-                path_str(out),
-                "--device".into(),
-                dev.clone(),
-            ];
-            a.extend(sent_extra.iter().cloned());
-            a
-        };
-        let key = runner.key("sentences", &sent_args(placeholder), "");
-        let sentences = runner.stage(name, "sentences", &key, true, &|_| Ok(()), &|d| {
-            vec![Cmd {
-                args: sent_args(d),
-                stdout_to: None,
-            }]
-        })?;
-        if runner.stopped {
-            return Ok(stopped(&runner));
-        }
+        // Phase I: sentences (resumes from the encoder's checkpoints).
+        let tail = with(&cfg.phase1.sentences, &v.sentences, true);
+        let head = ["features", "sentences", "--root", &root_s, "--w2v", &vocab];
+        let sentences = or_stop!(runner.command_stage(name, "sentences", true, &|out| {
+            with_out(&head, out, &tail)
+        }));
 
-        // Phase I: the image categoriser.
-        let cat_extra = with(&cfg.phase1.categoriser, &v.categoriser);
-        let cat_args = |out: &Path| {
-            let mut a = vec![
-                "features".to_string(),
-                "categoriser".into(),
-                "--food101".into(),
-                path_str(&food101),
-                "--out".into(),
-                path_str(out),
-                "--device".into(),
-                dev.clone(),
-            ];
-            a.extend(cat_extra.iter().cloned());
-            a
-        };
-        let key = runner.key("categoriser", &cat_args(placeholder), "");
-        let categoriser = runner.stage(name, "categoriser", &key, true, &|_| Ok(()), &|d| {
-            vec![Cmd {
-                args: cat_args(d),
-                stdout_to: None,
-            }]
-        })?;
-        if runner.stopped {
-            return Ok(stopped(&runner));
-        }
+        // Phase I: the image categoriser (resumes from its checkpoints).
+        let tail = with(&cfg.phase1.categoriser, &v.categoriser, true);
+        let categoriser = or_stop!(runner.command_stage(name, "categoriser", true, &|out| {
+            with_out(
+                &["features", "categoriser", "--food101", &food_s],
+                out,
+                &tail,
+            )
+        }));
 
         // Phase I: category feature and labels.
-        let cats_extra = with(&cfg.phase1.categories, &v.categories);
-        let cats_args = |out: &Path| {
-            let mut a = vec![
-                "features".to_string(),
-                "categories".into(),
-                "--root".into(),
-                path_str(&recipe1m),
-                "--categoriser".into(),
-                path_str(&categoriser),
-                "--w2v".into(),
-                path_str(&vocab),
-                "--food101".into(),
-                path_str(&food101),
-                "--features".into(),
-                path_str(&text),
-                "--out".into(),
-                path_str(out),
-            ];
-            a.extend(cats_extra.iter().cloned());
-            a
-        };
-        let key = runner.key("categories", &cats_args(placeholder), "");
-        let categories = runner.stage(name, "categories", &key, false, &|_| Ok(()), &|d| {
-            vec![Cmd {
-                args: cats_args(d),
-                stdout_to: None,
-            }]
-        })?;
-        if runner.stopped {
-            return Ok(stopped(&runner));
-        }
+        let tail = with(&cfg.phase1.categories, &v.categories, false);
+        let (cat_s, text_s) = (path_str(&categoriser), path_str(&text));
+        let head = [
+            "features",
+            "categories",
+            "--root",
+            &root_s,
+            "--categoriser",
+            &cat_s,
+            "--w2v",
+            &vocab,
+            "--food101",
+            &food_s,
+            "--features",
+            &text_s,
+        ];
+        let categories = or_stop!(runner.command_stage(name, "categories", false, &|out| {
+            with_out(&head, out, &tail)
+        }));
         let classes = classes_of(&categories)?;
 
         // Phase II: training.
@@ -910,7 +872,7 @@ pub fn run(root: &Path, args: &ReproduceArgs) -> Result<Outcome> {
             }
             a
         };
-        let key = runner.key("train", &fresh_args(placeholder), &phase2_sha);
+        let key = runner.key("train", &fresh_args(Path::new("{out}")), &phase2_sha);
         let inputs = [
             text.join("term.safetensors"),
             sentences.join("sentences.safetensors"),
@@ -959,10 +921,7 @@ pub fn run(root: &Path, args: &ReproduceArgs) -> Result<Outcome> {
                 }]
             }
         };
-        let train = runner.stage(name, "train", &key, true, &prepare, &train_cmds)?;
-        if runner.stopped {
-            return Ok(stopped(&runner));
-        }
+        let train = or_stop!(runner.stage(name, "train", &key, true, &prepare, &train_cmds));
 
         // Evaluation: embed the test split with the best checkpoint, then every size it holds.
         let run_dir = train.join("run");
@@ -1038,10 +997,7 @@ pub fn run(root: &Path, args: &ReproduceArgs) -> Result<Outcome> {
                 stdout_to: Some(out.join("eval.json")),
             }]
         };
-        let eval = runner.stage(name, "eval", &eval_key, false, &embed, &eval_cmds)?;
-        if runner.stopped {
-            return Ok(stopped(&runner));
-        }
+        let eval = or_stop!(runner.stage(name, "eval", &eval_key, false, &embed, &eval_cmds));
         let plan: serde_json::Value =
             serde_json::from_str(&fs::read_to_string(eval.join("plan.json"))?)?;
         let report = match fs::read_to_string(eval.join("eval.json")) {
