@@ -351,9 +351,6 @@ impl Lock {
              # pin, and `cargo xtask verify` checks them against it. Do not edit by hand.\n\n{}",
             toml::to_string(self).context("cannot serialise the lock")?
         );
-        let tmp = data.join(format!(".{LOCK_FILE}.tmp"));
-        fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
-        fs::rename(&tmp, &p).with_context(|| format!("cannot replace {}", p.display()))?;
-        Ok(())
+        crate::disk::write_atomic(&p, text.as_bytes())
     }
 }

@@ -93,6 +93,17 @@ pub fn sha256_file(path: &Path) -> Result<String> {
     Ok(hash_file(path, false)?.sha256)
 }
 
+/// Writes `bytes` to `<path>.partial` beside `path` and renames it into place, so a reader
+/// never sees a half-written file.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".partial");
+    let tmp = std::path::PathBuf::from(tmp);
+    fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+    fs::rename(&tmp, path).with_context(|| format!("cannot rename into {}", path.display()))?;
+    Ok(())
+}
+
 /// Fails with the directory, the need and what is available when fewer than `need` bytes are free.
 pub fn check_free_space(dir: &Path, need: u64) -> Result<()> {
     let avail = free_space(dir)?;

@@ -24,6 +24,7 @@ use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::disk::{sha256_file, write_atomic};
 use crate::tables;
 
 /// The words every output of a synthetic run carries.
@@ -279,20 +280,6 @@ fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-fn sha256_file(path: &Path) -> Result<String> {
-    let mut f = fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(hex::encode(h.finalize()))
-}
-
 /// A cheap fingerprint of given data: each file's path under `base`, size and modification time.
 fn data_fingerprint(base: &Path, files: &[PathBuf]) -> Result<String> {
     let mut text = String::new();
@@ -426,15 +413,16 @@ impl Runner {
         );
         let start = Instant::now();
         prepare(&dir)?;
-        for cmd in commands(&dir) {
-            self.run_seje(stage, &dir, &cmd)?;
+        let cmds = commands(&dir);
+        for cmd in &cmds {
+            self.run_seje(stage, &dir, cmd)?;
         }
         let seconds = start.elapsed().as_secs_f64();
         let marker = serde_json::json!({
             "stage": stage,
             "key": key,
             "seconds": seconds,
-            "commands": commands(&dir).iter().map(|c| c.args.clone()).collect::<Vec<_>>(),
+            "commands": cmds.iter().map(|c| c.args.clone()).collect::<Vec<_>>(),
         });
         write_atomic(&done, serde_json::to_string_pretty(&marker)?.as_bytes())?;
         eprintln!("reproduce        {stage:<11} done in {seconds:.1} s");
@@ -495,14 +483,6 @@ impl Runner {
 fn read_done(path: &Path, key: &str) -> Option<f64> {
     let v: serde_json::Value = serde_json::from_str(&fs::read_to_string(path).ok()?).ok()?;
     (v.get("key")?.as_str()? == key).then(|| v.get("seconds")?.as_f64())?
-}
-
-/// Writes `bytes` to a sibling temporary file and renames it into place.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("partial");
-    fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
-    fs::rename(&tmp, path).with_context(|| format!("cannot rename into {}", path.display()))?;
-    Ok(())
 }
 
 /// Number of rows (ids) of a safetensors file written by `seje embed`.

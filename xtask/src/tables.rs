@@ -574,7 +574,7 @@ pub fn refresh(root: &Path, dir: &Path, write: bool) -> Result<Vec<PathBuf>> {
         if fs::read_to_string(&f).ok().as_deref() != Some(text.as_str()) {
             stale.push(f.clone());
             if write {
-                crate::reproduce::write_atomic(&f, text.as_bytes())?;
+                crate::disk::write_atomic(&f, text.as_bytes())?;
             }
         }
     }
