@@ -10,7 +10,9 @@
 //! the same transforms, a torch `DataLoader` with the same batch size and number of workers, one
 //! warm-up epoch then a timed one), run with `SEJE_BENCH_PYTHON` (default `python3`); without torch
 //! and torchvision it is skipped and the reason printed. Both sides are measured in the same run,
-//! alternating, and the ratio ours / reference is printed.
+//! alternating, and the ratio ours / reference is printed (spec/benchmarks.md).
+
+mod common;
 
 use std::path::Path;
 use std::process::Command;
@@ -61,7 +63,7 @@ fn reference(
         })
         .collect();
     std::fs::write(&list, text).map_err(|e| format!("{}: {e}", list.display()))?;
-    let python = std::env::var("SEJE_BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
+    let python = common::python();
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/benches/reference/loader_torchvision.py"
@@ -123,12 +125,30 @@ fn run(
 /// Ours, then the reference on the same files; prints the ratio.
 fn compare(root: &Path, pairs: &[Pair], transform: TransformConfig, workers: usize, label: &str) {
     let ours = run(root, pairs, transform, workers, label);
+    let what = format!(
+        "batch loader, {} generated {label}, flip, normalise, batch 64, {workers} worker{}",
+        pairs.len(),
+        if workers == 1 { "" } else { "s" }
+    );
     match reference(root, pairs, &transform, workers) {
-        Ok(r) => println!(
-            "{:<44} workers {workers}: PIL + torchvision {r:.0} images/s; ours / reference = {:.2}",
-            "",
-            ours / r
-        ),
+        Ok(r) => {
+            println!(
+                "{:<44} workers {workers}: PIL + torchvision {r:.0} images/s; ours / reference = {:.2}",
+                "",
+                ours / r
+            );
+            common::record(&common::Row {
+                bench: "data",
+                what: &what,
+                ours,
+                unit: common::Unit::Rate("images/s"),
+                reference: Some((
+                    r,
+                    "Pillow + torchvision transforms, torch DataLoader, same batch and workers",
+                )),
+                no_reference: None,
+            });
+        }
         Err(e) => println!("{:<44} reference skipped: {e}", ""),
     }
 }

@@ -2,9 +2,11 @@
 //! random embeddings, against a vectorised NumPy implementation of the same protocol and the
 //! authors' loop at 1K, all measured in the same run.
 //!
-//! Spec: spec/eval-protocol.md (speed). Run: `cargo bench --bench eval`. The NumPy side is
-//! `fixtures/golden/eval/reference.py bench`, run as a subprocess; without python3 and NumPy it is
-//! skipped and the reason printed.
+//! Spec: spec/eval-protocol.md (speed), spec/benchmarks.md. Run: `cargo bench --bench eval`. The
+//! NumPy side is `fixtures/golden/eval/reference.py bench`, run as a subprocess with
+//! `SEJE_BENCH_PYTHON` (default `python3`); without NumPy it is skipped and the reason printed.
+
+mod common;
 
 use std::process::Command;
 use std::time::Instant;
@@ -61,7 +63,8 @@ fn main() {
         env!("CARGO_MANIFEST_DIR"),
         "/fixtures/golden/eval/reference.py"
     );
-    let out = Command::new("python3")
+    let python = common::python();
+    let out = Command::new(&python)
         .args([script, "bench", "--image"])
         .arg(&a)
         .arg("--recipe")
@@ -75,6 +78,22 @@ fn main() {
             let numpy = v["numpy_float32_10000"].as_f64().expect("numpy time");
             let literal = v["authors_loop_1x1000"].as_f64().expect("literal time");
             println!("numpy vectorised (float32) 10 x 10000: {numpy:.2} s");
+            common::record(&common::Row {
+                bench: "eval",
+                what: "evaluation, 10 subsets × 10K pairs × both directions, 1024-d random unit vectors",
+                ours: ours_10k,
+                unit: common::Unit::Seconds,
+                reference: Some((numpy, "NumPy float32, vectorised, same protocol")),
+                no_reference: None,
+            });
+            common::record(&common::Row {
+                bench: "eval",
+                what: "evaluation, 1 subset × 1K pairs, both directions",
+                ours: ours_1k,
+                unit: common::Unit::Seconds,
+                reference: Some((literal, "the authors' loop (test.py logic, Python)")),
+                no_reference: None,
+            });
             println!("authors' loop 1 x 1000: {literal:.2} s");
             println!("ratio numpy / seje at 10 x 10K: {:.2}", numpy / ours_10k);
             println!(
@@ -86,7 +105,7 @@ fn main() {
             "numpy reference skipped: reference.py failed: {}",
             String::from_utf8_lossy(&o.stderr)
         ),
-        Err(e) => println!("numpy reference skipped: cannot run python3: {e}"),
+        Err(e) => println!("numpy reference skipped: cannot run {python}: {e}"),
     }
     std::fs::remove_dir_all(&dir).expect("remove temp dir");
 }

@@ -16,7 +16,10 @@
 //! tokens of the file, newlines not counted). Vocabulary building is timed separately and not
 //! included: for us from the start of `train` to its "vocabulary built" event (the count, sort,
 //! Huffman tree and id stream), plus reading and splitting the file before; for gensim
-//! `build_vocab(corpus_file=…)`, which reads the file itself.
+//! `build_vocab(corpus_file=…)`, which reads the file itself. Rows for `cargo xtask bench`:
+//! spec/benchmarks.md.
+
+mod common;
 
 use std::io::Write;
 use std::path::Path;
@@ -130,7 +133,7 @@ fn ours(corpus: &Path, cfg: &Word2VecConfig, mark: &Arc<Mutex<Option<Instant>>>)
 }
 
 fn gensim(corpus: &Path, cfg: &Word2VecConfig, words: u64) -> Result<Side, String> {
-    let python = std::env::var("SEJE_BENCH_PYTHON").unwrap_or_else(|_| "python3".into());
+    let python = common::python();
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/benches/reference/word2vec_gensim.py"
@@ -248,6 +251,25 @@ fn main() {
         match g {
             Some(g) => {
                 let gw = (words * iter as u64) as f64 / g.train_s;
+                let what = format!(
+                    "word2vec training (skip-gram, HS, size {size}, window 10, sample 1e-3, \
+                     min_count {min_count}, iter {iter}), {} corpus of {words} words, {t} \
+                     thread{}; vocabulary building excluded",
+                    if std::env::var_os("SEJE_BENCH_CORPUS").is_some() {
+                        "given"
+                    } else {
+                        "synthetic Zipf"
+                    },
+                    if t == 1 { "" } else { "s" }
+                );
+                common::record(&common::Row {
+                    bench: "word2vec",
+                    what: &what,
+                    ours: ow,
+                    unit: common::Unit::Rate("words/s"),
+                    reference: Some((gw, "gensim 4 Word2Vec, corpus_file, same file and settings")),
+                    no_reference: None,
+                });
                 println!(
                     "| {t} | {ow:.0} | {gw:.0} | {:.2} | {:.2} ({read_s:.2}) | {:.2} |",
                     ow / gw,

@@ -12,10 +12,12 @@
 //!   spec/reproduce.md;
 //! - `assets`, `fetch`, `verify`, `archive`, `disk`: the asset manifest, `cargo xtask fetch` and
 //!   `cargo xtask verify`, safe archive extraction, digests and free space
-//!   (spec/data-assets.md).
+//!   (spec/data-assets.md);
+//! - `bench`: the CPU rows of the README's performance table, spec/benchmarks.md.
 
 pub mod archive;
 pub mod assets;
+pub mod bench;
 pub mod disk;
 pub mod fetch;
 pub mod import;

@@ -10,11 +10,15 @@
 //! - `import`: the authors' released Phase I pickles to Phase II's feature stores (system Python 3,
 //!   standard library only), see `import.rs` and spec/data-authors-release.md;
 //! - `fetch`, `verify`: the files of the asset manifest `xtask/assets.toml`, downloaded, checked
-//!   and recorded (`fetch.rs`, `verify.rs`), spec/data-assets.md.
+//!   and recorded (`fetch.rs`, `verify.rs`), spec/data-assets.md;
+//! - `bench`: setup, then the benchmarks against their references and the CPU performance table
+//!   (`bench.rs`), spec/benchmarks.md.
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use xtask::{fetch, import, libtorch, reproduce, synth, tables, test, verify, workspace_root};
+use xtask::{
+    bench, fetch, import, libtorch, reproduce, synth, tables, test, verify, workspace_root,
+};
 
 #[derive(Parser)]
 #[command(
@@ -61,6 +65,9 @@ enum Task {
     /// Re-hash the present assets offline against the manifest and the lock; non-zero exit on a
     /// mismatch.
     Verify(verify::VerifyArgs),
+    /// Setup, then every CPU benchmark against its reference implementation in the same run
+    /// (NumPy, PIL + torchvision, gensim), and the table of ratios with the machine (`table.md`).
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> Result<()> {
@@ -88,6 +95,10 @@ fn main() -> Result<()> {
         }
         Task::Fetch(args) => fetch::run(&args)?,
         Task::Verify(args) => verify::run(&args)?,
+        Task::Bench(args) => {
+            libtorch::setup(&root, false)?;
+            bench::run(&root, &args)?;
+        }
     }
     Ok(())
 }
