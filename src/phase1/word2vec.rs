@@ -261,8 +261,8 @@ pub struct Trained {
 /// the updates node by node. Within one (context, centre) pair `syn0[l1]` is only written at the
 /// end and each node touches only its own row of syn1 (the nodes of a path are distinct), so the
 /// dot products do not depend on the updates before them: with one thread the numbers are the
-/// C tool's, bit for bit. Each dot product is summed left to right as in C; computing four at a
-/// time only lets the processor overlap four independent chains of additions.
+/// C tool's, bit for bit. Each dot product is summed left to right as in C; computing several at a
+/// time only lets the processor overlap independent chains of additions.
 trait Weights {
     /// `out[d] = syn0[l1..l1+size] · syn1[rows[d]·size..]`, each summed left to right.
     fn dots(&mut self, l1: usize, rows: &[u32], out: &mut [f32]);
@@ -272,45 +272,60 @@ trait Weights {
     fn apply(&mut self, l1: usize, neu1e: &[f32]);
 }
 
-/// `out[d] = a · rows[d]` summed left to right, four rows at a time; `get` reads an element.
+/// `out[d] = a · rows[d]` summed left to right; `get` reads an element. The rows go through
+/// [`dots_chains`] eight at a time, then four; a last group of fewer rows is padded with copies of
+/// its last row, whose results are dropped, so that no row is left to a lone, latency-bound
+/// chain (a pass over four or eight chains costs about what a pass over one does).
+#[inline(always)]
 fn dots_by<T>(a: &[T], syn1: &[T], rows: &[u32], out: &mut [f32], get: impl Fn(&T) -> f32 + Copy) {
-    let size = a.len();
-    let row = |r: u32| &syn1[r as usize * size..][..size];
-    let mut chunks = rows.chunks_exact(4);
     let mut d = 0;
-    for c in chunks.by_ref() {
-        let (r0, r1, r2, r3) = (row(c[0]), row(c[1]), row(c[2]), row(c[3]));
-        let mut f = [0f32; 4];
-        // Blocks of loads first, then the four chains of additions over them.
-        let split = size - size % BLOCK;
-        for start in (0..split).step_by(BLOCK) {
-            let block = |r: &[T]| -> [f32; BLOCK] { std::array::from_fn(|k| get(&r[start + k])) };
-            let (x, y0, y1, y2, y3) = (block(a), block(r0), block(r1), block(r2), block(r3));
-            for k in 0..BLOCK {
-                f[0] += x[k] * y0[k];
-                f[1] += x[k] * y1[k];
-                f[2] += x[k] * y2[k];
-                f[3] += x[k] * y3[k];
+    while d < rows.len() {
+        let left = rows.len() - d;
+        let n = if left > 4 { left.min(8) } else { left };
+        if n > 4 {
+            let group: [u32; 8] = std::array::from_fn(|j| rows[d + j.min(n - 1)]);
+            let f = dots_chains(a, syn1, &group, get);
+            out[d..d + n].copy_from_slice(&f[..n]);
+        } else {
+            let group: [u32; 4] = std::array::from_fn(|j| rows[d + j.min(n - 1)]);
+            let f = dots_chains(a, syn1, &group, get);
+            out[d..d + n].copy_from_slice(&f[..n]);
+        }
+        d += n;
+    }
+}
+
+/// The dot products of `a` with `N` rows of `syn1`, each summed left to right in its own chain
+/// of additions: blocks of loads first, then the `N` chains over them, so that the processor
+/// overlaps `N` independent chains.
+#[inline(always)]
+fn dots_chains<T, const N: usize>(
+    a: &[T],
+    syn1: &[T],
+    group: &[u32; N],
+    get: impl Fn(&T) -> f32 + Copy,
+) -> [f32; N] {
+    let size = a.len();
+    let rows: [&[T]; N] = std::array::from_fn(|j| &syn1[group[j] as usize * size..][..size]);
+    let mut f = [0f32; N];
+    let split = size - size % BLOCK;
+    for start in (0..split).step_by(BLOCK) {
+        let block = |r: &[T]| -> [f32; BLOCK] { std::array::from_fn(|k| get(&r[start + k])) };
+        let x = block(a);
+        let ys: [[f32; BLOCK]; N] = std::array::from_fn(|j| block(rows[j]));
+        for k in 0..BLOCK {
+            for j in 0..N {
+                f[j] += x[k] * ys[j][k];
             }
         }
-        for k in split..size {
-            let x = get(&a[k]);
-            f[0] += x * get(&r0[k]);
-            f[1] += x * get(&r1[k]);
-            f[2] += x * get(&r2[k]);
-            f[3] += x * get(&r3[k]);
-        }
-        out[d..d + 4].copy_from_slice(&f);
-        d += 4;
     }
-    for &r in chunks.remainder() {
-        let mut f = 0f32;
-        for (x, y) in a.iter().zip(row(r)) {
-            f += get(x) * get(y);
+    for k in split..size {
+        let x = get(&a[k]);
+        for j in 0..N {
+            f[j] += x * get(&rows[j][k]);
         }
-        out[d] = f;
-        d += 1;
     }
+    f
 }
 
 /// One thread's own weights (`threads = 1`): plain floats, so the updates vectorise.
@@ -321,13 +336,14 @@ struct Plain {
 }
 
 impl Weights for Plain {
-    #[inline]
+    // Always inlined, so that the AVX2 build of the loop (`Run::thread_avx2`) has its own copy.
+    #[inline(always)]
     fn dots(&mut self, l1: usize, rows: &[u32], out: &mut [f32]) {
         dots_by(&self.syn0[l1..l1 + self.size], &self.syn1, rows, out, |x| {
             *x
         });
     }
-    #[inline]
+    #[inline(always)]
     fn update(&mut self, l1: usize, l2: usize, g: f32, neu1e: &mut [f32]) {
         let s0 = &self.syn0[l1..l1 + self.size];
         let s1 = &mut self.syn1[l2..l2 + self.size];
@@ -336,7 +352,7 @@ impl Weights for Plain {
             *y += g * *x;
         }
     }
-    #[inline]
+    #[inline(always)]
     fn apply(&mut self, l1: usize, neu1e: &[f32]) {
         for (x, e) in self.syn0[l1..l1 + self.size].iter_mut().zip(neu1e) {
             *x += *e;
@@ -438,7 +454,12 @@ where
 {
     cfg.validate()?;
     let (vocab, stream) = prepare(sentences, cfg)?;
-    let syn0 = fit(cfg, &vocab, &stream, cfg.threads > 1, progress);
+    let storage = if cfg.threads > 1 {
+        Storage::Hogwild
+    } else {
+        Storage::Plain { avx2: true }
+    };
+    let syn0 = fit(cfg, &vocab, &stream, storage, progress);
     tracing::info!(
         words = vocab.words.len(),
         dim = cfg.size,
@@ -517,13 +538,22 @@ where
     Ok((vocab, stream))
 }
 
-/// `InitNet` and the training threads; returns syn0. `hogwild` selects the shared atomic storage
-/// (needed for more than one thread) over the plain one.
+/// How the weights are held while training.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Storage {
+    /// One thread, plain floats; with `avx2`, the AVX2 build of the loop when the processor has
+    /// it (the same numbers; `false` only in tests, to check that).
+    Plain { avx2: bool },
+    /// Shared atomic floats, needed for more than one thread.
+    Hogwild,
+}
+
+/// `InitNet` and the training threads; returns syn0.
 fn fit(
     cfg: &Word2VecConfig,
     vocab: &Vocab,
     stream: &[u32],
-    hogwild: bool,
+    storage: Storage,
     progress: &(dyn Fn(f32) + Sync),
 ) -> Vec<f32> {
     let (n, size) = (vocab.words.len(), cfg.size);
@@ -544,9 +574,13 @@ fn fit(
         actual: AtomicU64::new(0),
         progress,
     };
-    if !hogwild {
+    if let Storage::Plain { avx2 } = storage {
         let mut w = Plain { size, syn0, syn1 };
-        run.thread(0, stream, &mut w);
+        if avx2 {
+            run.thread_plain(stream, &mut w);
+        } else {
+            run.thread(0, stream, &mut w);
+        }
         w.syn0
     } else {
         // Thread `id` reads from the first sentence start at or after len · id / threads (the C
@@ -590,7 +624,28 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
+    /// The one-thread path: [`Run::thread`] compiled a second time for AVX2 and taken when the
+    /// processor has it (wider vectors in the updates and the dot products). Multiplications and
+    /// additions stay separate (AVX2 does not bring fused multiply-add), each element's operations
+    /// in the same order, so the numbers are the same bit for bit.
+    fn thread_plain(&self, chunk: &[u32], w: &mut Plain) {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the processor supports AVX2, checked just above.
+            unsafe { self.thread_avx2(chunk, w) };
+            return;
+        }
+        self.thread(0, chunk, w);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn thread_avx2(&self, chunk: &[u32], w: &mut Plain) {
+        self.thread(0, chunk, w);
+    }
+
     /// `TrainModelThread` of word2vec.c, skip-gram and hierarchical softmax only.
+    #[inline(always)]
     fn thread(&self, id: usize, chunk: &[u32], w: &mut impl Weights) {
         let cfg = self.cfg;
         let (size, window) = (cfg.size, cfg.window as u64);
@@ -743,10 +798,26 @@ mod tests {
         };
         let (vocab, stream) = prepare(&sentences, &cfg).expect("a vocabulary");
         assert!(vocab.words.len() > 20);
-        let plain = fit(&cfg, &vocab, &stream, false, &|_| {});
-        let hogwild = fit(&cfg, &vocab, &stream, true, &|_| {});
+        let plain = fit(
+            &cfg,
+            &vocab,
+            &stream,
+            Storage::Plain { avx2: true },
+            &|_| {},
+        );
+        let baseline = fit(
+            &cfg,
+            &vocab,
+            &stream,
+            Storage::Plain { avx2: false },
+            &|_| {},
+        );
+        let hogwild = fit(&cfg, &vocab, &stream, Storage::Hogwild, &|_| {});
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(&plain), bits(&hogwild));
+        // The AVX2 build of the loop (taken where the processor has it, as on the machines the
+        // C-tool goldens run on) computes what the baseline build computes.
+        assert_eq!(bits(&plain), bits(&baseline));
         // And training moved the vectors away from their initial values.
         let init = fit(
             &Word2VecConfig {
@@ -755,7 +826,7 @@ mod tests {
             },
             &vocab,
             &stream,
-            false,
+            Storage::Plain { avx2: true },
             &|_| {},
         );
         assert_ne!(bits(&plain), bits(&init));
