@@ -1,5 +1,5 @@
 //! `cargo xtask bench`: the CPU rows of the README's performance table, regenerated. Runs the
-//! package's benchmarks (`cargo bench --bench eval|data|word2vec|features_text`) one after the
+//! package's benchmarks (`cargo bench --bench eval|data|word2vec|features_text|step`) one after the
 //! other, each against its reference implementation in the same run, gathers the rows they record
 //! (`SEJE_BENCH_OUT`), and writes them with the machine they ran on as `table.md`.
 //!
@@ -14,7 +14,7 @@ use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
 /// The benches, in the order they run.
-pub const BENCHES: [&str; 4] = ["eval", "data", "word2vec", "features_text"];
+pub const BENCHES: [&str; 5] = ["eval", "data", "word2vec", "features_text", "step"];
 
 /// What the references import, checked before anything runs.
 const PROBE: &str = "import json, platform, numpy, PIL, torch, torchvision, gensim; \
@@ -31,7 +31,7 @@ pub struct BenchArgs {
     /// Where the outputs, rows and `table.md` go (files of an earlier run there are replaced).
     #[arg(long, default_value = "target/bench-cpu")]
     pub out: PathBuf,
-    /// Run only these benches (comma-separated: eval, data, word2vec, features_text).
+    /// Run only these benches (comma-separated: eval, data, word2vec, features_text, step).
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// Recipes of the generated dataset of the `features_text` bench.

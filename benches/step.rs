@@ -1,0 +1,119 @@
+//! Training-step throughput on the CPU: the paper configuration's full SEJE iteration
+//! (ResNeXt-101 32×8d at 224², discriminator step then main step) on one synthetic batch, ours
+//! (`seje bench step`'s library function) against the same architecture and step written in
+//! PyTorch by this project (`benches/reference/train_step.py`), measured in the same run.
+//!
+//! Spec: spec/benchmarks.md (step), spec/phase2-training-loop.md. Run:
+//! `cargo bench --bench step`. The batch is `SEJE_BENCH_STEP_BATCH` pairs (default 8: the paper's
+//! 100 would take minutes a step on two cores); 2 untimed then `SEJE_BENCH_STEP_ITERS` (default
+//! 5) timed steps on each side, f32, libtorch's and torch's default CPU threads. The GPU figure at
+//! batch 100 is `benches/gpu.sh`'s. The reference runs with `SEJE_BENCH_PYTHON` (default
+//! `python3`; torch 2.11 and torchvision 0.26).
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use seje::phase2::config::TrainConfig;
+use seje::phase2::throughput::{bench_step, BenchOptions};
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name).map_or(default, |v| {
+        v.parse()
+            .unwrap_or_else(|_| panic!("{name}={v:?} is not a number"))
+    })
+}
+
+/// The reference's images/s, or why it could not run.
+fn reference(batch: usize, warmup: usize, iterations: usize) -> Result<f64, String> {
+    let python = common::python();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/benches/reference/train_step.py"
+    );
+    let out = Command::new(&python)
+        .arg(script)
+        .args(["--device", "cpu", "--precision", "f32", "--crop", "224"])
+        .args(["--batch", &batch.to_string()])
+        .args(["--warmup", &warmup.to_string()])
+        .args(["--iterations", &iterations.to_string()])
+        .arg("--json")
+        .output()
+        .map_err(|e| format!("cannot run {python}: {e}"))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let tail: Vec<&str> = err.lines().rev().take(3).collect();
+        return Err(format!("{python} {script} failed: {}", tail.join(" | ")));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let json = text
+        .find('{')
+        .map(|at| &text[at..])
+        .ok_or("the reference printed no JSON")?;
+    let v: serde_json::Value = serde_json::from_str(json).map_err(|e| format!("not json: {e}"))?;
+    println!(
+        "pytorch reference: {} at {}², batch {batch}: {:.0} ms per step, {:.2} images/s",
+        v["backbone"].as_str().unwrap_or("?"),
+        v["crop"],
+        v["ms_per_iteration"].as_f64().unwrap_or(f64::NAN),
+        v["images_per_second"].as_f64().unwrap_or(f64::NAN),
+    );
+    v["images_per_second"]
+        .as_f64()
+        .ok_or_else(|| "the reference's JSON has no images_per_second".into())
+}
+
+fn main() {
+    let batch = env_or("SEJE_BENCH_STEP_BATCH", 8);
+    let iterations = env_or("SEJE_BENCH_STEP_ITERS", 5);
+    let warmup = 2;
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("paper/configs/paper.toml");
+    let cfg = TrainConfig::load(
+        &config,
+        &[
+            format!("optim.batch_size={batch}"),
+            "run.precision=\"f32\"".into(),
+        ],
+    )
+    .expect("paper.toml loads");
+    let report = bench_step(
+        &cfg,
+        &config,
+        &BenchOptions {
+            device: Some("cpu".into()),
+            warmup,
+            iterations,
+        },
+    )
+    .expect("the step runs");
+    println!(
+        "seje: {} at {}², batch {batch}, {iterations} timed steps: {:.0} ms per step, {:.2} images/s, {} CPU threads",
+        report.backbone,
+        report.crop,
+        report.ms_per_iteration,
+        report.images_per_second,
+        tch::get_num_threads()
+    );
+    let what = format!(
+        "training step, paper configuration (ResNeXt-101 32×8d, 224², full SEJE iteration), f32, \
+         batch {batch} (the GPU row uses 100), CPU"
+    );
+    match reference(batch, warmup, iterations) {
+        Ok(r) => {
+            println!("ratio ours / pytorch = {:.2}", report.images_per_second / r);
+            common::record(&common::Row {
+                bench: "step",
+                what: &what,
+                ours: report.images_per_second,
+                unit: common::Unit::Rate("images/s"),
+                reference: Some((
+                    r,
+                    "the same architecture and step in PyTorch (benches/reference/train_step.py)",
+                )),
+                no_reference: None,
+            });
+        }
+        Err(e) => println!("pytorch reference skipped: {e}"),
+    }
+}
