@@ -65,6 +65,8 @@ fn reference(batch: usize, warmup: usize, iterations: usize) -> Result<f64, Stri
 }
 
 fn main() {
+    // As the `seje` binary does first (spec/runtime.md, Memory).
+    let allocator = seje::runtime::keep_freed_memory();
     let batch = env_or("SEJE_BENCH_STEP_BATCH", 8);
     let iterations = env_or("SEJE_BENCH_STEP_ITERS", 5);
     let warmup = 2;
@@ -88,7 +90,7 @@ fn main() {
     )
     .expect("the step runs");
     println!(
-        "seje: {} at {}², batch {batch}, {iterations} timed steps: {:.0} ms per step, {:.2} images/s, {} CPU threads",
+        "seje: {} at {}², batch {batch}, {iterations} timed steps: {:.0} ms per step, {:.2} images/s, {} CPU threads, allocator {allocator:?}",
         report.backbone,
         report.crop,
         report.ms_per_iteration,

@@ -657,11 +657,13 @@ fn main() -> ExitCode {
 }
 
 fn run() -> Result<()> {
+    let allocator = seje::runtime::keep_freed_memory();
     let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.log)?)
         .with_writer(std::io::stderr)
         .init();
+    tracing::debug!(?allocator, "C allocator");
     match cli.command {
         Command::Info { json } => {
             let info = seje::runtime::runtime_info();
@@ -675,6 +677,14 @@ fn run() -> Result<()> {
                 println!(
                     "cuda            {} ({} devices)",
                     info.cuda_available, info.cuda_devices
+                );
+                println!(
+                    "allocator       {}",
+                    match info.allocator {
+                        seje::runtime::AllocatorMode::KeepFreed =>
+                            "keep freed memory (glibc: no mmap per block, no trim)",
+                        seje::runtime::AllocatorMode::Default => "the C library's default",
+                    }
                 );
             }
         }

@@ -61,6 +61,8 @@ pub struct RuntimeInfo {
     pub cuda_available: bool,
     /// Number of CUDA devices (0 without CUDA).
     pub cuda_devices: i64,
+    /// What [`keep_freed_memory`] did in this process (`default` when it was not called).
+    pub allocator: AllocatorMode,
 }
 
 /// Collects [`RuntimeInfo`] from the loaded libtorch.
@@ -80,8 +82,50 @@ pub fn runtime_info() -> RuntimeInfo {
         } else {
             0
         },
+        allocator: *ALLOCATOR.get().unwrap_or(&AllocatorMode::Default),
     }
 }
+
+/// How [`keep_freed_memory`] left the C allocator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AllocatorMode {
+    /// glibc's malloc keeps freed memory: no `mmap` per large block, no trimming.
+    KeepFreed,
+    /// As the C library does by default (`SEJE_MALLOC=default`, or not glibc).
+    Default,
+}
+
+/// Tells glibc's malloc, which libtorch's CPU tensors come from, to serve every block from its
+/// heap (`M_MMAP_MAX = 0`) and never give freed memory back to the kernel (`M_TRIM_THRESHOLD`
+/// at its largest). By default glibc maps each block above its threshold (at most 32 MiB) afresh
+/// and unmaps it when freed, so a training step that allocates the same large activations every
+/// iteration pays for the kernel zeroing new pages each time (a fifth of the CPU time of the
+/// paper configuration's step on the CPU). The cost: the process keeps its high-water mark of
+/// memory, as PyTorch's caching allocator does on a GPU. Called first by the `seje` binary;
+/// `SEJE_MALLOC=default` leaves the allocator alone. Returns what was done.
+pub fn keep_freed_memory() -> AllocatorMode {
+    *ALLOCATOR.get_or_init(|| {
+        if std::env::var("SEJE_MALLOC").is_ok_and(|v| v == "default") {
+            return AllocatorMode::Default;
+        }
+        #[cfg(all(target_os = "linux", target_env = "gnu"))]
+        {
+            // SAFETY: mallopt only sets allocator parameters (glibc takes its own lock).
+            let ok = unsafe {
+                libc::mallopt(libc::M_MMAP_MAX, 0) == 1
+                    && libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX) == 1
+            };
+            if ok {
+                return AllocatorMode::KeepFreed;
+            }
+        }
+        AllocatorMode::Default
+    })
+}
+
+/// What [`keep_freed_memory`] did, once it has run.
+static ALLOCATOR: std::sync::OnceLock<AllocatorMode> = std::sync::OnceLock::new();
 
 /// `n` draws of U[0, 1) from libtorch's CPU generator right after [`seed_everything`]`(seed)`.
 /// The spec page pins these values, so a change of seeding or generator is caught.

@@ -37,6 +37,15 @@ fn info_reports_the_pinned_libtorch() {
     let v: serde_json::Value = serde_json::from_str(&stdout(&["info", "--json"])).expect("json");
     assert_eq!(v["libtorch_version"], "2.11.0", "{v}");
     assert!(v["cpu_threads"].as_i64().is_some_and(|n| n >= 1), "{v}");
+    // glibc's malloc keeps freed memory (spec/runtime.md, Memory), unless told not to.
+    assert_eq!(v["allocator"], "keep_freed", "{v}");
+    let out = seje()
+        .args(["info", "--json"])
+        .env("SEJE_MALLOC", "default")
+        .output()
+        .expect("seje runs");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["allocator"], "default", "{v}");
 }
 
 #[test]

@@ -270,11 +270,14 @@ impl Machine {
     }
 }
 
-/// A figure with its unit: rates as whole numbers with thousands separators, seconds with two
-/// decimals.
+/// A figure with its unit: seconds and rates below 100 with two decimals, other rates as whole
+/// numbers with thousands separators.
 fn figure(v: f64, unit: &str) -> String {
     if unit == "s" {
         return format!("{v:.2} s");
+    }
+    if v.abs() < 100.0 {
+        return format!("{v:.2} {unit}");
     }
     let whole = format!("{:.0}", v.round());
     let (sign, digits) = whole
@@ -339,7 +342,8 @@ mod tests {
     fn figures_group_thousands_and_keep_two_decimals_for_seconds() {
         assert_eq!(figure(129_462.4, "words/s"), "129,462 words/s");
         assert_eq!(figure(999.6, "images/s"), "1,000 images/s");
-        assert_eq!(figure(42.0, "images/s"), "42 images/s");
+        assert_eq!(figure(2.3417, "images/s"), "2.34 images/s");
+        assert_eq!(figure(420.4, "images/s"), "420 images/s");
         assert_eq!(figure(1_234_567.0, "words/s"), "1,234,567 words/s");
         assert_eq!(figure(12.345, "s"), "12.35 s");
     }
