@@ -283,11 +283,13 @@ fn dots_by<T>(a: &[T], syn1: &[T], rows: &[u32], out: &mut [f32], get: impl Fn(&
         let left = rows.len() - d;
         let n = if left > 4 { left.min(8) } else { left };
         if n > 4 {
-            let group: [u32; 8] = std::array::from_fn(|j| rows[d + j.min(n - 1)]);
+            let mut group = [rows[d + n - 1]; 8];
+            group[..n].copy_from_slice(&rows[d..d + n]);
             let f = dots_chains(a, syn1, &group, get);
             out[d..d + n].copy_from_slice(&f[..n]);
         } else {
-            let group: [u32; 4] = std::array::from_fn(|j| rows[d + j.min(n - 1)]);
+            let mut group = [rows[d + n - 1]; 4];
+            group[..n].copy_from_slice(&rows[d..d + n]);
             let f = dots_chains(a, syn1, &group, get);
             out[d..d + n].copy_from_slice(&f[..n]);
         }
@@ -306,13 +308,25 @@ fn dots_chains<T, const N: usize>(
     get: impl Fn(&T) -> f32 + Copy,
 ) -> [f32; N] {
     let size = a.len();
-    let rows: [&[T]; N] = std::array::from_fn(|j| &syn1[group[j] as usize * size..][..size]);
+    // Plain loops rather than `std::array::from_fn`: the compiler once left that helper out of
+    // line here, which halved the speed (spec/phase1-word2vec.md, Throughput).
+    let mut rows: [&[T]; N] = [&a[..0]; N];
+    for (r, &g) in rows.iter_mut().zip(group) {
+        *r = &syn1[g as usize * size..][..size];
+    }
     let mut f = [0f32; N];
     let split = size - size % BLOCK;
     for start in (0..split).step_by(BLOCK) {
-        let block = |r: &[T]| -> [f32; BLOCK] { std::array::from_fn(|k| get(&r[start + k])) };
-        let x = block(a);
-        let ys: [[f32; BLOCK]; N] = std::array::from_fn(|j| block(rows[j]));
+        let mut x = [0f32; BLOCK];
+        for (v, e) in x.iter_mut().zip(&a[start..start + BLOCK]) {
+            *v = get(e);
+        }
+        let mut ys = [[0f32; BLOCK]; N];
+        for (y, r) in ys.iter_mut().zip(&rows) {
+            for (v, e) in y.iter_mut().zip(&r[start..start + BLOCK]) {
+                *v = get(e);
+            }
+        }
         for k in 0..BLOCK {
             for j in 0..N {
                 f[j] += x[k] * ys[j][k];
@@ -394,8 +408,12 @@ impl Weights for Hogwild<'_> {
             .zip(s1.chunks_exact(BLOCK))
             .zip(s0.chunks_exact(BLOCK))
         {
-            let xs: [f32; BLOCK] = std::array::from_fn(|k| load(&x[k]));
-            let mut ys: [f32; BLOCK] = std::array::from_fn(|k| load(&y[k]));
+            let mut xs = [0f32; BLOCK];
+            let mut ys = [0f32; BLOCK];
+            for k in 0..BLOCK {
+                xs[k] = load(&x[k]);
+                ys[k] = load(&y[k]);
+            }
             for k in 0..BLOCK {
                 e[k] += g * ys[k];
                 ys[k] += g * xs[k];
