@@ -15,7 +15,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Instant;
 
 use seje::data::images::{tree_path, ImagePolicy};
@@ -63,27 +62,20 @@ fn reference(
         })
         .collect();
     std::fs::write(&list, text).map_err(|e| format!("{}: {e}", list.display()))?;
-    let python = common::python();
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/benches/reference/loader_torchvision.py"
-    );
-    let out = Command::new(&python)
-        .arg(script)
-        .arg("--files")
-        .arg(&list)
-        .args(["--resize", &transform.resize.to_string()])
-        .args(["--crop", &transform.crop.to_string()])
-        .args(["--workers", &workers.to_string()])
-        .output()
-        .map_err(|e| format!("cannot run {python}: {e}"))?;
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        let tail: Vec<&str> = err.lines().rev().take(3).collect();
-        return Err(format!("{python} {script} failed: {}", tail.join(" | ")));
-    }
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout)
-        .map_err(|e| format!("reference output is not JSON: {e}"))?;
+    let files = list.display().to_string();
+    let v = common::run_reference(
+        "loader_torchvision.py",
+        &[
+            "--files",
+            &files,
+            "--resize",
+            &transform.resize.to_string(),
+            "--crop",
+            &transform.crop.to_string(),
+            "--workers",
+            &workers.to_string(),
+        ],
+    )?;
     v["images_per_second"]
         .as_f64()
         .ok_or_else(|| "reference output has no images_per_second".into())

@@ -20,7 +20,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Mutex;
 use std::time::Instant;
 
@@ -68,31 +67,7 @@ fn dataset(recipes: usize) -> (PathBuf, Option<tempfile::TempDir>) {
 
 /// gensim's vocabulary + training seconds on `corpus` with `cfg`, or why it could not run.
 fn gensim(corpus: &Path, cfg: &Word2VecConfig) -> Result<f64, String> {
-    let python = common::python();
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/benches/reference/word2vec_gensim.py"
-    );
-    let out = Command::new(&python)
-        .arg(script)
-        .arg("--corpus")
-        .arg(corpus)
-        .args(["--size", &cfg.size.to_string()])
-        .args(["--window", &cfg.window.to_string()])
-        .args(["--iter", &cfg.iter.to_string()])
-        .args(["--min-count", &cfg.min_count.to_string()])
-        .args(["--sample", &cfg.sample.to_string()])
-        .args(["--alpha", &cfg.alpha.to_string()])
-        .args(["--threads", &cfg.threads.to_string()])
-        .output()
-        .map_err(|e| format!("cannot run {python}: {e}"))?;
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        let tail: Vec<&str> = err.lines().rev().take(3).collect();
-        return Err(format!("{python} {script} failed: {}", tail.join(" | ")));
-    }
-    let v: serde_json::Value =
-        serde_json::from_slice(&out.stdout).map_err(|e| format!("not json: {e}"))?;
+    let v = common::gensim_word2vec(corpus, cfg)?;
     let vocab = v["vocab_seconds"].as_f64().ok_or("no vocab_seconds")?;
     let train = v["train_seconds"].as_f64().ok_or("no train_seconds")?;
     println!(

@@ -13,7 +13,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use seje::phase2::config::TrainConfig;
 use seje::phase2::throughput::{bench_step, BenchOptions};
@@ -27,31 +26,24 @@ fn env_or(name: &str, default: usize) -> usize {
 
 /// The reference's images/s, or why it could not run.
 fn reference(batch: usize, warmup: usize, iterations: usize) -> Result<f64, String> {
-    let python = common::python();
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/benches/reference/train_step.py"
-    );
-    let out = Command::new(&python)
-        .arg(script)
-        .args(["--device", "cpu", "--precision", "f32", "--crop", "224"])
-        .args(["--batch", &batch.to_string()])
-        .args(["--warmup", &warmup.to_string()])
-        .args(["--iterations", &iterations.to_string()])
-        .arg("--json")
-        .output()
-        .map_err(|e| format!("cannot run {python}: {e}"))?;
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        let tail: Vec<&str> = err.lines().rev().take(3).collect();
-        return Err(format!("{python} {script} failed: {}", tail.join(" | ")));
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let json = text
-        .find('{')
-        .map(|at| &text[at..])
-        .ok_or("the reference printed no JSON")?;
-    let v: serde_json::Value = serde_json::from_str(json).map_err(|e| format!("not json: {e}"))?;
+    let v = common::run_reference(
+        "train_step.py",
+        &[
+            "--device",
+            "cpu",
+            "--precision",
+            "f32",
+            "--crop",
+            "224",
+            "--batch",
+            &batch.to_string(),
+            "--warmup",
+            &warmup.to_string(),
+            "--iterations",
+            &iterations.to_string(),
+            "--json",
+        ],
+    )?;
     println!(
         "pytorch reference: {} at {}², batch {batch}: {:.0} ms per step, {:.2} images/s",
         v["backbone"].as_str().unwrap_or("?"),

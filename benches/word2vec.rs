@@ -23,7 +23,6 @@ mod common;
 
 use std::io::Write;
 use std::path::Path;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -133,31 +132,7 @@ fn ours(corpus: &Path, cfg: &Word2VecConfig, mark: &Arc<Mutex<Option<Instant>>>)
 }
 
 fn gensim(corpus: &Path, cfg: &Word2VecConfig, words: u64) -> Result<Side, String> {
-    let python = common::python();
-    let script = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/benches/reference/word2vec_gensim.py"
-    );
-    let out = Command::new(&python)
-        .arg(script)
-        .arg("--corpus")
-        .arg(corpus)
-        .args(["--size", &cfg.size.to_string()])
-        .args(["--window", &cfg.window.to_string()])
-        .args(["--iter", &cfg.iter.to_string()])
-        .args(["--min-count", &cfg.min_count.to_string()])
-        .args(["--sample", &cfg.sample.to_string()])
-        .args(["--alpha", &cfg.alpha.to_string()])
-        .args(["--threads", &cfg.threads.to_string()])
-        .output()
-        .map_err(|e| format!("cannot run {python}: {e}"))?;
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        let tail: Vec<&str> = err.lines().rev().take(3).collect();
-        return Err(format!("{python} {script} failed: {}", tail.join(" | ")));
-    }
-    let v: serde_json::Value =
-        serde_json::from_slice(&out.stdout).map_err(|e| format!("not json: {e}"))?;
+    let v = common::gensim_word2vec(corpus, cfg)?;
     let counted = v["corpus_words"].as_u64().unwrap_or(0);
     if counted != words {
         return Err(format!("gensim counted {counted} words, we {words}"));

@@ -8,10 +8,71 @@
 #![allow(dead_code)] // each bench uses a part
 
 use std::io::Write;
+use std::path::Path;
+use std::process::Command;
 
 /// The Python that runs the references: `SEJE_BENCH_PYTHON`, or `python3`.
 pub fn python() -> String {
     std::env::var("SEJE_BENCH_PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
+/// Runs the reference script `benches/reference/<script>` with `args` under [`python`] and
+/// returns the JSON object it prints (from its first `{`), or why it could not: the Python not
+/// found, the script failing (the last lines of its error output), or output that is not JSON.
+pub fn run_reference<S: AsRef<std::ffi::OsStr>>(
+    script: &str,
+    args: &[S],
+) -> Result<serde_json::Value, String> {
+    let python = python();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("benches/reference")
+        .join(script);
+    let out = Command::new(&python)
+        .arg(&path)
+        .args(args)
+        .output()
+        .map_err(|e| format!("cannot run {python}: {e}"))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let tail: Vec<&str> = err.lines().rev().take(3).collect();
+        return Err(format!("{python} {script} failed: {}", tail.join(" | ")));
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let json = text
+        .find('{')
+        .map(|at| &text[at..])
+        .ok_or_else(|| format!("{script} printed no JSON"))?;
+    serde_json::from_str(json).map_err(|e| format!("{script} output is not JSON: {e}"))
+}
+
+/// gensim's `Word2Vec` on `corpus` with `cfg`'s settings (`word2vec_gensim.py`): the JSON it
+/// prints (corpus size, vocabulary and training seconds).
+pub fn gensim_word2vec(
+    corpus: &Path,
+    cfg: &seje::phase1::word2vec::Word2VecConfig,
+) -> Result<serde_json::Value, String> {
+    let corpus = corpus.display().to_string();
+    run_reference(
+        "word2vec_gensim.py",
+        &[
+            "--corpus",
+            &corpus,
+            "--size",
+            &cfg.size.to_string(),
+            "--window",
+            &cfg.window.to_string(),
+            "--iter",
+            &cfg.iter.to_string(),
+            "--min-count",
+            &cfg.min_count.to_string(),
+            "--sample",
+            &cfg.sample.to_string(),
+            "--alpha",
+            &cfg.alpha.to_string(),
+            "--threads",
+            &cfg.threads.to_string(),
+        ],
+    )
 }
 
 /// Which way a figure is better.

@@ -220,19 +220,7 @@ impl Machine {
                     .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
             })
             .map(|kib| kib / (1024.0 * 1024.0));
-        let git = |args: &[&str]| {
-            Command::new("git")
-                .current_dir(root)
-                .args(args)
-                .output()
-                .ok()
-                .filter(|o| o.status.success())
-                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        };
-        let mut commit = git(&["rev-parse", "--short", "HEAD"]).unwrap_or_else(|| "unknown".into());
-        if git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty()) {
-            commit.push_str(" (with uncommitted changes)");
-        }
+        let commit = crate::git_commit(root);
         let date = Command::new("date")
             .args(["-u", "+%Y-%m-%d %H:%M UTC"])
             .output()
@@ -249,7 +237,8 @@ impl Machine {
         }
     }
 
-    /// One line: CPU, threads, memory, commit, date, reference versions.
+    /// One line: CPU, threads, memory, commit (`-dirty`: uncommitted changes), date, reference
+    /// versions.
     pub fn line(&self) -> String {
         let mem = self
             .memory_gib

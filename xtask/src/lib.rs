@@ -28,7 +28,8 @@ pub mod tables;
 pub mod test;
 pub mod verify;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 /// The workspace root (xtask/Cargo.toml sits one level below it).
 pub fn workspace_root() -> PathBuf {
@@ -36,4 +37,30 @@ pub fn workspace_root() -> PathBuf {
         .parent()
         .expect("xtask has a parent directory")
         .to_path_buf()
+}
+
+/// The checked-out commit, with `-dirty` when tracked files have uncommitted changes; `unknown`
+/// outside a git checkout. Recorded with every result (reproduce, bench).
+pub fn git_commit(root: &Path) -> String {
+    let run = |args: &[&str]| {
+        Command::new("git")
+            .current_dir(root)
+            .args(args)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    match run(&["rev-parse", "HEAD"]) {
+        Some(c) if !c.is_empty() => {
+            let dirty = run(&["status", "--porcelain", "--untracked-files=no"])
+                .is_some_and(|s| !s.is_empty());
+            if dirty {
+                format!("{c}-dirty")
+            } else {
+                c
+            }
+        }
+        _ => "unknown".into(),
+    }
 }

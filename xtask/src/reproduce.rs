@@ -540,30 +540,6 @@ pub fn build_seje(root: &Path) -> Result<PathBuf> {
     Ok(target.join("release/seje"))
 }
 
-fn git_commit(root: &Path) -> String {
-    let run = |args: &[&str]| {
-        Command::new("git")
-            .current_dir(root)
-            .args(args)
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-    };
-    match run(&["rev-parse", "HEAD"]) {
-        Some(c) if !c.is_empty() => {
-            let dirty = run(&["status", "--porcelain", "--untracked-files=no"])
-                .is_some_and(|s| !s.is_empty());
-            if dirty {
-                format!("{c}-dirty")
-            } else {
-                c
-            }
-        }
-        _ => "unknown".into(),
-    }
-}
-
 fn machine(seje: &Path) -> serde_json::Value {
     let info = Command::new(seje)
         .args(["info", "--json"])
@@ -621,7 +597,7 @@ fn choose(root: &Path, args: &ReproduceArgs) -> (PathBuf, String, String) {
 pub fn run(root: &Path, args: &ReproduceArgs) -> Result<Outcome> {
     let wall = Instant::now();
     // Read at the start: the tree the run's commands were built from.
-    let commit = git_commit(root);
+    let commit = crate::git_commit(root);
     let (data_dir, config_name, why) = choose(root, args);
     eprintln!("reproduce: {why}");
     let cfg_path = config_path(root, &config_name);
