@@ -27,7 +27,7 @@ use seje::data::synth::{self, SynthConfig};
 use seje::phase1::text_features::{write_text_features, Stage, TextFeaturesConfig};
 use seje::phase1::word2vec::Word2VecConfig;
 
-/// The first and last time each stage reported progress.
+/// When the word2vec and f_term stages first reported progress (the key-term stage runs before).
 #[derive(Default)]
 struct Marks {
     word2vec_start: Option<Instant>,

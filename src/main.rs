@@ -149,18 +149,8 @@ enum Command {
     },
     /// Embed a split with a trained run's checkpoint into an embeddings file for `seje eval`.
     Embed {
-        /// Run directory of `seje train`.
-        #[arg(long)]
-        run_dir: PathBuf,
-        /// Split: train, val or test.
-        #[arg(long, default_value = "test")]
-        split: String,
-        /// Checkpoint: best or last.
-        #[arg(long, default_value = "best")]
-        checkpoint: String,
-        /// Device: cpu, cuda or cuda:N (default: the run's).
-        #[arg(long)]
-        device: Option<String>,
+        #[command(flatten)]
+        from: RunSplitArgs,
         /// Output file (safetensors: `image` and `recipe` [N, D] float32, ids in the metadata).
         #[arg(long)]
         out: PathBuf,
@@ -169,18 +159,8 @@ enum Command {
     /// run (image 0 of each pair) into one file with the recipe ids, titles, photo paths, the
     /// run's identity and the Phase I artefacts queries need.
     Index {
-        /// Run directory of `seje train`.
-        #[arg(long)]
-        run_dir: PathBuf,
-        /// Split: train, val or test.
-        #[arg(long, default_value = "test")]
-        split: String,
-        /// Checkpoint: best or last.
-        #[arg(long, default_value = "best")]
-        checkpoint: String,
-        /// Device: cpu, cuda or cuda:N (default: the run's).
-        #[arg(long)]
-        device: Option<String>,
+        #[command(flatten)]
+        from: RunSplitArgs,
         /// The index file to write (safetensors).
         #[arg(long)]
         out: PathBuf,
@@ -347,6 +327,29 @@ enum DataCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// A trained run's checkpoint applied to one split (`seje embed`, `seje index`).
+#[derive(clap::Args)]
+struct RunSplitArgs {
+    /// Run directory of `seje train`.
+    #[arg(long)]
+    run_dir: PathBuf,
+    /// Split: train, val or test.
+    #[arg(long, default_value = "test")]
+    split: String,
+    /// Checkpoint: best or last.
+    #[arg(long, default_value = "best")]
+    checkpoint: String,
+    /// Device: cpu, cuda or cuda:N (default: the run's).
+    #[arg(long)]
+    device: Option<String>,
+}
+
+impl RunSplitArgs {
+    fn split(&self) -> Result<seje::data::recipe1m::Partition> {
+        self.split.parse().map_err(|e: String| anyhow::anyhow!(e))
+    }
 }
 
 /// Where the Phase I artefacts of a query live; `seje index` records them, `seje query` options
@@ -952,15 +955,14 @@ fn run() -> Result<()> {
                 print!("{}", seje::eval::report::render_table(report));
             }
         }
-        Command::Embed {
-            run_dir,
-            split,
-            checkpoint,
-            device,
-            out,
-        } => {
-            let split: seje::data::recipe1m::Partition =
-                split.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+        Command::Embed { from, out } => {
+            let split = from.split()?;
+            let RunSplitArgs {
+                run_dir,
+                checkpoint,
+                device,
+                ..
+            } = from;
             let emb =
                 seje::phase2::embed::embed_run(&run_dir, split, &checkpoint, device.as_deref())
                     .with_context(|| format!("embedding with {}", run_dir.display()))?;
@@ -973,16 +975,14 @@ fn run() -> Result<()> {
                 out.display()
             );
         }
-        Command::Index {
-            run_dir,
-            split,
-            checkpoint,
-            device,
-            out,
-            phase1,
-        } => {
-            let split: seje::data::recipe1m::Partition =
-                split.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+        Command::Index { from, out, phase1 } => {
+            let split = from.split()?;
+            let RunSplitArgs {
+                run_dir,
+                checkpoint,
+                device,
+                ..
+            } = from;
             let start = Instant::now();
             let index = seje::retrieval::build_index(
                 &run_dir,

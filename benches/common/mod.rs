@@ -117,16 +117,15 @@ pub fn record(row: &Row<'_>) {
     };
     let dir = std::path::PathBuf::from(dir);
     std::fs::create_dir_all(&dir).expect("create SEJE_BENCH_OUT");
-    let (unit, higher_is_better) = match row.unit {
-        Unit::Rate(u) => (u, true),
-        Unit::Seconds => ("s", false),
+    let unit = match row.unit {
+        Unit::Rate(u) => u,
+        Unit::Seconds => "s",
     };
     let value = serde_json::json!({
         "bench": row.bench,
         "what": row.what,
         "ours": row.ours,
         "unit": unit,
-        "higher_is_better": higher_is_better,
         "reference": row.reference.map(|(v, _)| v),
         "reference_name": row.reference.map(|(_, n)| n),
         "no_reference": row.no_reference,

@@ -45,8 +45,8 @@ pub struct Row {
     pub bench: String,
     pub what: String,
     pub ours: f64,
+    /// `s` for durations (lower is better), otherwise a rate.
     pub unit: String,
-    pub higher_is_better: bool,
     pub reference: Option<f64>,
     pub reference_name: Option<String>,
     pub no_reference: Option<String>,

@@ -371,37 +371,25 @@ fn figure(r: &Results, paper: &PaperTables, main: &VariantResult) -> String {
     let (w, h) = (760.0, 420.0);
     let (left, right, top, bottom) = (60.0, 250.0, 50.0, 50.0);
     let (pw, ph) = (w - left - right, h - top - bottom);
-    let mut series: Vec<Series> = Vec::new();
-    let col = |i: usize| {
-        paper.scaling.rows.iter().map(move |r| {
-            let y = [r.1, r.2, r.3, r.4][i];
-            (r.0 as f64, y)
+    // The paper's four columns (SEJE i→r, ACME i→r, SEJE r→i, ACME r→i), drawn in this order.
+    let paper_series = [
+        ("SEJE image→recipe (paper)", "#1f77b4", false, 0),
+        ("SEJE recipe→image (paper)", "#1f77b4", true, 2),
+        ("ACME image→recipe (paper)", "#ff7f0e", false, 1),
+        ("ACME recipe→image (paper)", "#ff7f0e", true, 3),
+    ];
+    let mut series: Vec<Series> = paper_series
+        .into_iter()
+        .map(|(label, colour, dashed, i)| {
+            let points = paper
+                .scaling
+                .rows
+                .iter()
+                .map(|r| (r.0 as f64, [r.1, r.2, r.3, r.4][i]))
+                .collect();
+            (label.to_string(), colour, dashed, points)
         })
-    };
-    series.push((
-        "SEJE image→recipe (paper)".into(),
-        "#1f77b4",
-        false,
-        col(0).collect(),
-    ));
-    series.push((
-        "SEJE recipe→image (paper)".into(),
-        "#1f77b4",
-        true,
-        col(2).collect(),
-    ));
-    series.push((
-        "ACME image→recipe (paper)".into(),
-        "#ff7f0e",
-        false,
-        col(1).collect(),
-    ));
-    series.push((
-        "ACME recipe→image (paper)".into(),
-        "#ff7f0e",
-        true,
-        col(3).collect(),
-    ));
+        .collect();
     for (i, (dir, words)) in DIRECTIONS.iter().enumerate() {
         let pts: Vec<(f64, f64)> = evaluated_sizes(main)
             .into_iter()
