@@ -957,15 +957,13 @@ fn run() -> Result<()> {
         }
         Command::Embed { from, out } => {
             let split = from.split()?;
-            let RunSplitArgs {
-                run_dir,
-                checkpoint,
-                device,
-                ..
-            } = from;
-            let emb =
-                seje::phase2::embed::embed_run(&run_dir, split, &checkpoint, device.as_deref())
-                    .with_context(|| format!("embedding with {}", run_dir.display()))?;
+            let emb = seje::phase2::embed::embed_run(
+                &from.run_dir,
+                split,
+                &from.checkpoint,
+                from.device.as_deref(),
+            )
+            .with_context(|| format!("embedding with {}", from.run_dir.display()))?;
             emb.write_safetensors(&out)?;
             println!(
                 "{} pairs of the {} split, {}-d, written to {}",
@@ -977,21 +975,15 @@ fn run() -> Result<()> {
         }
         Command::Index { from, out, phase1 } => {
             let split = from.split()?;
-            let RunSplitArgs {
-                run_dir,
-                checkpoint,
-                device,
-                ..
-            } = from;
             let start = Instant::now();
             let index = seje::retrieval::build_index(
-                &run_dir,
+                &from.run_dir,
                 split,
-                &checkpoint,
-                device.as_deref(),
+                &from.checkpoint,
+                from.device.as_deref(),
                 &phase1.artefacts(),
             )
-            .with_context(|| format!("indexing with {}", run_dir.display()))?;
+            .with_context(|| format!("indexing with {}", from.run_dir.display()))?;
             index.write(&out)?;
             println!(
                 "{} pairs of the {} split, {}-d, written to {} ({:.1} s)",
