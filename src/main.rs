@@ -127,6 +127,11 @@ enum Command {
         /// out: the run's own resolved config.toml is used.
         #[arg(long, required_unless_present = "resume")]
         config: Option<PathBuf>,
+        /// The behaviour preset under a layer config such as fixture-mini.toml: `paper` (our
+        /// reading of the paper), `authors-code` (the released code), or a preset file
+        /// (spec/phase2-training-config.md).
+        #[arg(long)]
+        preset: Option<String>,
         /// Run directory (created; with --resume, an existing run).
         #[arg(long)]
         run_dir: PathBuf,
@@ -146,6 +151,37 @@ enum Command {
         /// No progress bars (they are drawn only on a terminal anyway).
         #[arg(long)]
         no_progress: bool,
+    },
+    /// Run N training iterations through the code `seje train` runs and write what they read and
+    /// produced (spec/phase2-training-step.md): init.safetensors and final.safetensors (weights
+    /// under the authors' names), batches.safetensors (every input and α), steps.jsonl (every
+    /// loss term).
+    Step {
+        /// Training configuration (TOML; `paper/configs/*.toml`).
+        #[arg(long)]
+        config: PathBuf,
+        /// The behaviour preset under a layer config: `paper`, `authors-code` or a preset file.
+        #[arg(long)]
+        preset: Option<String>,
+        /// Override a config value, e.g. --set data.features="DIR" (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Iterations: the first N batches of the split's first training epoch.
+        #[arg(long, default_value_t = 5)]
+        iterations: usize,
+        /// Split whose batches are used (training transforms and order whatever the split).
+        #[arg(long, default_value = "train")]
+        split: String,
+        /// Start from these tensors (named as init.safetensors) instead of the seeded initial
+        /// state: safetensors or a torch.save file.
+        #[arg(long)]
+        init: Option<PathBuf>,
+        /// Device: cpu, cuda or cuda:N (default: the config's run.device).
+        #[arg(long)]
+        device: Option<String>,
+        /// Output directory (created; the four files in it are replaced).
+        #[arg(long)]
+        out: PathBuf,
     },
     /// Embed a split with a trained run's checkpoint into an embeddings file for `seje eval`.
     Embed {
@@ -919,6 +955,7 @@ fn run() -> Result<()> {
         }
         Command::Train {
             config,
+            preset,
             run_dir,
             resume,
             force,
@@ -937,7 +974,11 @@ fn run() -> Result<()> {
                     run_dir.display()
                 ),
             };
-            let cfg = seje::phase2::config::TrainConfig::load(&config, &set)?;
+            let cfg = seje::phase2::config::TrainConfig::load_with_preset(
+                &config,
+                preset.as_deref(),
+                &set,
+            )?;
             let opts = seje::phase2::train::TrainOptions {
                 resume,
                 force,
@@ -954,6 +995,48 @@ fn run() -> Result<()> {
                 println!("test of the best checkpoint (written to test.json):");
                 print!("{}", seje::eval::report::render_table(report));
             }
+        }
+        Command::Step {
+            config,
+            preset,
+            set,
+            iterations,
+            split,
+            init,
+            device,
+            out,
+        } => {
+            let cfg = seje::phase2::config::TrainConfig::load_with_preset(
+                &config,
+                preset.as_deref(),
+                &set,
+            )?;
+            let opts = seje::phase2::trace::TraceOptions {
+                iterations,
+                split: split.parse().map_err(|e: String| anyhow::anyhow!(e))?,
+                init,
+                device,
+            };
+            let s = seje::phase2::trace::trace(&cfg, &out, &opts)
+                .with_context(|| format!("tracing {} iterations", iterations))?;
+            println!("preset     {}", s.preset);
+            for st in &s.steps {
+                let l = &st.losses;
+                println!(
+                    "iteration {}: L {:.6}  L_TRI {:.6}  L_D {}  L_DA {}",
+                    st.iteration,
+                    l.total,
+                    l.triplet,
+                    l.discriminator.map_or("-".into(), |v| format!("{v:.6}")),
+                    l.alignment.map_or("-".into(), |v| format!("{v:.6}")),
+                );
+            }
+            println!(
+                "written    {}",
+                seje::phase2::trace::FILES
+                    .map(|f| s.out.join(f).display().to_string())
+                    .join(", ")
+            );
         }
         Command::Embed { from, out } => {
             let split = from.split()?;

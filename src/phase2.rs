@@ -20,5 +20,6 @@ pub mod run_dir;
 pub mod sgd;
 pub mod step;
 pub mod throughput;
+pub mod trace;
 pub mod train;
 pub mod triplet;

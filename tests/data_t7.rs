@@ -316,12 +316,8 @@ fn phase_two_reads_the_converted_store() {
     let summary = t7::write_sentence_store(&[s], &ids, t7::MAX_SENTENCES, dir.path())
         .expect("converts over the stand-in's sentences");
     assert_eq!(summary.truncated, rlens.iter().filter(|&&l| l > 20).count());
-    let cfg = seje::phase2::config::TrainConfig::parse(
-        &std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("paper/configs/fixture-mini.toml"),
-        )
-        .expect("config"),
-        "fixture-mini.toml",
+    let cfg = seje::phase2::config::TrainConfig::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("paper/configs/fixture-mini.toml"),
         &["model.sentence=16".to_string()],
     )
     .expect("config parses");

@@ -282,9 +282,8 @@ fn phase_two_opens_the_imported_stores_next_to_sentence_features() {
     };
     seje::phase1::stand_in::write_features(&mini, &out, &stand_in).expect("stand-in");
     convert_ok(&inputs("p2"), &out);
-    let cfg = seje::phase2::config::TrainConfig::parse(
-        &std::fs::read_to_string(root().join("paper/configs/fixture-mini.toml")).expect("config"),
-        "fixture-mini.toml",
+    let cfg = seje::phase2::config::TrainConfig::load(
+        &root().join("paper/configs/fixture-mini.toml"),
         &[
             format!("model.term={DIM}"),
             format!("model.category_feature={DIM}"),

@@ -129,9 +129,8 @@ fn the_store_holds_f_cat_and_the_labels_and_phase_two_reads_it() {
     assert_eq!(store.info("f_cat").unwrap().shape, vec![n, MAX_IMAGES, 8]);
     assert_eq!(store.metadata()["class_names"], r#"["a","b","c"]"#);
 
-    let cfg = seje::phase2::config::TrainConfig::parse(
-        &std::fs::read_to_string(repo().join("paper/configs/fixture-mini.toml")).unwrap(),
-        "fixture-mini.toml",
+    let cfg = seje::phase2::config::TrainConfig::load(
+        &repo().join("paper/configs/fixture-mini.toml"),
         &["model.category_feature=8".into(), "model.classes=3".into()],
     )
     .expect("config");

@@ -208,12 +208,8 @@ fn phase_two_reads_the_sentences_next_to_the_other_files() {
     };
     seje::phase1::stand_in::write_features(&mini(), &feats, &stand_in).expect("stand-in");
     run(&w2v, &feats, &small());
-    let cfg = seje::phase2::config::TrainConfig::parse(
-        &std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("paper/configs/fixture-mini.toml"),
-        )
-        .unwrap(),
-        "fixture-mini.toml",
+    let cfg = seje::phase2::config::TrainConfig::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("paper/configs/fixture-mini.toml"),
         &["model.term=16".to_string(), "model.sentence=12".to_string()],
     )
     .expect("config");

@@ -193,12 +193,8 @@ fn phase_two_reads_f_term_next_to_the_stand_in_files() {
     seje::phase1::stand_in::write_features(&mini(), dir.path(), &stand_in).expect("stand-in");
     write_text_features(&mini(), dir.path(), &small(Rating::Tfidf), &|_, _| {})
         .expect("text features");
-    let cfg = seje::phase2::config::TrainConfig::parse(
-        &std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("paper/configs/fixture-mini.toml"),
-        )
-        .expect("config"),
-        "fixture-mini.toml",
+    let cfg = seje::phase2::config::TrainConfig::load(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("paper/configs/fixture-mini.toml"),
         &["model.term=16".to_string()],
     )
     .expect("config parses");

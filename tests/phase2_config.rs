@@ -32,13 +32,181 @@ fn every_paper_key_says_where_it_comes_from() {
         }
         let comment = t.split_once('#').map(|(_, c)| c.trim()).unwrap_or("");
         assert!(
-            ["code", "paper", "ours"]
+            ["code:", "paper:", "inferred:", "ours:"]
                 .iter()
                 .any(|s| comment.starts_with(s)),
-            "paper/configs/paper.toml:{}: `{t}` has no source comment (code:, paper: or ours:)",
+            "paper/configs/paper.toml:{}: `{t}` has no source comment (code:, paper:, inferred: \
+             or ours:)",
             i + 1
         );
     }
+}
+
+fn config_path(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("paper/configs")
+        .join(name)
+}
+
+/// The keys of a config file with their comments (`(line number, key line, comment)`).
+fn keyed_lines(name: &str) -> Vec<(usize, String, String)> {
+    std::fs::read_to_string(config_path(name))
+        .unwrap()
+        .lines()
+        .enumerate()
+        .filter_map(|(i, line)| {
+            let t = line.trim();
+            (!t.is_empty() && !t.starts_with('#') && !t.starts_with('[')).then(|| {
+                let comment = t.split_once('#').map(|(_, c)| c.trim()).unwrap_or("");
+                (i + 1, t.to_string(), comment.to_string())
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn every_released_code_key_cites_a_file_and_line() {
+    // `file.py:N`: ".py:" followed by a digit.
+    let cites = |c: &str| {
+        c.match_indices(".py:")
+            .any(|(i, _)| c[i + 4..].starts_with(|ch: char| ch.is_ascii_digit()))
+    };
+    let lines = keyed_lines("authors-code.toml");
+    assert!(lines.len() > 30, "{} keys", lines.len());
+    for (n, t, comment) in lines {
+        if t.starts_with("preset") {
+            continue;
+        }
+        assert!(
+            cites(&comment),
+            "paper/configs/authors-code.toml:{n}: `{t}` cites no file:line of the released code"
+        );
+    }
+}
+
+#[test]
+fn layers_say_why_they_change_a_key() {
+    for name in ["fixture-mini.toml", "synthetic.toml"] {
+        let lines = keyed_lines(name);
+        assert!(
+            lines[0].1.starts_with("extends = "),
+            "{name} extends no preset"
+        );
+        for (n, t, comment) in &lines[1..] {
+            assert!(
+                comment.starts_with("ours:") || comment.starts_with("tuned:"),
+                "paper/configs/{name}:{n}: `{t}` says neither ours: nor tuned:"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_presets_differ_where_the_spec_says() {
+    let flat = |cfg: &TrainConfig| -> std::collections::BTreeMap<String, String> {
+        fn walk(
+            prefix: &str,
+            v: &toml::Value,
+            out: &mut std::collections::BTreeMap<String, String>,
+        ) {
+            match v {
+                toml::Value::Table(t) => {
+                    for (k, v) in t {
+                        let key = if prefix.is_empty() {
+                            k.clone()
+                        } else {
+                            format!("{prefix}.{k}")
+                        };
+                        walk(&key, v, out);
+                    }
+                }
+                other => {
+                    out.insert(prefix.to_string(), other.to_string());
+                }
+            }
+        }
+        let mut out = std::collections::BTreeMap::new();
+        walk(
+            "",
+            &toml::Value::Table(cfg.to_toml().parse().unwrap()),
+            &mut out,
+        );
+        out
+    };
+    let paper = flat(&TrainConfig::load(&config_path("paper.toml"), &[]).unwrap());
+    let authors = flat(&TrainConfig::load(&config_path("authors-code.toml"), &[]).unwrap());
+    assert_eq!(
+        paper.keys().collect::<Vec<_>>(),
+        authors.keys().collect::<Vec<_>>()
+    );
+    let differ: Vec<&str> = paper
+        .iter()
+        .filter(|(k, v)| authors[*k] != **v)
+        .map(|(k, _)| k.as_str())
+        .collect();
+    // spec/phase2-training-config.md, "Presets and layers": the table of differences.
+    assert_eq!(
+        differ,
+        [
+            "data.images",
+            "objective.alignment_form",
+            "objective.triplet.negatives",
+            "preset",
+            "run.cudnn_benchmark",
+        ]
+    );
+}
+
+#[test]
+fn a_layer_changes_only_keys_of_its_preset() {
+    let dir = tempfile::tempdir().unwrap();
+    let paper = config_path("paper.toml");
+    let write = |name: &str, body: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, format!("extends = \"{}\"\n{body}", paper.display())).unwrap();
+        p
+    };
+    let ok = write("ok.toml", "[optim]\nbatch_size = 8\n");
+    let cfg = TrainConfig::load(&ok, &[]).unwrap();
+    assert_eq!((cfg.optim.batch_size, cfg.preset.as_str()), (8, "paper"));
+    // Paths the preset set stay resolved against the preset's directory.
+    assert!(
+        cfg.data.root.ends_with("/data/recipe1m"),
+        "{}",
+        cfg.data.root
+    );
+    assert!(!cfg.data.root.starts_with(&dir.path().display().to_string()));
+
+    let typo = write("typo.toml", "[model]\nbackbon = \"tiny\"\n");
+    let err = TrainConfig::load(&typo, &[]).unwrap_err().to_string();
+    assert!(
+        err.ends_with("no key `model.backbon` in the preset it extends"),
+        "{err}"
+    );
+
+    let renamed = write("renamed.toml", "preset = \"mine\"\n");
+    let err = TrainConfig::load(&renamed, &[]).unwrap_err().to_string();
+    assert!(
+        err.ends_with("a layer cannot set `preset`: it takes the preset it extends"),
+        "{err}"
+    );
+
+    let cycle = dir.path().join("cycle.toml");
+    std::fs::write(&cycle, "extends = \"cycle.toml\"\n").unwrap();
+    let err = TrainConfig::load(&cycle, &[]).unwrap_err().to_string();
+    assert!(err.contains("layers of `extends` (a cycle?)"), "{err}");
+
+    // --preset with a path to a preset file.
+    let cfg = TrainConfig::load_with_preset(
+        &ok,
+        Some(config_path("authors-code.toml").to_str().unwrap()),
+        &[],
+    )
+    .unwrap();
+    assert_eq!(
+        (cfg.optim.batch_size, cfg.preset.as_str()),
+        (8, "authors-code")
+    );
 }
 
 #[test]

@@ -33,7 +33,14 @@ fn trainer(seed: u64) -> Trainer {
         },
         classes: Some(3),
     };
-    Trainer::new(&model, &ObjectiveConfig::paper(), 1e-3, Device::Cpu, seed).unwrap()
+    Trainer::new(
+        &model,
+        &ObjectiveConfig::paper(),
+        1e-3,
+        Device::Cpu,
+        seed as u32,
+    )
+    .unwrap()
 }
 
 #[test]
@@ -82,6 +89,7 @@ fn checkpoints_round_trip_and_survive_an_interrupted_replacement() {
     let state = TrainState {
         epoch: 4,
         iteration: 77,
+        alphas_drawn: 1230,
         stage: 2,
         epochs_without_improvement: 1,
         best: Some((1.25, 3)),
@@ -90,6 +98,12 @@ fn checkpoints_round_trip_and_survive_an_interrupted_replacement() {
     run.save_checkpoint("last", &saved, &state).unwrap();
     let mut loaded = trainer(5);
     assert_eq!(run.load_checkpoint("last", &mut loaded).unwrap(), state);
+    // The α stream continues where the saved run stood.
+    assert_eq!(loaded.alphas.drawn(), 1230);
+    assert_eq!(
+        loaded.alphas.take(3),
+        seje::phase2::step::interpolation_weights(5, 3, 1230)
+    );
     for (name, t) in saved.vs.variables() {
         assert!(t.equal(&loaded.vs.variables()[&name]), "{name}");
     }

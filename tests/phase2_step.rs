@@ -67,7 +67,14 @@ impl Batch {
 
 fn trainer(seed: u64) -> Trainer {
     seje::runtime::seed_everything(seed, Some(1));
-    Trainer::new(&tiny(), &ObjectiveConfig::paper(), 1e-3, Device::Cpu, seed).unwrap()
+    Trainer::new(
+        &tiny(),
+        &ObjectiveConfig::paper(),
+        1e-3,
+        Device::Cpu,
+        seed as u32,
+    )
+    .unwrap()
 }
 
 fn weights(t: &Trainer) -> Vec<(String, Tensor)> {
@@ -85,15 +92,15 @@ fn the_paper_objective_learns_a_fixed_batch() {
     let _g = lock();
     let batch = Batch::new(3);
     let mut t = trainer(1234);
-    let first = t.step(&batch.input(), Some(&batch.classes), 0).unwrap();
+    let first = t.step(&batch.input(), Some(&batch.classes)).unwrap().losses;
     assert!(
         first.category_image.is_some()
             && first.alignment.is_some()
             && first.discriminator.is_some()
     );
     let mut last = first;
-    for i in 1..40 {
-        last = t.step(&batch.input(), Some(&batch.classes), i).unwrap();
+    for _ in 1..40 {
+        last = t.step(&batch.input(), Some(&batch.classes)).unwrap().losses;
     }
     assert!(
         last.triplet < 0.5 * first.triplet,
@@ -116,7 +123,7 @@ fn the_same_seed_gives_the_same_run() {
     let run = || {
         let mut t = trainer(7);
         let losses: Vec<_> = (0..3)
-            .map(|i| t.step(&batch.input(), Some(&batch.classes), i).unwrap())
+            .map(|_| t.step(&batch.input(), Some(&batch.classes)).unwrap().losses)
             .collect();
         (losses, weights(&t))
     };
@@ -136,14 +143,12 @@ fn a_restored_run_continues_bit_for_bit() {
     let _g = lock();
     let batch = Batch::new(5);
     let mut straight = trainer(11);
-    for i in 0..4 {
-        straight
-            .step(&batch.input(), Some(&batch.classes), i)
-            .unwrap();
+    for _ in 0..4 {
+        straight.step(&batch.input(), Some(&batch.classes)).unwrap();
     }
     let mut first = trainer(11);
-    for i in 0..2 {
-        first.step(&batch.input(), Some(&batch.classes), i).unwrap();
+    for _ in 0..2 {
+        first.step(&batch.input(), Some(&batch.classes)).unwrap();
     }
     let dir = tempfile::tempdir().unwrap();
     first.vs.save(dir.path().join("model.safetensors")).unwrap();
@@ -163,10 +168,12 @@ fn a_restored_run_continues_bit_for_bit() {
         .into_iter()
         .map(|(k, t)| (k, t.copy()))
         .collect::<Vec<_>>();
+    let drawn = first.alphas.drawn();
     drop(first);
-    // A new process would build fresh weights from another seed, then load.
+    // A new process would build fresh weights from another seed, then load the weights, the
+    // optimiser states and the α stream's position (what a checkpoint's state.json records).
     let mut resumed = trainer(99);
-    resumed.seed = 11;
+    resumed.alphas = seje::phase2::step::AlphaStream::at(11, drawn);
     resumed
         .vs
         .load(dir.path().join("model.safetensors"))
@@ -185,10 +192,8 @@ fn a_restored_run_continues_bit_for_bit() {
         .unwrap()
         .load_state(opt_d_state)
         .unwrap();
-    for i in 2..4 {
-        resumed
-            .step(&batch.input(), Some(&batch.classes), i)
-            .unwrap();
+    for _ in 2..4 {
+        resumed.step(&batch.input(), Some(&batch.classes)).unwrap();
     }
     for ((name, a), (_, b)) in weights(&straight).iter().zip(&weights(&resumed)) {
         assert!(a.equal(b), "{name} differs after resuming");
@@ -208,7 +213,7 @@ fn a_non_finite_loss_stops_before_any_update() {
         ..batch.input()
     };
     let err = t
-        .step(&input, Some(&batch.classes), 0)
+        .step(&input, Some(&batch.classes))
         .unwrap_err()
         .to_string();
     assert!(err.starts_with("non-finite L_D: its value is NaN"), "{err}");
@@ -225,7 +230,7 @@ fn category_alignment_needs_categories() {
     let _g = lock();
     let batch = Batch::new(8);
     let mut t = trainer(17);
-    let err = t.step(&batch.input(), None, 0).unwrap_err().to_string();
+    let err = t.step(&batch.input(), None).unwrap_err().to_string();
     assert!(
         err.contains("needs a category per pair") || err.contains("has no categories"),
         "{err}"

@@ -187,10 +187,13 @@ pub fn check(
                         *e
                     }
                 };
-                if policy == ImagePolicy::Fail {
-                    return Err(e);
+                match policy {
+                    ImagePolicy::Fail => return Err(e),
+                    // The loader will show a white image in its place.
+                    ImagePolicy::White => usable.push(im),
+                    ImagePolicy::Skip => {}
                 }
-                tracing::debug!(error = %e, "image skipped");
+                tracing::debug!(error = %e, %policy, "unusable image");
                 if report.problems.len() < LISTED_PROBLEMS {
                     report.problems.push(e.to_string());
                 }

@@ -4,8 +4,8 @@
 //! missing or cannot be decoded is a policy, never a silent substitute.
 //!
 //! Spec: spec/data-images.md (paths, decoding, policy). The authors' loader replaces an unreadable
-//! image by a white 224×224 image without a word (../shared/SEJE-SPEC.md §5.3); this module does
-//! not.
+//! image by a white 224×224 image, printing only "img missing" (`data_loader.py:12-19`); here that
+//! is the `white` policy, counted and logged, and the default is to stop.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -26,6 +26,17 @@ pub enum ImagePolicy {
     Fail,
     /// Leave the image out, count it and log it; a pair with no usable image left is dropped.
     Skip,
+    /// Show a white image ([`white_image`]) in its place, count it and log it: the authors'
+    /// `default_loader` (`data_loader.py:12-19`).
+    White,
+}
+
+/// Side of the authors' stand-in image (`Image.new('RGB', (224, 224), 'white')`).
+pub const WHITE_SIDE: u32 = 224;
+
+/// The image the `white` policy shows instead of an unreadable one.
+pub fn white_image() -> RgbImage {
+    RgbImage::from_pixel(WHITE_SIDE, WHITE_SIDE, image::Rgb([255, 255, 255]))
 }
 
 impl FromStr for ImagePolicy {
@@ -34,7 +45,8 @@ impl FromStr for ImagePolicy {
         match s {
             "fail" => Ok(ImagePolicy::Fail),
             "skip" => Ok(ImagePolicy::Skip),
-            other => Err(format!("image policy {other:?} is not fail or skip")),
+            "white" => Ok(ImagePolicy::White),
+            other => Err(format!("image policy {other:?} is not fail, skip or white")),
         }
     }
 }
@@ -44,6 +56,7 @@ impl fmt::Display for ImagePolicy {
         f.write_str(match self {
             ImagePolicy::Fail => "fail",
             ImagePolicy::Skip => "skip",
+            ImagePolicy::White => "white",
         })
     }
 }
@@ -177,9 +190,11 @@ mod tests {
     #[test]
     fn policies_parse() {
         assert_eq!("skip".parse::<ImagePolicy>().unwrap(), ImagePolicy::Skip);
+        assert_eq!("white".parse::<ImagePolicy>().unwrap(), ImagePolicy::White);
         assert_eq!(
             "x".parse::<ImagePolicy>().unwrap_err(),
-            "image policy \"x\" is not fail or skip"
+            "image policy \"x\" is not fail, skip or white"
         );
+        assert_eq!(ImagePolicy::White.to_string(), "white");
     }
 }

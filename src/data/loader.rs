@@ -65,6 +65,9 @@ pub struct Batch {
     pub samples: Vec<usize>,
     /// Samples of this batch left out under the skip policy.
     pub skipped: Vec<Skipped>,
+    /// Samples of this batch shown as a white image under the white policy (they stay in the
+    /// batch).
+    pub whitened: Vec<Skipped>,
 }
 
 /// The order in which an epoch visits `n` samples: `0..n`, or a Fisher-Yates shuffle driven by
@@ -106,6 +109,7 @@ struct Raw {
     image_indices: Vec<usize>,
     samples: Vec<usize>,
     skipped: Vec<Skipped>,
+    whitened: Vec<Skipped>,
 }
 
 impl Loader {
@@ -195,12 +199,24 @@ impl Shared {
             image_indices: Vec::new(),
             samples: Vec::new(),
             skipped: Vec::new(),
+            whitened: Vec::new(),
         };
         for &sample in &order[start..end] {
             let pair = &self.pairs[sample];
             let mut rng = sample_rng(cfg.seed, epoch, sample as u64);
             let k = choose_image(pair.images.len(), cfg.mode, &mut rng);
-            let loaded = images::load(&self.root, pair.partition, &pair.recipe_id, &pair.images[k])
+            let loaded =
+                match images::load(&self.root, pair.partition, &pair.recipe_id, &pair.images[k]) {
+                    Err(e) if cfg.policy == ImagePolicy::White => {
+                        tracing::warn!(error = %e, "image replaced by a white image");
+                        raw.whitened.push(Skipped {
+                            sample,
+                            reason: e.to_string(),
+                        });
+                        Ok(images::white_image())
+                    }
+                    other => other,
+                }
                 .and_then(|img| geometry(&img, &cfg.transform, cfg.mode, &mut rng));
             match loaded {
                 Ok((img, _)) => {
@@ -266,6 +282,7 @@ impl Iterator for Batches {
             image_indices: raw.image_indices,
             samples: raw.samples,
             skipped: raw.skipped,
+            whitened: raw.whitened,
         }))
     }
 }

@@ -78,8 +78,10 @@ impl CpythonRandom {
         r
     }
 
-    /// MT19937 `init_genrand(s)`.
-    fn from_u32(s: u32) -> Self {
+    /// MT19937 `init_genrand(s)`: the state of NumPy's legacy `np.random.seed(s)` (its
+    /// `mt19937_seed`), which the gradient penalty's α stream follows
+    /// (spec/phase2-training-step.md).
+    pub fn from_u32(s: u32) -> Self {
         let mut mt = [0u32; N];
         mt[0] = s;
         for i in 1..N {
@@ -110,6 +112,14 @@ impl CpythonRandom {
         y ^= (y << 7) & 0x9d2c_5680;
         y ^= (y << 15) & 0xefc6_0000;
         y ^ (y >> 18)
+    }
+
+    /// A double in [0, 1) from two outputs, `(a >> 5, b >> 6)` → `(a·2²⁶ + b) / 2⁵³`: CPython's
+    /// `random.random()` and NumPy's legacy `random_sample` (`mt19937_next_double`) alike.
+    pub fn random(&mut self) -> f64 {
+        let a = f64::from(self.genrand_uint32() >> 5);
+        let b = f64::from(self.genrand_uint32() >> 6);
+        (a * 67_108_864.0 + b) / 9_007_199_254_740_992.0
     }
 
     /// `getrandbits(k)` for `k ≤ 32`: the top `k` bits of one output (0 for `k = 0`).

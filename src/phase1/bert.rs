@@ -69,6 +69,13 @@ pub struct BertConfig {
     /// Only `absolute` is implemented.
     #[serde(default)]
     pub position_embedding_type: Option<String>,
+    /// Standard deviation of the normal initial weights (transformers' `initializer_range`).
+    #[serde(default = "default_initializer_range")]
+    pub initializer_range: f64,
+}
+
+fn default_initializer_range() -> f64 {
+    0.02
 }
 
 fn default_act() -> String {
@@ -189,6 +196,20 @@ fn layer_norm(p: nn::Path, width: i64, eps: f64) -> nn::LayerNorm {
     )
 }
 
+/// `nn.Linear` as transformers initialises it in a BERT: weight `init`, bias 0.
+fn linear(p: nn::Path, i: i64, o: i64, init: nn::Init) -> nn::Linear {
+    nn::linear(
+        p,
+        i,
+        o,
+        nn::LinearConfig {
+            ws_init: init,
+            bs_init: Some(nn::Init::Const(0.0)),
+            bias: true,
+        },
+    )
+}
+
 /// transformers' `BertModel` (no dropout: evaluation mode), variables named as its
 /// `state_dict`.
 #[derive(Debug)]
@@ -206,7 +227,9 @@ pub struct BertModel {
 
 impl BertModel {
     /// The model under `p` (`embeddings.…`, `encoder.layer.N.…`, and `pooler.dense` when
-    /// `pooler`). Weights are tch's defaults until loaded.
+    /// `pooler`), initialised as transformers' `BertPreTrainedModel._init_weights` does until
+    /// weights are loaded: linear and embedding weights N(0, `initializer_range`), the padding
+    /// token's embedding row 0, biases 0, LayerNorm weight 1 and bias 0.
     ///
     /// # Errors
     /// [`Error::Config`] for a configuration [`BertConfig::from_file`] would refuse.
@@ -219,8 +242,27 @@ impl BertModel {
         let h = config.hidden_size;
         let eps = config.layer_norm_eps;
         let e = p / "embeddings";
-        let emb = |name: &str, rows: i64| nn::embedding(&e / name, rows, h, Default::default());
+        let normal = nn::Init::Randn {
+            mean: 0.0,
+            stdev: config.initializer_range,
+        };
+        let emb = |name: &str, rows: i64| {
+            nn::embedding(
+                &e / name,
+                rows,
+                h,
+                nn::EmbeddingConfig {
+                    ws_init: normal,
+                    ..Default::default()
+                },
+            )
+        };
         let word_embeddings = emb("word_embeddings", config.vocab_size);
+        if (0..config.vocab_size).contains(&config.pad_token_id) {
+            tch::no_grad(|| {
+                let _ = word_embeddings.ws.get(config.pad_token_id).zero_();
+            });
+        }
         let position_embeddings = emb("position_embeddings", config.max_position_embeddings);
         let token_type_embeddings = emb("token_type_embeddings", config.type_vocab_size);
         let embeddings_norm = layer_norm(&e / "LayerNorm", h, eps);
@@ -229,7 +271,7 @@ impl BertModel {
                 let l = p / "encoder" / "layer" / i;
                 let a = &l / "attention";
                 let s = &a / "self";
-                let lin = |q: nn::Path, i: i64, o: i64| nn::linear(q, i, o, Default::default());
+                let lin = |q: nn::Path, i: i64, o: i64| linear(q, i, o, normal);
                 Layer {
                     query: lin(&s / "query", h, h),
                     key: lin(&s / "key", h, h),
@@ -242,7 +284,7 @@ impl BertModel {
                 }
             })
             .collect();
-        let pooler = pooler.then(|| nn::linear(p / "pooler" / "dense", h, h, Default::default()));
+        let pooler = pooler.then(|| linear(p / "pooler" / "dense", h, h, normal));
         Ok(Self {
             word_embeddings,
             position_embeddings,

@@ -1,8 +1,12 @@
-//! Training configuration: a TOML tree with unknown keys rejected, `--set key=value` overrides,
-//! and a content hash that identifies a run's configuration.
+//! Training configuration: a TOML tree with unknown keys rejected, presets and the layers that
+//! resize them, `--set key=value` overrides, and a content hash that identifies a run's
+//! configuration.
 //!
-//! Spec: spec/phase2-training-config.md. Values and their sources live in
-//! `paper/configs/paper.toml` (each key commented with where it comes from).
+//! Spec: spec/phase2-training-config.md. Two presets hold complete behaviours, each key saying
+//! where its value comes from: `paper/configs/paper.toml` (our reading of the paper) and
+//! `paper/configs/authors-code.toml` (the released code, key by key with file:line). A layer
+//! (`fixture-mini.toml`, `synthetic.toml`) names the preset it `extends` and changes sizes only;
+//! `--preset NAME` swaps the preset under a layer.
 
 use std::path::Path;
 
@@ -19,6 +23,9 @@ use crate::phase2::recipe_encoder::RecipeEncoderConfig;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TrainConfig {
+    /// The behaviour preset the configuration was resolved from (`paper`, `authors-code`):
+    /// named in every run directory and every table made from it.
+    pub preset: String,
     /// Seeds, device, threads.
     pub run: RunSection,
     /// Where the data and the Phase I features are, and the image transforms' sizes.
@@ -154,44 +161,51 @@ pub struct ScheduleSection {
 }
 
 impl TrainConfig {
-    /// Reads a TOML file, applies `KEY=VALUE` overrides (dotted keys, TOML values; a value that
-    /// does not parse as TOML is taken as a string) and checks the result. Relative `data.root`,
-    /// `data.features` and `model.pretrained` are resolved against the file's directory, so the resolved
-    /// configuration a run stores names its inputs wherever it is read from.
+    /// Reads a TOML file (a preset, or a layer over the preset it `extends`), applies
+    /// `KEY=VALUE` overrides (dotted keys, TOML values; a value that does not parse as TOML is
+    /// taken as a string) and checks the result. Relative `data.root`, `data.features` and
+    /// `model.pretrained` are resolved against the directory of the file that sets them (an
+    /// override's against `path`'s), so the resolved configuration a run stores names its inputs
+    /// wherever it is read from.
     pub fn load(path: &Path, overrides: &[String]) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
-            file: path.display().to_string(),
-            problem: e.to_string(),
-        })?;
-        let mut cfg = Self::parse(&text, &path.display().to_string(), overrides)?;
-        let base = path.parent().unwrap_or(Path::new("."));
-        let base = if base.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            base
-        };
-        let base = std::path::absolute(base).unwrap_or_else(|_| base.to_path_buf());
-        for p in [
-            &mut cfg.data.root,
-            &mut cfg.data.features,
-            &mut cfg.model.pretrained,
-        ] {
-            if !p.is_empty() && Path::new(p.as_str()).is_relative() {
-                *p = lexical_join(&base, p).display().to_string();
-            }
-        }
-        Ok(cfg)
+        Self::load_with_preset(path, None, overrides)
     }
 
-    /// [`TrainConfig::load`] on text; `origin` names it in errors.
-    pub fn parse(text: &str, origin: &str, overrides: &[String]) -> Result<Self> {
-        let mut table: toml::Table = text.parse().map_err(|e: toml::de::Error| Error::Config {
-            origin: origin.into(),
-            problem: e.to_string().trim_end().to_string(),
-        })?;
+    /// [`TrainConfig::load`] with the layer's preset replaced by `preset`: a name (`paper`,
+    /// `authors-code`: `NAME.toml` next to `path`) or a path to a preset file. Refused when
+    /// `path` is itself a preset.
+    pub fn load_with_preset(
+        path: &Path,
+        preset: Option<&str>,
+        overrides: &[String],
+    ) -> Result<Self> {
+        let origin = path.display().to_string();
+        let mut table = read_layers(path, preset, 0)?;
         for o in overrides {
             apply_override(&mut table, o)?;
         }
+        resolve_paths(&mut table, &absolute_dir(path));
+        Self::from_table(table, &origin)
+    }
+
+    /// [`TrainConfig::load`] on text; `origin` names it in errors.
+    /// The text must be a complete configuration (a layer's `extends` needs [`TrainConfig::load`],
+    /// which knows where the layer lives).
+    pub fn parse(text: &str, origin: &str, overrides: &[String]) -> Result<Self> {
+        let mut table = parse_table(text, origin)?;
+        if table.contains_key(EXTENDS) {
+            return Err(Error::Config {
+                origin: origin.into(),
+                problem: "a layer (`extends = ...`) must be read from its file".into(),
+            });
+        }
+        for o in overrides {
+            apply_override(&mut table, o)?;
+        }
+        Self::from_table(table, origin)
+    }
+
+    fn from_table(table: toml::Table, origin: &str) -> Result<Self> {
         let cfg: TrainConfig = table
             .try_into()
             .map_err(|e: toml::de::Error| Error::Config {
@@ -208,6 +222,16 @@ impl TrainConfig {
                 origin: origin.into(),
                 problem: format!("data.images: {problem}"),
             })?;
+        if cfg.run.seed > u64::from(u32::MAX) {
+            return Err(Error::Config {
+                origin: origin.into(),
+                problem: format!(
+                    "run.seed = {} is not below 2^32 (NumPy's seed range, which the gradient \
+                     penalty's α stream follows)",
+                    cfg.run.seed
+                ),
+            });
+        }
         if cfg.optim.batch_size < 2 {
             return Err(Error::Config {
                 origin: origin.into(),
@@ -226,6 +250,150 @@ impl TrainConfig {
     pub fn hash(&self) -> String {
         hex::encode(Sha256::digest(self.to_toml().as_bytes()))
     }
+}
+
+/// The key by which a layer names the preset (or layer) below it.
+const EXTENDS: &str = "extends";
+
+/// Layers deeper than this are refused (a cycle would otherwise never end).
+const MAX_LAYERS: usize = 8;
+
+/// The keys holding paths that are resolved against the directory of the file setting them.
+const PATH_KEYS: [(&str, &str); 3] = [
+    ("data", "root"),
+    ("data", "features"),
+    ("model", "pretrained"),
+];
+
+fn parse_table(text: &str, origin: &str) -> Result<toml::Table> {
+    text.parse().map_err(|e: toml::de::Error| Error::Config {
+        origin: origin.into(),
+        problem: e.to_string().trim_end().to_string(),
+    })
+}
+
+fn absolute_dir(file: &Path) -> std::path::PathBuf {
+    let base = file.parent().unwrap_or(Path::new("."));
+    let base = if base.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        base
+    };
+    std::path::absolute(base).unwrap_or_else(|_| base.to_path_buf())
+}
+
+/// Makes the relative, non-empty path keys of `table` absolute against `base`.
+fn resolve_paths(table: &mut toml::Table, base: &Path) {
+    for (section, key) in PATH_KEYS {
+        if let Some(toml::Value::String(p)) = table
+            .get_mut(section)
+            .and_then(toml::Value::as_table_mut)
+            .and_then(|t| t.get_mut(key))
+        {
+            if !p.is_empty() && Path::new(p.as_str()).is_relative() {
+                *p = lexical_join(base, p).display().to_string();
+            }
+        }
+    }
+}
+
+/// Where `--preset NAME` points from a layer in `dir`: `NAME` itself when it names a file
+/// (`.toml`, or a path with a separator), else `dir/NAME.toml`.
+fn preset_file(name: &str, dir: &Path) -> std::path::PathBuf {
+    if name.ends_with(".toml") || name.contains(std::path::MAIN_SEPARATOR) || name.contains('/') {
+        std::path::PathBuf::from(name)
+    } else {
+        dir.join(format!("{name}.toml"))
+    }
+}
+
+/// The table of `path` with everything it extends merged under it; `preset` replaces the
+/// top layer's `extends`.
+fn read_layers(path: &Path, preset: Option<&str>, depth: usize) -> Result<toml::Table> {
+    let origin = path.display().to_string();
+    if depth >= MAX_LAYERS {
+        return Err(Error::Config {
+            origin,
+            problem: format!("more than {MAX_LAYERS} layers of `extends` (a cycle?)"),
+        });
+    }
+    let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
+        file: origin.clone(),
+        problem: e.to_string(),
+    })?;
+    let mut table = parse_table(&text, &origin)?;
+    let dir = absolute_dir(path);
+    resolve_paths(&mut table, &dir);
+    let extends = match table.remove(EXTENDS) {
+        None => {
+            return match preset {
+                None => Ok(table),
+                Some(p) => Err(Error::Config {
+                    origin,
+                    problem: format!(
+                        "is a complete configuration (preset `{}`), not a layer; --preset {p} \
+                         applies to a layer such as fixture-mini.toml",
+                        table
+                            .get("preset")
+                            .and_then(toml::Value::as_str)
+                            .unwrap_or("?")
+                    ),
+                }),
+            }
+        }
+        Some(toml::Value::String(e)) => e,
+        Some(other) => {
+            return Err(Error::Config {
+                origin,
+                problem: format!("`{EXTENDS}` must be a file name, got {other}"),
+            })
+        }
+    };
+    if table.contains_key("preset") {
+        return Err(Error::Config {
+            origin,
+            problem: "a layer cannot set `preset`: it takes the preset it extends".into(),
+        });
+    }
+    let below = match preset {
+        Some(p) => preset_file(p, &dir),
+        None => lexical_join(&dir, &extends),
+    };
+    if !below.is_file() {
+        return Err(Error::Config {
+            origin,
+            problem: format!(
+                "extends {}, which does not exist (the presets are paper/configs/paper.toml \
+                 and paper/configs/authors-code.toml)",
+                below.display()
+            ),
+        });
+    }
+    let mut base = read_layers(&below, None, depth + 1)?;
+    merge(&mut base, table, &origin, "")?;
+    Ok(base)
+}
+
+/// Writes every value of `layer` over `base`; a key the base lacks is a typo, named.
+fn merge(base: &mut toml::Table, layer: toml::Table, origin: &str, prefix: &str) -> Result<()> {
+    for (key, value) in layer {
+        let dotted = if prefix.is_empty() {
+            key.clone()
+        } else {
+            format!("{prefix}.{key}")
+        };
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(b)), toml::Value::Table(l)) => merge(b, l, origin, &dotted)?,
+            (Some(slot), value) => *slot = value,
+            (None, _) => {
+                return Err(Error::Config {
+                    origin: origin.into(),
+                    problem: format!("no key `{dotted}` in the preset it extends"),
+                })
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `base/rel` with `.` and `..` components folded away (no file system access).

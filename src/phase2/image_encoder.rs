@@ -31,7 +31,7 @@ impl ImageHead {
         let v = p / "visual_embedding";
         Self {
             linear: layers::linear(&v / "0", features + category, embedding),
-            bn: nn::batch_norm1d(&v / "1", embedding, Default::default()),
+            bn: layers::batch_norm1d(&v / "1", embedding),
             features,
             category,
         }

@@ -1,10 +1,12 @@
-//! PyTorch-compatible building blocks: default initialisation and leaky ReLU.
+//! PyTorch-compatible building blocks: default initialisation, batch norm, leaky ReLU and the
+//! LSTM (padded, or packed as the authors' `stRNN` runs it).
 //!
 //! Spec: spec/phase2-layers.md. The authors' model is built from `nn.Linear`, `nn.LSTM`,
-//! `nn.BatchNorm1d` with PyTorch's defaults (../shared/SEJE-SPEC.md §9 A17). tch's defaults differ
-//! (Kaiming-uniform with ReLU gain, zero biases), so every layer of this package is created through
-//! the helpers below. The LSTM is shared by the recipe encoder (spec/phase2-encoders.md) and the
-//! skip-instructions model (spec/phase1-skip-instructions.md).
+//! `nn.BatchNorm1d` with PyTorch's defaults. tch's defaults differ (Kaiming-uniform with ReLU gain
+//! and the bias drawn first for `nn::linear`; a batch-norm weight uniform in [0, 1) instead of 1),
+//! so every layer of this package is created through the helpers below; `tests/nn_init.rs` checks
+//! every tensor of every model against PyTorch's law. The LSTM is shared by the recipe encoder
+//! (spec/phase2-encoders.md) and the skip-instructions model (spec/phase1-skip-instructions.md).
 
 use tch::{nn, Tensor};
 
@@ -43,6 +45,28 @@ pub fn linear(p: nn::Path, in_dim: i64, out_dim: i64) -> nn::Linear {
     );
     let bs = p.var("bias", &[out_dim], nn::Init::Uniform { lo: -b, up: b });
     nn::Linear { ws, bs: Some(bs) }
+}
+
+/// `nn.BatchNorm1d` / `nn.BatchNorm2d` as PyTorch creates them (`reset_parameters`): weight 1,
+/// bias 0, running mean 0, running variance 1, eps 1e-5, momentum 0.1. (tch's
+/// `BatchNormConfig::default()` draws the weight uniformly in [0, 1).)
+pub fn batch_norm_config() -> nn::BatchNormConfig {
+    nn::BatchNormConfig {
+        ws_init: nn::Init::Const(1.0),
+        bs_init: nn::Init::Const(0.0),
+        ..Default::default()
+    }
+}
+
+/// `nn.BatchNorm1d(c)` with PyTorch's initialisation (see [`batch_norm_config`]); variables
+/// `weight`, `bias`, `running_mean`, `running_var` under `p`.
+pub fn batch_norm1d(p: nn::Path, c: i64) -> nn::BatchNorm {
+    nn::batch_norm1d(p, c, batch_norm_config())
+}
+
+/// `nn.BatchNorm2d(c)` with PyTorch's initialisation (see [`batch_norm_config`]).
+pub fn batch_norm2d(p: nn::Path, c: i64) -> nn::BatchNorm {
+    nn::batch_norm2d(p, c, batch_norm_config())
 }
 
 /// PyTorch's `nn.LSTM(input, hidden, batch_first=True)`: one layer, unidirectional, all four
@@ -88,6 +112,52 @@ impl Lstm {
         let b = x.size()[0];
         let zeros = Tensor::zeros([1, b, self.hidden], (x.kind(), x.device()));
         self.outputs_from(x, &zeros, &zeros, train)
+    }
+
+    /// The output at each row's last real step, computed as the authors' `stRNN.forward`
+    /// (`trijoint.py:51-75`): rows sorted by length (descending), packed, run, unpacked and
+    /// unsorted, then the output at step `L_b − 1` gathered. The padded run
+    /// ([`Lstm::outputs`]) gives the same vectors up to float rounding (the matrix products
+    /// have other shapes); this one gives PyTorch's bits.
+    ///
+    /// # Shapes
+    /// `x: [B, T, input]` (zero-padded), `lengths: [B]` int64 in 1..=T → `[B, hidden]`
+    pub fn last_outputs(&self, x: &Tensor, lengths: &Tensor, train: bool) -> Tensor {
+        let b = x.size()[0];
+        let (sorted_len, sorted_idx) = lengths.sort(0, true);
+        let sorted_inputs = x.gather(0, &sorted_idx.view([-1, 1, 1]).expand_as(x), false);
+        // pack_padded_sequence takes the lengths on the CPU, as `sorted_len.cpu()` there.
+        let (data, batch_sizes) = Tensor::internal_pack_padded_sequence(
+            &sorted_inputs,
+            &sorted_len.to_device(tch::Device::Cpu),
+            true,
+        );
+        let zeros = Tensor::zeros([1, b, self.hidden], (x.kind(), x.device()));
+        let (out, _, _) = Tensor::lstm_data(
+            &data,
+            &batch_sizes,
+            &[&zeros, &zeros],
+            &self.params.each_ref(),
+            true,
+            1,
+            0.0,
+            train,
+            false,
+        );
+        let (_, original_idx) = sorted_idx.sort(0, false);
+        let steps = batch_sizes.size()[0];
+        let (unpacked, _) =
+            Tensor::internal_pad_packed_sequence(&out, &batch_sizes, true, 0.0, steps); // [B, T', H]
+        let unsorted = unpacked.gather(
+            0,
+            &original_idx.view([-1, 1, 1]).expand_as(&unpacked),
+            false,
+        );
+        let last = (lengths - 1)
+            .view([-1, 1])
+            .expand([b, self.hidden], false)
+            .unsqueeze(1); // [B, 1, H]
+        unsorted.gather(1, &last, false).view([b, self.hidden])
     }
 
     /// Outputs of every step from the initial state `(h0, c0)`, each `[1, B, hidden]`.

@@ -138,3 +138,18 @@ pub fn authors_checkpoint_name(name: &str) -> Option<String> {
     }
     Some(name.strip_prefix("module.").unwrap_or(name).to_string())
 }
+
+/// The authors' `state_dict` name of one of our variables, the inverse of
+/// [`authors_checkpoint_name`]: `visionMLP.<child>.rest` → `visionMLP.module.<i>.rest` (their
+/// backbone is an `nn.Sequential` of the torchvision children inside `DataParallel`,
+/// `train.py:69`), everything else unchanged.
+pub fn authors_name(ours: &str) -> String {
+    if let Some(rest) = ours.strip_prefix("visionMLP.") {
+        if let Some((child, tail)) = rest.split_once('.') {
+            if let Some((index, _)) = SEQUENTIAL_CHILDREN.iter().find(|(_, c)| *c == child) {
+                return format!("visionMLP.module.{index}.{tail}");
+            }
+        }
+    }
+    ours.to_string()
+}

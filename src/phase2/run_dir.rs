@@ -28,8 +28,12 @@ use crate::phase2::step::Trainer;
 pub struct TrainState {
     /// Epochs completed.
     pub epoch: usize,
-    /// Iterations completed (keys the gradient-penalty stream).
+    /// Iterations completed.
     pub iteration: u64,
+    /// Values of the gradient penalty's α stream drawn so far (its position; spec:
+    /// phase2-training-step.md).
+    #[serde(default)]
+    pub alphas_drawn: u64,
     /// 1 before the learning-rate drop, 2 after.
     pub stage: u8,
     /// Epochs since the last improvement of the validation score.
@@ -46,6 +50,7 @@ impl TrainState {
         Self {
             epoch: 0,
             iteration: 0,
+            alphas_drawn: 0,
             stage: 1,
             epochs_without_improvement: 0,
             best: None,
@@ -207,6 +212,7 @@ impl RunDir {
             problem: e.to_string(),
         })?;
         trainer.vs.load(source.join("model.safetensors"))?;
+        trainer.alphas.seek(state.alphas_drawn);
         trainer.opt.load_state(tch::Tensor::read_safetensors(
             source.join("optim.safetensors"),
         )?)?;

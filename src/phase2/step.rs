@@ -1,20 +1,21 @@
 //! One training iteration of Phase II: the discriminator step, then the main step.
 //!
 //! Spec: spec/phase2-training-step.md. Paper: the joint embedding optimisation of Phase II (§5,
-//! numbering unverified). Authors' code: the body of the batch loop in `train.py`
-//! (git-disl/SEJE @ 694a835; ../shared/SEJE-SPEC.md §5.2).
+//! numbering unverified). Authors' code: the body of the batch loop in `train.py:235-290`
+//! (git-disl/SEJE @ 694a835), update order and all.
 //!
-//! Randomness: the interpolation weights α of the gradient penalty come from a ChaCha stream keyed
-//! by (seed, iteration), not from libtorch's generator, so an interrupted run resumed from a
-//! checkpoint draws exactly the α it would have drawn (libtorch's generator state is not
-//! exposed by tch). The authors draw α with NumPy, unseeded per worker (§9 A19).
+//! Randomness: the interpolation weights α of the gradient penalty are what the authors' code
+//! draws: `np.random.random((B, 1))` in the main process (`train.py:48`), whose global NumPy
+//! generator `test.py:20` seeds with `np.random.seed(1234)` at import and nothing else in the main
+//! process draws from; so α is the legacy MT19937 stream of `run.seed`, B doubles per iteration,
+//! each cast to float32. The trainer keeps its position (α drawn so far), which a checkpoint
+//! records, so a resumed run draws exactly what the uninterrupted run drew.
 
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use tch::{nn, Kind, Tensor};
 
 use crate::error::{Error, Result};
+use crate::eval::cpython_random::CpythonRandom;
 use crate::phase2::adam::{Adam, AdamConfig};
 use crate::phase2::category_alignment::category_alignment;
 use crate::phase2::discriminator::{
@@ -76,6 +77,54 @@ impl StepLosses {
     }
 }
 
+/// The gradient penalty's α: NumPy's legacy `np.random.seed(seed)` then `np.random.random`, one
+/// double per pair, cast to float32 (`train.py:48`), at a known position in the stream.
+#[derive(Debug, Clone)]
+pub struct AlphaStream {
+    seed: u32,
+    rng: CpythonRandom,
+    drawn: u64,
+}
+
+impl AlphaStream {
+    /// The stream of `seed` after `drawn` values (NumPy accepts seeds below 2³²; so does the
+    /// configuration, see `TrainConfig::parse`).
+    pub fn at(seed: u32, drawn: u64) -> Self {
+        let mut rng = CpythonRandom::from_u32(seed);
+        for _ in 0..drawn {
+            rng.random();
+        }
+        Self { seed, rng, drawn }
+    }
+
+    /// Moves to the position after `drawn` values (a resumed run's).
+    pub fn seek(&mut self, drawn: u64) {
+        if drawn != self.drawn {
+            *self = Self::at(self.seed, drawn);
+        }
+    }
+
+    /// The next `n` values.
+    pub fn take(&mut self, n: usize) -> Vec<f32> {
+        self.drawn += n as u64;
+        (0..n).map(|_| self.rng.random() as f32).collect()
+    }
+
+    /// Values drawn so far.
+    pub fn drawn(&self) -> u64 {
+        self.drawn
+    }
+}
+
+/// What one iteration reports: its losses and the random numbers it drew.
+#[derive(Debug)]
+pub struct StepOutcome {
+    /// The loss terms before the updates.
+    pub losses: StepLosses,
+    /// The gradient penalty's α (when the discriminator is on). `[B]`
+    pub alpha: Option<Tensor>,
+}
+
 /// The trainable state: model and discriminator with their optimisers.
 #[derive(Debug)]
 pub struct Trainer {
@@ -91,21 +140,22 @@ pub struct Trainer {
     pub opt_d: Option<Adam>,
     /// The objective.
     pub objective: ObjectiveConfig,
-    /// Seed of the α stream.
-    pub seed: u64,
+    /// The gradient penalty's α stream.
+    pub alphas: AlphaStream,
     /// Run the forward pass and the losses under CUDA autocast (see
     /// [`crate::runtime::use_bf16_autocast`]); backward passes and updates stay outside it.
     pub autocast: bool,
 }
 
 impl Trainer {
-    /// Builds the model (and discriminator) on `device` with fresh weights.
+    /// Builds the model (and discriminator) on `device` with fresh weights; the α stream starts
+    /// at `seed`.
     pub fn new(
         model_cfg: &ModelConfig,
         objective: &ObjectiveConfig,
         lr: f64,
         device: tch::Device,
-        seed: u64,
+        seed: u32,
     ) -> Result<Self> {
         objective.validate()?;
         let vs = nn::VarStore::new(device);
@@ -145,7 +195,7 @@ impl Trainer {
             opt,
             opt_d,
             objective: *objective,
-            seed,
+            alphas: AlphaStream::at(seed, 0),
             autocast: false,
         })
     }
@@ -158,28 +208,22 @@ impl Trainer {
         }
     }
 
-    fn alphas(seed: u64, n: i64, iteration: u64, device: tch::Device) -> Tensor {
-        Tensor::from_slice(&interpolation_weights(seed, n as usize, iteration)).to_device(device)
-    }
-
-    /// One iteration on a batch: the discriminator step on detached embeddings, then the main
-    /// step on L. `classes` are the pairs' categories (needed by category alignment and class
-    /// negatives). A non-finite loss term stops with [`Error::NonFinite`] before any update of
-    /// the model, so the last good weights are kept.
-    pub fn step(
-        &mut self,
-        x: &JointInput<'_>,
-        classes: Option<&Tensor>,
-        iteration: u64,
-    ) -> Result<StepLosses> {
+    /// One iteration on a batch, in the order of `train.py:235-290`: the forward pass in
+    /// training mode; the discriminator step on detached embeddings (`train.py:255-262`); then
+    /// L_DA through the *updated* discriminator, L_TRI, both category terms and the main step on
+    /// L (`train.py:264-290`). `classes` are the pairs' categories (needed by category alignment
+    /// and class negatives). A non-finite loss term stops with [`Error::NonFinite`] before any
+    /// update of the model, so the last good weights are kept.
+    pub fn step(&mut self, x: &JointInput<'_>, classes: Option<&Tensor>) -> Result<StepOutcome> {
         let ac = self.autocast;
         let out = crate::runtime::autocast(ac, || self.model.forward(x, true))?;
         let b = out.image.size()[0];
 
         // (1) discriminator step
-        let (mut l_d, mut gp) = (None, None);
+        let (mut l_d, mut gp, mut drawn) = (None, None, None);
         if let (Some((_, d)), Some(opt_d)) = (&self.disc, &mut self.opt_d) {
-            let alpha = Self::alphas(self.seed, b, iteration, out.image.device());
+            let alpha =
+                Tensor::from_slice(&self.alphas.take(b as usize)).to_device(out.image.device());
             let dl = crate::runtime::autocast(ac, || {
                 discriminator_loss(
                     d,
@@ -196,9 +240,18 @@ impl Trainer {
             opt_d.step();
             l_d = Some(v);
             gp = Some(f64::try_from(&dl.gradient_penalty)?);
+            drawn = Some(alpha);
         }
 
-        // (2) main step
+        // (2) main step, its terms built in the authors' order (L_DA, L_TRI, then the category
+        // terms, train.py:264-270): e_r then receives its gradients from L_TRI, L_DA and L_CA-R
+        // in PyTorch's order, and a sum of three floats depends on its order.
+        let alignment = match &self.disc {
+            Some((_, d)) => Some(crate::runtime::autocast(ac, || {
+                alignment_loss(d, &out.recipe, self.objective.alignment_form)
+            })?),
+            None => None,
+        };
         let triplet = crate::runtime::autocast(ac, || {
             triplet_loss(&out.image, &out.recipe, classes, &self.objective.triplet)
         })?
@@ -217,12 +270,6 @@ impl Trainer {
                 }
                 _ => (None, None),
             };
-        let alignment = match &self.disc {
-            Some((_, d)) => Some(crate::runtime::autocast(ac, || {
-                alignment_loss(d, &out.recipe, self.objective.alignment_form)
-            })?),
-            None => None,
-        };
         let terms = LossTerms {
             triplet,
             category_image,
@@ -255,19 +302,20 @@ impl Trainer {
         self.opt.zero_grad();
         total.backward();
         self.opt.step();
-        Ok(StepLosses {
-            total: total_value,
-            ..losses
+        Ok(StepOutcome {
+            losses: StepLosses {
+                total: total_value,
+                ..losses
+            },
+            alpha: drawn,
         })
     }
 }
 
-/// The gradient penalty's α_i ∈ [0, 1) for one iteration: a ChaCha8 stream seeded with `seed`,
-/// stream number `iteration`, `n` draws of `f32`.
-pub fn interpolation_weights(seed: u64, n: usize, iteration: u64) -> Vec<f32> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    rng.set_stream(iteration);
-    (0..n).map(|_| rng.gen::<f32>()).collect()
+/// The gradient penalty's α for pairs `offset..offset + n` of a run seeded with `seed` (see
+/// [`AlphaStream`]).
+pub fn interpolation_weights(seed: u32, n: usize, offset: u64) -> Vec<f32> {
+    AlphaStream::at(seed, offset).take(n)
 }
 
 /// The value of a scalar loss, or [`Error::NonFinite`] naming the term.

@@ -15,11 +15,11 @@ use std::time::Instant;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
-use tch::{nn, Device};
+use tch::{nn, Device, Tensor};
 
 use crate::checkpoint;
 use crate::data::images::ImagePolicy;
-use crate::data::loader::{Loader, LoaderConfig};
+use crate::data::loader::{Batch, Loader, LoaderConfig};
 use crate::data::pairs::{self, Pair};
 use crate::data::recipe1m::Partition;
 use crate::data::transforms::{Mode, TransformConfig};
@@ -29,9 +29,9 @@ use crate::eval::{evaluate, EvalConfig, EvalReport, Protocol};
 use crate::phase2::backbone::Backbone;
 use crate::phase2::config::{Precision, TrainConfig};
 use crate::phase2::embed::embed_split;
-use crate::phase2::inputs::PhaseTwoInputs;
+use crate::phase2::inputs::{BatchInputs, PhaseTwoInputs};
 use crate::phase2::run_dir::{self, Manifest, RunDir, TrainState};
-use crate::phase2::step::{StepLosses, Trainer};
+use crate::phase2::step::{StepLosses, StepOutcome, Trainer};
 use crate::runtime;
 
 /// Fault injection for the kill-and-resume test: the process aborts (no cleanup, like a kill)
@@ -81,6 +81,9 @@ pub struct EpochRecord {
     pub pairs: usize,
     /// Images left out under `data.images = "skip"`.
     pub skipped_images: usize,
+    /// Images shown white under `data.images = "white"`.
+    #[serde(default)]
+    pub whitened_images: usize,
     /// Loss means over the epoch.
     pub loss: StepLosses,
     /// Validation.
@@ -125,13 +128,28 @@ pub struct TrainSummary {
     pub test: Option<EvalReport>,
 }
 
-/// The validation score: `w·(R@1, R@5, R@10)` with each fraction rounded to 3 decimals first,
-/// as the authors' `train.py`.
+/// The validation score: `w·(R@1, R@5, R@10)` with each fraction first rounded as Python's
+/// `round(x, 3)` (`train.py:413`, `rank`), then `R@1 + 0.8·R@5 + 0.6·R@10` summed in that
+/// order (`train.py:189`).
 pub fn selection_score(r: [f64; 3], weights: [f64; 3]) -> f64 {
-    r.iter()
-        .zip(weights)
-        .map(|(x, w)| w * ((x * 1000.0).round() / 1000.0))
-        .sum()
+    let [a, b, c] = r;
+    let [wa, wb, wc] = weights;
+    wa * python_round3(a) + wb * python_round3(b) + wc * python_round3(c)
+}
+
+/// Python's `round(x, 3)` on a float: the 3-decimal number nearest to the exact binary value of
+/// `x`, an exact tie going to the even last digit, read back as the nearest double. `(x * 1000)
+/// .round() / 1000` differs from it whenever the product rounds across .5 or lands on a tie
+/// (0.0625 → 0.062 here, 0.063 there); spec/phase2-training-loop.md lists such cases. Rust's
+/// `{:.3}` formats the exact binary value and breaks exact ties to even, as CPython's
+/// `_Py_dg_dtoa` in mode 3 does.
+pub fn python_round3(x: f64) -> f64 {
+    if !x.is_finite() {
+        return x;
+    }
+    format!("{x:.3}")
+        .parse()
+        .expect("a formatted finite float parses")
 }
 
 /// Where the schedule stands before an epoch: switch stage, stop, or go on.
@@ -317,12 +335,16 @@ pub fn prepare_device(cfg: &TrainConfig, spec: &str) -> Result<Device> {
 
 /// The model, discriminator and optimisers of `cfg` with fresh weights on `device`.
 pub fn new_trainer(cfg: &TrainConfig, device: Device) -> Result<Trainer> {
+    let seed = u32::try_from(cfg.run.seed).map_err(|_| Error::Config {
+        origin: "run.seed".into(),
+        problem: format!("{} is not below 2^32", cfg.run.seed),
+    })?;
     Trainer::new(
         &cfg.model.model_config()?,
         &cfg.objective,
         cfg.optim.lr,
         device,
-        cfg.run.seed,
+        seed,
     )
 }
 
@@ -336,12 +358,32 @@ pub fn training_trainer(cfg: &TrainConfig, device: Device) -> Result<Trainer> {
     Ok(trainer)
 }
 
-/// Trains as configured in `cfg` in `run_dir` (see the module header), then tests the best
-/// checkpoint on the test split.
-pub fn train(cfg: &TrainConfig, run_dir: &Path, opts: &TrainOptions) -> Result<TrainSummary> {
-    // The device first: libtorch caches whether CUDA exists at the first question.
-    let device = prepare_device(cfg, &cfg.run.device)?;
+/// [`training_trainer`] in the state a new run starts from: seeded fresh weights, then the
+/// pretrained backbone when `model.pretrained` names one.
+pub fn starting_trainer(cfg: &TrainConfig, device: Device) -> Result<Trainer> {
+    let trainer = training_trainer(cfg, device)?;
+    if !cfg.model.pretrained.is_empty() {
+        load_pretrained_backbone(&trainer, cfg, Path::new(&cfg.model.pretrained))?;
+    }
+    Ok(trainer)
+}
 
+/// The pairs of a run's three splits and its Phase I inputs, every pair checked to have a row in
+/// every feature store.
+#[derive(Debug)]
+pub struct RunData {
+    /// Training pairs, in dataset order.
+    pub train: Vec<Pair>,
+    /// Validation pairs.
+    pub val: Vec<Pair>,
+    /// Test pairs.
+    pub test: Vec<Pair>,
+    /// The feature stores.
+    pub inputs: PhaseTwoInputs,
+}
+
+/// Opens the dataset and the feature stores `cfg` names.
+pub fn open_run_data(cfg: &TrainConfig) -> Result<RunData> {
     let (mut dataset, report) = pairs::open(Path::new(&cfg.data.root))?;
     let split_pairs = |p: Partition| report.split(p).pairs;
     tracing::info!(
@@ -350,11 +392,64 @@ pub fn train(cfg: &TrainConfig, run_dir: &Path, opts: &TrainOptions) -> Result<T
         test = split_pairs(Partition::Test),
         "pairs"
     );
-    let (train_pairs, val_pairs, test_pairs) = (
+    let (train, val, test) = (
         dataset.take_split(Partition::Train),
         dataset.take_split(Partition::Val),
         dataset.take_split(Partition::Test),
     );
+    let inputs = PhaseTwoInputs::open(Path::new(&cfg.data.features), &cfg.model)?;
+    for p in [&train, &val, &test] {
+        inputs.check_pairs(p)?;
+    }
+    Ok(RunData {
+        train,
+        val,
+        test,
+        inputs,
+    })
+}
+
+/// What one training iteration consumed and produced.
+#[derive(Debug)]
+pub struct Iteration {
+    /// The Phase I inputs of the batch's rows, on the device.
+    pub inputs: BatchInputs,
+    /// The batch's images after the transforms, on the device. `[B, 3, H, W]`
+    pub images: Tensor,
+    /// Losses and drawn numbers.
+    pub outcome: StepOutcome,
+}
+
+/// One training iteration on a loaded batch: its rows' Phase I inputs gathered, then
+/// [`Trainer::step`]. `seje train` and `seje step` both run exactly this.
+pub fn train_iteration(
+    trainer: &mut Trainer,
+    inputs: &PhaseTwoInputs,
+    batch: &Batch,
+    device: Device,
+) -> Result<Iteration> {
+    let x = inputs.batch(&batch.recipe_ids, &batch.image_indices, device)?;
+    let images = batch.images.to_device(device);
+    let outcome = trainer.step(&x.joint(&images), Some(&x.classes))?;
+    Ok(Iteration {
+        inputs: x,
+        images,
+        outcome,
+    })
+}
+
+/// Trains as configured in `cfg` in `run_dir` (see the module header), then tests the best
+/// checkpoint on the test split.
+pub fn train(cfg: &TrainConfig, run_dir: &Path, opts: &TrainOptions) -> Result<TrainSummary> {
+    // The device first: libtorch caches whether CUDA exists at the first question.
+    let device = prepare_device(cfg, &cfg.run.device)?;
+
+    let RunData {
+        train: train_pairs,
+        val: val_pairs,
+        test: test_pairs,
+        inputs,
+    } = open_run_data(cfg)?;
     for (name, p) in [("train", &train_pairs), ("val", &val_pairs)] {
         if p.len() < 2 {
             return Err(Error::Invalid {
@@ -366,11 +461,6 @@ pub fn train(cfg: &TrainConfig, run_dir: &Path, opts: &TrainOptions) -> Result<T
             });
         }
     }
-    let inputs = PhaseTwoInputs::open(Path::new(&cfg.data.features), &cfg.model)?;
-    for p in [&train_pairs, &val_pairs, &test_pairs] {
-        inputs.check_pairs(p)?;
-    }
-
     let run = RunDir::open(run_dir, cfg, opts.resume, opts.force)?;
     let mut input_files = inputs.files();
     if !cfg.model.pretrained.is_empty() {
@@ -419,7 +509,11 @@ pub fn train(cfg: &TrainConfig, run_dir: &Path, opts: &TrainOptions) -> Result<T
             cfg.optim.lr_stage2
         }
     };
-    let mut trainer = training_trainer(cfg, device)?;
+    let mut trainer = if opts.resume && run.has_checkpoint("last") {
+        training_trainer(cfg, device)?
+    } else {
+        starting_trainer(cfg, device)?
+    };
     let mut state = if opts.resume && run.has_checkpoint("last") {
         let mut s = run.load_checkpoint("last", &mut trainer)?;
         tracing::info!(
@@ -433,9 +527,6 @@ pub fn train(cfg: &TrainConfig, run_dir: &Path, opts: &TrainOptions) -> Result<T
         s.finished = false;
         s
     } else {
-        if !cfg.model.pretrained.is_empty() {
-            load_pretrained_backbone(&trainer, cfg, Path::new(&cfg.model.pretrained))?;
-        }
         TrainState::start()
     };
     truncate_metrics(&run, state.epoch)?;
@@ -474,19 +565,18 @@ pub fn train(cfg: &TrainConfig, run_dir: &Path, opts: &TrainOptions) -> Result<T
             train_loader.batches() as u64,
             format!("epoch {epoch}"),
         );
-        let (mut sums, mut n_iter, mut pairs_seen, mut skipped) =
-            (StepLosses::default(), 0u64, 0usize, 0usize);
+        let (mut sums, mut n_iter, mut pairs_seen, mut skipped, mut whitened) =
+            (StepLosses::default(), 0u64, 0usize, 0usize, 0usize);
         for batch in train_loader.epoch(state.epoch as u64) {
             let batch = batch?;
             skipped += batch.skipped.len();
+            whitened += batch.whitened.len();
             if batch.recipe_ids.len() < 2 {
                 tracing::warn!(epoch, "a batch with fewer than 2 pairs left, skipped");
                 continue;
             }
-            let x = inputs.batch(&batch.recipe_ids, &batch.image_indices, device)?;
-            let images = batch.images.to_device(device);
-            let losses = trainer
-                .step(&x.joint(&images), Some(&x.classes), state.iteration)
+            let losses = train_iteration(&mut trainer, &inputs, &batch, device)
+                .map(|it| it.outcome.losses)
                 .map_err(|e| match e {
                     Error::NonFinite { term, problem } => Error::NonFinite {
                         term,
@@ -500,6 +590,7 @@ pub fn train(cfg: &TrainConfig, run_dir: &Path, opts: &TrainOptions) -> Result<T
                     other => other,
                 })?;
             state.iteration += 1;
+            state.alphas_drawn = trainer.alphas.drawn();
             n_iter += 1;
             pairs_seen += batch.recipe_ids.len();
             sums.add(&losses);
@@ -542,6 +633,7 @@ pub fn train(cfg: &TrainConfig, run_dir: &Path, opts: &TrainOptions) -> Result<T
             iterations: state.iteration,
             pairs: pairs_seen,
             skipped_images: skipped,
+            whitened_images: whitened,
             loss: sums.mean(n_iter.max(1) as f64),
             val: Validation {
                 size,

@@ -97,9 +97,10 @@ pub struct TripletOutput {
     pub anchors_without_class_negative: i64,
 }
 
-/// L_TRI = (1/2B) Σ_a [ softplus(γ(d⁺_a − d⁻ins_a + m)) + softplus(γ(d⁺_a − d⁻cls_a + m)) ],
-/// with the terms selected by `cfg.negatives`; dropped class terms count as 0 and the sum is
-/// always divided by 2B.
+/// L_TRI = (1/2B) Σ_a softplus(γ(d⁺_a − d⁻ins_a + m)) + (1/2B) Σ_a softplus(γ(d⁺_a − d⁻cls_a + m)),
+/// with the terms selected by `cfg.negatives`; dropped class terms count as 0 and each sum is
+/// divided by 2B. The instance term is computed as the authors' `nn.SoftMarginLoss` computes it
+/// (the mean of `log1p(exp(x))`), so its bits are PyTorch's.
 ///
 /// # Shapes
 /// `images: [B, D]`, `recipes: [B, D]` (row i of both is one pair), `classes: [B]` (int64,
@@ -120,7 +121,12 @@ pub fn triplet_loss(
             got: recipes.size(),
         });
     }
-    let d = pairwise_distance_loss_form(images, recipes)?; // [B, B] images × recipes
+    // As `global_loss(triplet_loss, torch.cat((img, rec)))` (`train.py:268`, `triplet_loss.py:32-41`):
+    // the distances are taken between the two halves of one concatenation, so each embedding's
+    // gradient from L_TRI arrives as one sum, as in PyTorch.
+    let b = images.size()[0];
+    let both = Tensor::cat(&[images, recipes], 0); // [2B, D]
+    let d = pairwise_distance_loss_form(&both.narrow(0, 0, b), &both.narrow(0, b, b))?; // [B, B] images × recipes
     triplet_loss_from_distances(&d, classes, cfg)
 }
 
@@ -147,15 +153,19 @@ pub fn triplet_loss_from_distances(
     let device = d.device();
     let stacked = Tensor::cat(&[d, &d.transpose(0, 1)], 0); // [2B, B] anchors × candidates
     let positive = Tensor::cat(&[d.diagonal(0, 0, 1), d.diagonal(0, 0, 1)], 0); // [2B]
-    let soft = |neg: &Tensor| ((&positive - neg + cfg.margin) * cfg.gamma).softplus(); // [2B]
-    let mut terms: Vec<Tensor> = Vec::new(); // each [2B]
+                                                                                // γ(d⁺ − d⁻ + m), the argument of `nn.SoftMarginLoss` with target −1, whose per-anchor
+                                                                                // value is log(1 + exp(x)) = softplus(x) (`triplet_loss.py:18-23`).
+    let scaled = |neg: &Tensor| (&positive - neg + cfg.margin) * cfg.gamma; // [2B]
+    let minus_one = positive.ones_like().neg().detach(); // [2B]
+    let mut loss: Option<Tensor> = None;
 
     let mut instance_negative = None;
     if cfg.negatives.uses_instance() {
         let eye = Tensor::eye(b, (Kind::Bool, device));
         let own = Tensor::cat(&[&eye, &eye], 0); // [2B, B] the anchor's own pair
         let neg = stacked.masked_fill(&own, f64::INFINITY).min_dim(1, false).0; // [2B]
-        terms.push(soft(&neg));
+                                                                                // The mean over the 2B anchors, as `nn.SoftMarginLoss()` reduces it.
+        loss = Some(scaled(&neg).soft_margin_loss(&minus_one, tch::Reduction::Mean));
         instance_negative = Some(neg);
     }
 
@@ -186,7 +196,13 @@ pub fn triplet_loss_from_distances(
         // Where no candidate of another category exists, use d⁺ so nothing infinite enters the
         // graph; the term is then masked to 0.
         let neg = hardest.where_self(&has, &positive.detach()); // [2B]
-        terms.push(soft(&neg) * has.to_kind(positive.kind()));
+        let per_anchor = scaled(&neg).soft_margin_loss(&minus_one, tch::Reduction::None)
+            * has.to_kind(positive.kind()); // [2B]
+        let term = per_anchor.sum(positive.kind()) / (2 * b) as f64;
+        loss = Some(match loss {
+            Some(instance) => instance + term,
+            None => term,
+        });
         anchors_without_class_negative = i64::try_from(has.logical_not().sum(Kind::Int64))?;
         if anchors_without_class_negative > 0 {
             tracing::debug!(
@@ -198,7 +214,7 @@ pub fn triplet_loss_from_distances(
     }
 
     Ok(TripletOutput {
-        loss: Tensor::stack(&terms, 0).sum(positive.kind()) / (2 * b) as f64,
+        loss: loss.expect("every negative mode has at least one term"),
         positive,
         instance_negative,
         class_negative,

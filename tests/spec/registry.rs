@@ -102,8 +102,18 @@ pub fn run(op: &str, ex: &Table) -> Result<Value, String> {
         "parameter_count" => parameter_count(string(ex, "component")?),
         "paper_config" => {
             use seje::phase2::config::TrainConfig;
-            let path =
-                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("paper/configs/paper.toml");
+            // `config`: a file of paper/configs (default paper.toml); `preset`: --preset.
+            let file = match ex.get("config") {
+                None => "paper.toml",
+                Some(_) => string(ex, "config")?,
+            };
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("paper/configs")
+                .join(file);
+            let preset = match ex.get("preset") {
+                None => None,
+                Some(_) => Some(string(ex, "preset")?),
+            };
             let overrides: Vec<String> = match ex.get("set") {
                 None => Vec::new(),
                 Some(v) => v
@@ -117,7 +127,7 @@ pub fn run(op: &str, ex: &Table) -> Result<Value, String> {
                     })
                     .collect::<Result<_, _>>()?,
             };
-            let cfg = TrainConfig::load(&path, &overrides).map_err(err)?;
+            let cfg = TrainConfig::load_with_preset(&path, preset, &overrides).map_err(err)?;
             let resolved: toml::Table = cfg.to_toml().parse().map_err(|e| format!("{e}"))?;
             let key = string(ex, "key")?;
             let mut node = &Value::Table(resolved);
@@ -156,8 +166,9 @@ pub fn run(op: &str, ex: &Table) -> Result<Value, String> {
                 .collect(),
         )),
         "interpolation_weights" => {
-            let (seed, n, it) = (int(ex, "seed")?, int(ex, "n")?, int(ex, "iteration")?);
-            let w = seje::phase2::step::interpolation_weights(seed as u64, n as usize, it as u64);
+            let (seed, n, offset) = (int(ex, "seed")?, int(ex, "n")?, int(ex, "offset")?);
+            let w =
+                seje::phase2::step::interpolation_weights(seed as u32, n as usize, offset as u64);
             Ok(Value::Array(
                 w.into_iter().map(|x| Value::Float(f64::from(x))).collect(),
             ))
