@@ -133,6 +133,10 @@ pub struct Phase1Config {
 pub struct Phase2Config {
     /// `paper/configs/*.toml`, relative to the reproduce configuration's directory.
     pub config: String,
+    /// `seje train --preset NAME` (for a layer config): the behaviour preset; none keeps the
+    /// layer's own `extends`.
+    #[serde(default)]
+    pub preset: Option<String>,
     /// `--set KEY=VALUE` overrides.
     #[serde(default)]
     pub set: Vec<String>,
@@ -169,6 +173,23 @@ pub struct Ablation {
     /// Appended to `phase2.set`.
     #[serde(default)]
     pub phase2_set: Vec<String>,
+    /// Replaces `phase2.preset`.
+    #[serde(default)]
+    pub phase2_preset: Option<String>,
+}
+
+/// The `preset` of a run directory's resolved `config.toml`.
+fn run_preset(run: &Path) -> Result<String> {
+    let file = run.join("config.toml");
+    let table: toml::Table = fs::read_to_string(&file)
+        .with_context(|| format!("cannot read {}", file.display()))?
+        .parse()
+        .with_context(|| format!("{}: not TOML", file.display()))?;
+    table
+        .get("preset")
+        .and_then(toml::Value::as_str)
+        .map(str::to_string)
+        .with_context(|| format!("{}: names no preset", file.display()))
 }
 
 /// Name of the main variant in the results.
@@ -202,6 +223,10 @@ pub struct VariantResult {
     pub not_evaluated: Vec<String>,
     /// Category classes C of the run (from Phase I).
     pub classes: usize,
+    /// The behaviour preset of its Phase II run (`paper`, `authors-code`; the `preset` of the
+    /// run's resolved config.toml).
+    #[serde(default)]
+    pub preset: String,
     /// The report of `seje eval --json` (sizes, both directions, per subset).
     pub eval: serde_json::Value,
 }
@@ -807,6 +832,10 @@ pub fn run(root: &Path, args: &ReproduceArgs) -> Result<Outcome> {
         ];
         sets.extend(subs(&cfg.phase2.set));
         sets.extend(subs(&v.phase2_set));
+        let preset = v
+            .phase2_preset
+            .clone()
+            .or_else(|| cfg.phase2.preset.clone());
         let fresh_args = |out: &Path| {
             let mut a = vec![
                 "train".to_string(),
@@ -822,6 +851,10 @@ pub fn run(root: &Path, args: &ReproduceArgs) -> Result<Outcome> {
                     toml_string(&path_str(&out.join("features")))
                 ),
             ];
+            if let Some(p) = &preset {
+                a.push("--preset".into());
+                a.push(p.clone());
+            }
             for s in &sets {
                 a.push("--set".into());
                 a.push(s.clone());
@@ -973,6 +1006,7 @@ pub fn run(root: &Path, args: &ReproduceArgs) -> Result<Outcome> {
                 })
                 .unwrap_or_default(),
             classes,
+            preset: run_preset(&train.join("run"))?,
             eval: report,
         });
     }

@@ -160,6 +160,15 @@ fn fmt_ours(metric: &str, x: f64) -> String {
     }
 }
 
+/// `preset NAME`, or `preset unrecorded` for results written before runs recorded it.
+fn preset_label(v: &VariantResult) -> String {
+    if v.preset.is_empty() {
+        "preset unrecorded".into()
+    } else {
+        format!("preset {}", v.preset)
+    }
+}
+
 fn not_evaluated(v: &VariantResult) -> String {
     format!("not evaluated (test split: {} pairs)", v.test_pairs)
 }
@@ -189,7 +198,9 @@ pub fn render(r: &Results, paper: &PaperTables) -> Result<Vec<(String, String)>>
          beside this file; `cargo xtask tables --check` fails when this file is stale. Device \
          `{}`, commit `{}`, `seje` binary SHA-256 `{}…`. Test split: {} pairs. Paper values: \
          `paper/tables/seje_main.toml` (verified: {}; cells marked \"yes\" are verified, see its \
-         `verified_cells`) and `paper/tables/medr_vs_test_size.toml` (verified: {}).\n\n",
+         `verified_cells`) and `paper/tables/medr_vs_test_size.toml` (verified: {}). Phase II \
+         behaviour of every row: its preset (spec/phase2-training-config.md); the main results' \
+         is `{}`.\n\n",
         r.config,
         r.device,
         r.commit,
@@ -197,12 +208,22 @@ pub fn render(r: &Results, paper: &PaperTables) -> Result<Vec<(String, String)>>
         main.test_pairs,
         paper.main.verified,
         paper.scaling.verified,
+        if main.preset.is_empty() {
+            "unrecorded"
+        } else {
+            &main.preset
+        },
     ));
 
     // Main table.
     let mut main_csv = banner_csv.clone();
-    main_csv.push_str("test_size,direction,metric,paper,paper_verified,ours,ours_minus_paper\n");
-    md.push_str("## Main results: SEJE on the 1K and 10K test sets\n\n");
+    main_csv.push_str(
+        "test_size,direction,metric,paper,paper_verified,ours,ours_preset,ours_minus_paper\n",
+    );
+    md.push_str(&format!(
+        "## Main results: SEJE on the 1K and 10K test sets (ours: {})\n\n",
+        preset_label(main)
+    ));
     md.push_str(
         "R@K in percent. Paper: the paper's value; verified: whether that value was checked \
          against a source.\n\n",
@@ -230,10 +251,11 @@ pub fn render(r: &Results, paper: &PaperTables) -> Result<Vec<(String, String)>>
                     size_label(size)
                 ));
                 main_csv.push_str(&format!(
-                    "{size},{dir},{metric},{},{},{},{}\n",
+                    "{size},{dir},{metric},{},{},{},{},{}\n",
                     p.map(|(x, _)| format!("{x:.1}")).unwrap_or_default(),
                     p.map(|(_, v)| v.to_string()).unwrap_or_default(),
                     o.map(|x| format!("{x:.4}")).unwrap_or_default(),
+                    main.preset,
                     match (p, o) {
                         (Some((p, _)), Some(o)) => format!("{:.4}", o - p),
                         _ => String::new(),
@@ -247,8 +269,11 @@ pub fn render(r: &Results, paper: &PaperTables) -> Result<Vec<(String, String)>>
     let mut sizes: BTreeSet<u64> = paper.scaling.rows.iter().map(|r| r.0).collect();
     sizes.extend(evaluated_sizes(main));
     let mut scaling_csv = banner_csv.clone();
-    scaling_csv.push_str("test_size,direction,paper_seje,paper_acme,ours\n");
-    md.push_str("\n## MedR as the test set grows\n\n");
+    scaling_csv.push_str("test_size,direction,paper_seje,paper_acme,ours,ours_preset\n");
+    md.push_str(&format!(
+        "\n## MedR as the test set grows (ours: {})\n\n",
+        preset_label(main)
+    ));
     md.push_str(
         "The paper's scalability figure (SEJE and ACME, verified) and ours, MedR (lower is \
          better).\n\n",
@@ -278,12 +303,13 @@ pub fn render(r: &Results, paper: &PaperTables) -> Result<Vec<(String, String)>>
             ("recipe_to_image", prow.map(|r| r.3), prow.map(|r| r.4)),
         ] {
             scaling_csv.push_str(&format!(
-                "{size},{dir},{},{},{}\n",
+                "{size},{dir},{},{},{},{}\n",
                 seje.map(|x| format!("{x:.1}")).unwrap_or_default(),
                 acme.map(|x| format!("{x:.1}")).unwrap_or_default(),
                 ours(main, size, dir, "medr")
                     .map(|x| format!("{x:.4}"))
-                    .unwrap_or_default()
+                    .unwrap_or_default(),
+                main.preset,
             ));
         }
     }
@@ -297,7 +323,7 @@ pub fn render(r: &Results, paper: &PaperTables) -> Result<Vec<(String, String)>>
 
     // Ablations.
     let mut abl_csv = banner_csv.clone();
-    abl_csv.push_str("variant,test_size,direction,medr,r1,r5,r10\n");
+    abl_csv.push_str("variant,preset,test_size,direction,medr,r1,r5,r10\n");
     let abl_size = if evaluated_sizes(main).contains(&1000) {
         Some(1000)
     } else {
@@ -309,13 +335,18 @@ pub fn render(r: &Results, paper: &PaperTables) -> Result<Vec<(String, String)>>
         Some(size) => {
             md.push_str(&format!(
                 "Test set of {} pairs, R@K in percent. The paper's ablation tables are not \
-                 transcribed (../shared/SEJE-SPEC.md §7.3), so there is no paper column.\n\n",
+                 transcribed (spec/reproduce.md), so there is no paper column.\n\n",
                 size_label(size)
             ));
-            md.push_str("| variant | image→recipe MedR | R@1 | R@5 | R@10 | recipe→image MedR | R@1 | R@5 | R@10 |\n");
-            md.push_str("|---|---|---|---|---|---|---|---|---|\n");
+            md.push_str("| variant | preset | image→recipe MedR | R@1 | R@5 | R@10 | recipe→image MedR | R@1 | R@5 | R@10 |\n");
+            md.push_str("|---|---|---|---|---|---|---|---|---|---|\n");
             for v in &r.variants {
-                let mut row = format!("| {} (C = {})", v.name, v.classes);
+                let preset = if v.preset.is_empty() {
+                    "unrecorded"
+                } else {
+                    &v.preset
+                };
+                let mut row = format!("| {} (C = {}) | {preset}", v.name, v.classes);
                 for (dir, _) in DIRECTIONS {
                     let vals: Vec<Option<f64>> =
                         METRICS.iter().map(|(m, _)| ours(v, size, dir, m)).collect();
@@ -326,8 +357,9 @@ pub fn render(r: &Results, paper: &PaperTables) -> Result<Vec<(String, String)>>
                         ));
                     }
                     abl_csv.push_str(&format!(
-                        "\"{}\",{size},{dir},{}\n",
+                        "\"{}\",{},{size},{dir},{}\n",
                         v.name.replace('"', "\"\""),
+                        v.preset,
                         vals.iter()
                             .map(|x| x.map(|x| format!("{x:.4}")).unwrap_or_default())
                             .collect::<Vec<_>>()
@@ -395,7 +427,12 @@ fn figure(r: &Results, paper: &PaperTables, main: &VariantResult) -> String {
             .into_iter()
             .filter_map(|s| ours(main, s, dir, "medr").map(|m| (s as f64, m)))
             .collect();
-        series.push((format!("ours {words}"), "#2ca02c", i == 1, pts));
+        series.push((
+            format!("ours ({}) {words}", preset_label(main)),
+            "#2ca02c",
+            i == 1,
+            pts,
+        ));
     }
     let xmax = series
         .iter()

@@ -35,6 +35,11 @@ fn results(synthetic: bool) -> Results {
         test_pairs,
         not_evaluated: Vec::new(),
         classes: 1005,
+        preset: if name == MAIN_VARIANT {
+            "paper".into()
+        } else {
+            "authors-code".into()
+        },
         eval: report(sizes, scale),
     };
     let all = [1000, 10000, 20000, 30000, 40000, 50000];
@@ -87,6 +92,28 @@ fn every_output_of_a_synthetic_run_says_so_and_no_other_does() {
 }
 
 #[test]
+fn every_table_names_the_preset_of_its_rows() {
+    let paper = PaperTables::load(&root().join("paper/tables")).unwrap();
+    let rendered = tables::render(&results(false), &paper).unwrap();
+    let get = |n: &str| &rendered.iter().find(|(name, _)| name == n).unwrap().1;
+    let md = get("tables.md");
+    assert!(md.contains("## Main results: SEJE on the 1K and 10K test sets (ours: preset paper)"));
+    assert!(md.contains("## MedR as the test set grows (ours: preset paper)"));
+    assert!(
+        md.contains("| without the image category feature (C = 1005) | authors-code |"),
+        "{md}"
+    );
+    assert!(get("main.csv").lines().nth(1).unwrap().contains(",paper,"));
+    assert!(get("ablations.csv").contains("\"without the image category feature\",authors-code,"));
+    assert!(get("medr_vs_test_size.csv")
+        .lines()
+        .nth(1)
+        .unwrap()
+        .ends_with(",paper"));
+    assert!(get("medr_vs_test_size.svg").contains("ours (preset paper)"));
+}
+
+#[test]
 fn paper_values_and_their_verified_flags_come_from_paper_tables() {
     let paper = PaperTables::load(&root().join("paper/tables")).unwrap();
     let rendered = tables::render(&results(false), &paper).unwrap();
@@ -110,7 +137,7 @@ fn paper_values_and_their_verified_flags_come_from_paper_tables() {
     );
     // ours − paper at 10K MedR: made-up MedR 10000/2500 + 1.5 = 5.5, minus 4.2.
     assert!(
-        csv.contains("10000,image_to_recipe,medr,4.2,true,5.5000,1.3000"),
+        csv.contains("10000,image_to_recipe,medr,4.2,true,5.5000,paper,1.3000"),
         "{csv}"
     );
 }
