@@ -2,7 +2,7 @@
 //!
 //! Spec: spec/phase2-adam.md. Paper: not specified there; the authors' `train.py` uses
 //! `torch.optim.Adam` at lr 1e-4 (default betas) for the model and betas (0.5, 0.999) for the
-//! discriminator (../shared/SEJE-SPEC.md §5.1). tch's optimiser wraps libtorch's C++ Adam, whose
+//! discriminator (`train.py:87-90`, `train.py:42`). tch's optimiser wraps libtorch's C++ Adam, whose
 //! moments cannot be read back, so resuming would restart them; this one mirrors PyTorch's
 //! single-tensor `_single_tensor_adam` (the CPU default) operation for operation.
 

@@ -2,7 +2,8 @@
 //! WideResNet-50-2, and small CPU configurations of the same family.
 //!
 //! Spec: spec/phase2-backbones.md. Paper: the image encoder's CNN (§5, numbering unverified) and
-//! Phase I's Food-101 categoriser; ../shared/SEJE-SPEC.md §3.1, §2.6, §9 A1. Reference:
+//! Phase I's Food-101 categoriser; the authors' `resnext101_32x8d(pretrained=True)` without its
+//! `fc` (`trijoint.py:83-85`, git-disl/SEJE @ 694a835). Reference:
 //! torchvision 0.26 `models/resnet.py` (`Bottleneck`, `ResNet._make_layer`), whose `state_dict`
 //! names (`conv1.weight`, `layer1.0.conv2.weight`, `layer2.0.downsample.1.running_var`, `fc.bias`)
 //! are reproduced exactly so torchvision checkpoints load without renaming. torchvision's

@@ -1,10 +1,10 @@
 //! Category alignment: a shared category head on both embeddings and its cross-entropy losses.
 //!
 //! Spec: spec/phase2-category-alignment.md. Paper: the auxiliary losses L_CA-V and L_CA-R of
-//! Phase II (§5, numbering unverified; ../shared/SEJE-SPEC.md §3.3, §4.3). Authors' code:
-//! `trijoint.py` (`semantic_branch = nn.Linear(1024, numClasses)` on the normalised embeddings)
-//! and `train.py` (`nn.CrossEntropyLoss()` with uniform class weights, each term weighted 0.005),
-//! git-disl/SEJE @ 694a835.
+//! Phase II (§5, numbering unverified). Authors' code: `trijoint.py`
+//! (`semantic_branch = nn.Linear(1024, numClasses)` on the normalised embeddings,
+//! `trijoint.py:111, 128-130`) and `train.py` (`nn.CrossEntropyLoss(weight=ones)`,
+//! `train.py:73-75`; each term weighted 0.005, `train.py:269-274`), git-disl/SEJE @ 694a835.
 
 use tch::nn::{self, Module};
 use tch::{Kind, Tensor};

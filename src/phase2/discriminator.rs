@@ -1,9 +1,10 @@
 //! The cross-modal discriminator and the discriminator-based alignment losses L_D and L_DA.
 //!
 //! Spec: spec/phase2-discriminator-alignment.md. Paper: the discriminator alignment of Phase II
-//! (§5, numbering unverified; ../shared/SEJE-SPEC.md §3.4, §4.4, §9 A3). Authors' code:
-//! `trijoint.py::cross_modal_discriminator` and the discriminator step of `train.py`, git-disl/SEJE
-//! @ 694a835. Image embeddings play the real distribution, recipe embeddings the fake one.
+//! (§5, numbering unverified). Authors' code: `trijoint.py::cross_modal_discriminator`
+//! (`trijoint.py:29-43`), `compute_gradient_penalty` (`train.py:45-64`) and the discriminator
+//! step (`train.py:255-262`) and L_DA (`train.py:264-265`), git-disl/SEJE @ 694a835. Image
+//! embeddings play the real distribution, recipe embeddings the fake one.
 //!
 //! Two forms. `WganGp` (default) is the standard WGAN-GP of ACME and the authors' MSJE code;
 //! `SejeLog` is SEJE's released code exactly (logs of mean outputs and a gradient penalty on

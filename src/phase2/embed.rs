@@ -2,8 +2,8 @@
 //! each, in split order, into the evaluation's [`Embeddings`].
 //!
 //! Spec: spec/phase2-training-loop.md (embeddings). Authors' code: `test.py` runs the best
-//! checkpoint in eval mode over the test partition, image index 0, evaluation transforms
-//! (../shared/SEJE-SPEC.md §6.1).
+//! checkpoint in eval mode over the test partition, image index 0 (`data_loader.py:78`),
+//! evaluation transforms (`test.py`, as `train.py:147-156`).
 
 use std::path::Path;
 

@@ -2,8 +2,9 @@
 //!
 //! Spec: spec/phase2-embedding-space.md. Paper: both encoders end in a normalisation layer and
 //! retrieval ranks by distance in the shared space (Phase II, §5 — the paper's numbering is not
-//! verified; ../shared/SEJE-SPEC.md §3.1–§3.2, §4.1, §6.2). Authors' code: `trijoint.py::norm`, `triplet_loss.py::euclidean_dist`,
-//! `test.py::improved_rank_emb` (git-disl/SEJE @ 694a835).
+//! verified). Authors' code: `trijoint.py::norm` (`trijoint.py:25-26`),
+//! `triplet_loss.py::euclidean_dist` (`triplet_loss.py:32-42`), `test.py::improved_rank_emb`
+//! (git-disl/SEJE @ 694a835).
 //!
 //! Two distance forms exist in the authors' code and both are kept, because they differ for
 //! (near-)identical vectors:

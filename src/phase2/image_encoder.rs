@@ -2,8 +2,9 @@
 //! LeakyReLU(0.02) → L2 normalisation.
 //!
 //! Spec: spec/phase2-encoders.md. Paper: image embedding learning of Phase II, pixel feature plus
-//! category feature (§5, numbering unverified; ../shared/SEJE-SPEC.md §3.1). Authors' code:
-//! `trijoint.py` (`visionMLP`, `visual_embedding`), git-disl/SEJE @ 694a835.
+//! category feature (§5, numbering unverified). Authors' code: `trijoint.py` (`visionMLP`,
+//! `visual_embedding` at `trijoint.py:83-91`, the forward pass at `trijoint.py:121-126`),
+//! git-disl/SEJE @ 694a835.
 
 use tch::nn::{self, ModuleT};
 use tch::Tensor;

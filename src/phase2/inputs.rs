@@ -3,7 +3,8 @@
 //!
 //! Spec: spec/phase2-training-loop.md (inputs). Authors' code: `data_loader.py` reads f_term,
 //! f_cat (indexed by the chosen image) and the class of each pair from three pickles
-//! (../shared/SEJE-SPEC.md §5.3, §8.2); here they are three feature-store files:
+//! (`data_loader.py:45-52`; f_cat as `id_imgembs[recipId][imgIdx]`, `data_loader.py:98`);
+//! here they are three feature-store files:
 //!
 //! ```text
 //! FEATURES/term.safetensors        f_term   F32 [n, term]

@@ -2,8 +2,9 @@
 //! mapping that loads the authors' released checkpoint.
 //!
 //! Spec: spec/phase2-encoders.md (model layout and checkpoint names). Paper: Phase II network
-//! (§5, numbering unverified; ../shared/SEJE-SPEC.md §3, §3.6). Authors' code: `trijoint.py`
-//! (`im2recipe` module), checkpoints written by `train.py` (git-disl/SEJE @ 694a835).
+//! (§5, numbering unverified). Authors' code: `trijoint.py` (`im2recipe` module,
+//! `trijoint.py:78-135`), checkpoints written by `train.py:197-206` with the backbone wrapped in
+//! `DataParallel` (`train.py:69`), git-disl/SEJE @ 694a835.
 
 use serde::{Deserialize, Serialize};
 use tch::{nn, Tensor};

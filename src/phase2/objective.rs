@@ -2,7 +2,8 @@
 //!
 //! Spec: spec/phase2-objective.md. Paper: the caption formula L = L_TRI + λ1·L_CA + λ2·L_DA of
 //! the Phase II framework figure (§5, numbering unverified); the weights 0.005 come from the
-//! authors' `train.py` (git-disl/SEJE @ 694a835; ../shared/SEJE-SPEC.md §4.5, §9 A4).
+//! authors' code, `loss = tri_loss + 0.005 * img_loss + 0.005 * rec_loss + 0.005 * loss_cmG`
+//! (`train.py:272-274`, git-disl/SEJE @ 694a835), added in that order.
 
 use serde::{Deserialize, Serialize};
 use tch::Tensor;

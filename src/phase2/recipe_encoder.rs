@@ -3,8 +3,9 @@
 //! normalisation.
 //!
 //! Spec: spec/phase2-encoders.md. Paper: recipe embedding learning of Phase II, sequence feature
-//! plus term feature (§5, numbering unverified; ../shared/SEJE-SPEC.md §3.2). Authors' code:
-//! `trijoint.py` (`stRNN_`, `tfidf_embedding`, `recipe_embedding`), git-disl/SEJE @ 694a835.
+//! plus term feature (§5, numbering unverified). Authors' code: `trijoint.py` (`stRNN_`,
+//! `tfidf_embedding`, `recipe_embedding` at `trijoint.py:93-102`, the forward pass at
+//! `trijoint.py:115-118`), git-disl/SEJE @ 694a835.
 //!
 //! The LSTM runs as the authors' `stRNN` (`trijoint.py:51-75`): sorted by length, packed, run,
 //! unpacked and unsorted, the output at step L_b − 1 taken. Running it on the padded batch would

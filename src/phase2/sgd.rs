@@ -2,7 +2,8 @@
 //! resumed exactly.
 //!
 //! Spec: spec/phase1-categoriser-training.md (section "SGD"). Paper: the Food-101 fine-tuning of
-//! Phase I's categoriser (../shared/SEJE-SPEC.md §2.6; hyper-parameters not given). tch's `Sgd`
+//! Phase I's categoriser (the paper gives no hyper-parameters; the authors released no Phase I
+//! code). tch's `Sgd`
 //! wraps libtorch's C++ optimiser, whose momentum buffers cannot be read back; this one mirrors
 //! PyTorch's single-tensor `_single_tensor_sgd` (the CPU default, no dampening, no Nesterov)
 //! operation for operation, as src/phase2/adam.rs does for Adam.

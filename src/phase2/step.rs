@@ -134,7 +134,8 @@ pub struct Trainer {
     pub model: JointEmbedding,
     /// The discriminator's own variables and network, when L_DA is on.
     pub disc: Option<(nn::VarStore, Discriminator)>,
-    /// Adam over the model (one group: the authors' two groups share one learning rate).
+    /// Adam over the model (one group: the authors' two groups, `train.py:87-90`, share one
+    /// learning rate, and Adam's update is per tensor, so one group is the same update).
     pub opt: Adam,
     /// Adam over the discriminator.
     pub opt_d: Option<Adam>,
@@ -175,7 +176,7 @@ impl Trainer {
                 ..DiscriminatorConfig::paper()
             };
             let d = Discriminator::new(dvs.root(), &cfg);
-            // The authors' discriminator optimiser: Adam(lr, betas=(0.5, 0.999)).
+            // The authors' discriminator optimiser: Adam(lr, betas=(0.5, 0.999)) (`train.py:42`).
             let opt_d = Adam::new(
                 &dvs,
                 AdamConfig {

@@ -1,11 +1,12 @@
 //! The Phase II training loop: epochs of iterations, validation after every epoch, the authors'
 //! two-stage schedule, best/last checkpoints, resume, and the final test of the best checkpoint.
 //!
-//! Spec: spec/phase2-training-loop.md. Authors' code: `train.py` (main loop, `train`, `validate`,
-//! git-disl/SEJE @ 694a835; ../shared/SEJE-SPEC.md §5.4).
+//! Spec: spec/phase2-training-loop.md. Authors' code: `train.py` (git-disl/SEJE @ 694a835): the
+//! epoch loop with its stop and stage checks (`train.py:164-177`), `train` (`train.py:220-290`),
+//! `validate` and `rank` (`train.py:316-415`), the best checkpoint (`train.py:189-211`).
 //!
 //! Every random choice of a run is a keyed stream (data order and per-sample choices by
-//! (seed, epoch, sample), the gradient penalty's α by (seed, iteration)); nothing in an epoch
+//! (seed, epoch, sample), the gradient penalty's α by its position in NumPy's stream); nothing in an epoch
 //! draws from libtorch's generator. A checkpoint written at the end of an epoch therefore holds
 //! everything needed to continue exactly: model, discriminator, both optimisers and the
 //! [`TrainState`].
@@ -163,7 +164,7 @@ pub enum ScheduleStep {
     Stop(&'static str),
 }
 
-/// The authors' checks at the top of each epoch, in their order: stop after `stage2_patience`
+/// The authors' checks at the top of each epoch (`train.py:165-177`), in their order: stop after `stage2_patience`
 /// epochs without improvement in stage 2, switch after `stage1_patience` in stage 1, stop at
 /// `max_epochs`.
 pub fn schedule_step(state: &TrainState, cfg: &TrainConfig) -> ScheduleStep {
@@ -193,7 +194,7 @@ pub fn begin_epoch(state: &mut TrainState, cfg: &TrainConfig) -> ScheduleStep {
 }
 
 /// Records epoch `state.epoch + 1` with validation score `score`; returns whether it improved
-/// on the best so far (strictly; the first epoch always does).
+/// on the best so far (strictly, `train.py:192`; the first epoch always does).
 pub fn end_epoch(state: &mut TrainState, score: f64) -> bool {
     let epoch = state.epoch + 1;
     let improved = state.best.is_none_or(|(b, _)| score > b);

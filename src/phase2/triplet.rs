@@ -2,9 +2,10 @@
 //!
 //! Spec: spec/phase2-triplet-loss.md. Paper: the primary loss L_TRI of Phase II with the
 //! instance-class double hard negative sampling of its negative-sampling figure (§5, numbering
-//! unverified; ../shared/SEJE-SPEC.md §4.1–§4.2). Authors' code: `triplet_loss.py`
-//! (`euclidean_dist`, `hard_example_mining`, `global_loss` with `nn.SoftMarginLoss`), git-disl/SEJE
-//! @ 694a835, which implements the instance term only.
+//! unverified). Authors' code: `triplet_loss.py` (`euclidean_dist`, `triplet_loss.py:32-42`;
+//! `hard_example_mining`, `triplet_loss.py:45-88`; `global_loss` with `nn.SoftMarginLoss`,
+//! `triplet_loss.py:7-23, 91-100`), git-disl/SEJE @ 694a835, which implements the instance term
+//! only.
 //!
 //! Which one we follow: the paper (`double`) by default in `paper.toml`; `instance` reproduces the
 //! released code, `class` is the class term alone (an ablation).
