@@ -204,7 +204,7 @@ pub struct StageRecord {
     pub variant: String,
     /// The cache key (SHA-256, hex).
     pub key: String,
-    /// Its directory.
+    /// Its directory, with the stages directory written `{stages}` (no absolute path).
     pub dir: PathBuf,
     /// Reused from an earlier run.
     pub cached: bool,
@@ -368,15 +368,16 @@ struct Cmd {
 }
 
 impl Runner {
-    fn key(&self, stage: &str, args: &[String], extra: &str) -> String {
-        let args: Vec<String> = args
+    /// `text` with every known place written as its name (`{stages}/…`, `{root}/…`), so keys
+    /// and recorded directories hold no absolute path of the machine.
+    fn portable(&self, text: &str) -> String {
+        self.places
             .iter()
-            .map(|a| {
-                self.places
-                    .iter()
-                    .fold(a.clone(), |a, (path, name)| a.replace(path.as_str(), name))
-            })
-            .collect();
+            .fold(text.to_string(), |a, (path, name)| a.replace(path.as_str(), name))
+    }
+
+    fn key(&self, stage: &str, args: &[String], extra: &str) -> String {
+        let args: Vec<String> = args.iter().map(|a| self.portable(a)).collect();
         let text = format!("{stage}\n{}\n{}\n{extra}", self.salt, args.join("\u{1f}"));
         sha256_hex(text.as_bytes())
     }
@@ -414,8 +415,8 @@ impl Runner {
         commands: &dyn Fn(&Path) -> Vec<Cmd>,
     ) -> Result<PathBuf> {
         let dir = self.dir(stage, key);
-        if let Some(&i) = self.index.get(key) {
-            return Ok(self.records[i].dir.clone());
+        if self.index.contains_key(key) {
+            return Ok(dir);
         }
         let n = self.records.len() + 1;
         let done = dir.join(DONE);
@@ -464,7 +465,7 @@ impl Runner {
             stage: stage.to_string(),
             variant: variant.to_string(),
             key: key.to_string(),
-            dir: dir.to_path_buf(),
+            dir: PathBuf::from(self.portable(&path_str(dir))),
             cached,
             seconds: s,
         });
@@ -1125,6 +1126,10 @@ mod tests {
             r("x").key("t", &["ab".into()], ""),
             r("x").key("t", &["a".into(), "b".into()], "")
         );
+        // A recorded stage holds no absolute path of the machine (results.json is committed).
+        let mut runner = r("x");
+        runner.push("main", "text", "k", Path::new("/runs/stages/text-1"), false, 1.0);
+        assert_eq!(runner.records[0].dir, PathBuf::from("{stages}/text-1"));
     }
 
     #[test]
