@@ -373,7 +373,9 @@ impl Runner {
     fn portable(&self, text: &str) -> String {
         self.places
             .iter()
-            .fold(text.to_string(), |a, (path, name)| a.replace(path.as_str(), name))
+            .fold(text.to_string(), |a, (path, name)| {
+                a.replace(path.as_str(), name)
+            })
     }
 
     fn key(&self, stage: &str, args: &[String], extra: &str) -> String {
@@ -1128,7 +1130,14 @@ mod tests {
         );
         // A recorded stage holds no absolute path of the machine (results.json is committed).
         let mut runner = r("x");
-        runner.push("main", "text", "k", Path::new("/runs/stages/text-1"), false, 1.0);
+        runner.push(
+            "main",
+            "text",
+            "k",
+            Path::new("/runs/stages/text-1"),
+            false,
+            1.0,
+        );
         assert_eq!(runner.records[0].dir, PathBuf::from("{stages}/text-1"));
     }
 
