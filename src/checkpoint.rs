@@ -328,3 +328,59 @@ pub fn read_state_dict(path: impl AsRef<Path>, key: Option<&str>) -> Result<Vec<
     tracing::debug!(file = %path.display(), tensors = out.len(), "state dict read");
     Ok(out)
 }
+
+/// A host for plain pickles: no persistent ids, no calls.
+struct PlainPickle;
+
+impl pickle::Host for PlainPickle {
+    fn persistent_load(&mut self, _pid: &pickle::Obj) -> std::result::Result<pickle::Obj, String> {
+        Err("a plain pickle has no persistent ids".into())
+    }
+    fn call(
+        &mut self,
+        global: pickle::Global,
+        _args: &[pickle::Obj],
+    ) -> std::result::Result<pickle::Obj, String> {
+        Err(format!("a plain pickle calls nothing ({global:?})"))
+    }
+}
+
+/// A pickle file holding one list of strings, as Python 2 and 3 write it (protocol 0, as Python
+/// 2's `pickle.dump` writes by default, up to 4; Python 2 `str` and `unicode` alike): im2recipe's
+/// `{train,val,test}_keys.pkl`, ACME's `test_ids.pkl`. Nothing is imported or called.
+///
+/// # Errors
+/// [`Error::Io`] when the file cannot be read, [`Error::PickleOpcode`] or [`Error::Checkpoint`]
+/// for anything malformed or truncated, and [`Error::Checkpoint`] when the pickle is not a list
+/// of strings (naming the first item that is not one).
+pub fn read_string_list_pickle(path: impl AsRef<Path>) -> Result<Vec<String>> {
+    let path = path.as_ref();
+    let data = std::fs::read(path).map_err(torch_zip::io(path))?;
+    let obj = pickle::unpickle(path, "the pickle", &data, &mut PlainPickle)?;
+    let unexpected = |expected: &str, found: String| Error::Checkpoint {
+        file: path.to_path_buf(),
+        expected: expected.into(),
+        found,
+    };
+    let pickle::Obj::List(items) = obj else {
+        return Err(unexpected(
+            "a list of strings",
+            format!("a {}", obj.type_name()),
+        ));
+    };
+    let items = items.borrow();
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        match item {
+            pickle::Obj::Str(s) => out.push(s.to_string()),
+            pickle::Obj::Bytes(b) => out.push(b.iter().map(|&c| char::from(c)).collect()),
+            other => {
+                return Err(unexpected(
+                    "a list of strings",
+                    format!("item {i} is a {}", other.type_name()),
+                ))
+            }
+        }
+    }
+    Ok(out)
+}

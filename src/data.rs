@@ -16,6 +16,7 @@ pub mod loader;
 pub mod pairs;
 pub mod recipe1m;
 pub mod resample;
+pub mod splits;
 pub mod synth;
 pub mod t7;
 pub mod transforms;

@@ -355,10 +355,24 @@ enum DataCommand {
         /// Dataset root (holds layer1.json, layer2.json, det_ingrs.json and images/).
         #[arg(long)]
         root: PathBuf,
-        /// What to do with a missing or undecodable image: stop (`fail`) or count it and go on
-        /// (`skip`).
-        #[arg(long, default_value = "fail", value_parser = ["fail", "skip"])]
+        /// What to do with a missing or undecodable image: stop (`fail`), count it and go on
+        /// (`skip`), or count it and show a white image instead (`white`, the authors' loader).
+        #[arg(long, default_value = "fail", value_parser = ["fail", "skip", "white"])]
         images: String,
+        /// How the splits are made when the root holds no im2recipe key files
+        /// ({train,val,test}_keys.pkl, which win when present): `im2recipe` (its rule exactly;
+        /// needs --vocab) or `valid-count` (this package's). Default: im2recipe with --vocab,
+        /// valid-count without.
+        #[arg(long, value_parser = ["im2recipe", "valid-count"])]
+        rule: Option<String>,
+        /// The ingredient vocabulary of the im2recipe rule: a word2vec `-binary 1` file
+        /// (`vocab.bin`, Phase I's) or a word list (`vocab.txt`, one word a line).
+        #[arg(long)]
+        vocab: Option<PathBuf>,
+        /// Write train_keys.txt, val_keys.txt and test_keys.txt (one recipe id a line, in split
+        /// order) into this directory.
+        #[arg(long)]
+        keys: Option<PathBuf>,
         /// Print the report as JSON instead of a table.
         #[arg(long)]
         json: bool,
@@ -909,8 +923,23 @@ fn run() -> Result<()> {
             word2vec,
         } => word2vec_train(&corpus, &out, &word2vec.config())?,
         Command::Data {
-            command: DataCommand::Check { root, images, json },
-        } => data_check(&root, &images, json)?,
+            command:
+                DataCommand::Check {
+                    root,
+                    images,
+                    rule,
+                    vocab,
+                    keys,
+                    json,
+                },
+        } => data_check(
+            &root,
+            &images,
+            rule.as_deref(),
+            vocab.as_deref(),
+            keys.as_deref(),
+            json,
+        )?,
         Command::Classify {
             arch,
             weights,
@@ -1517,16 +1546,48 @@ fn word2vec_train(
     Ok(())
 }
 
-fn data_check(root: &std::path::Path, images: &str, json: bool) -> Result<()> {
+fn data_check(
+    root: &std::path::Path,
+    images: &str,
+    rule: Option<&str>,
+    vocab: Option<&std::path::Path>,
+    keys: Option<&std::path::Path>,
+    json: bool,
+) -> Result<()> {
+    use seje::data::splits::{IngredientVocab, SplitRule};
     let policy: seje::data::images::ImagePolicy = images.parse().map_err(anyhow::Error::msg)?;
+    let rule = match (rule, vocab) {
+        (Some("valid-count"), _) | (None, None) => SplitRule::ValidCount,
+        (Some("im2recipe") | None, Some(v)) => {
+            let words = if v.extension().is_some_and(|e| e == "bin") {
+                let vectors = seje::phase1::word2vec::WordVectors::read_binary(v)?;
+                IngredientVocab::from_words(vectors.words().to_vec(), &v.display().to_string())
+            } else {
+                IngredientVocab::read_txt(v)?
+            };
+            SplitRule::Im2recipe(words)
+        }
+        (Some("im2recipe"), None) => anyhow::bail!(
+            "--rule im2recipe needs the word2vec vocabulary: --vocab vocab.bin (Phase I's) or \
+             --vocab vocab.txt (a word list)"
+        ),
+        (Some(other), _) => anyhow::bail!("unknown split rule `{other}`"),
+    };
     let bar = progress_bar("{spinner} checking images: {pos} ({per_sec})")?;
-    let result = seje::data::check::check(root, policy, &|_| bar.inc(1));
+    let result = seje::data::check::check(root, policy, &rule, &|_| bar.inc(1));
     bar.finish_and_clear();
-    let (report, _) = result?;
+    let (report, dataset) = result?;
+    let written = match keys {
+        Some(dir) => seje::data::splits::write_keys(dir, &dataset)?,
+        None => Vec::new(),
+    };
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", report.render());
+        for f in written {
+            println!("wrote       {}", f.display());
+        }
     }
     Ok(())
 }

@@ -136,6 +136,9 @@ fn a_fixture_run_writes_every_file_and_learns() {
     }
     assert_eq!(manifest["seed"], 1234);
     assert_eq!(manifest["libtorch_version"], "2.11.0");
+    // What defined the splits (spec/data-recipe1m.md): the fixture has no key files.
+    assert_eq!(manifest["splits"]["kind"], "rule");
+    assert_eq!(manifest["splits"]["rule"], "valid-count");
 
     let test: Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("test.json")).unwrap()).unwrap();

@@ -290,6 +290,25 @@ impl<'a> Machine<'a> {
         Ok(line)
     }
 
+    /// The bytes up to the next newline (consumed, not returned).
+    fn take_raw_line(&mut self) -> Result<Vec<u8>> {
+        let rest = &self.data[self.pos..];
+        let Some(len) = rest.iter().position(|&b| b == b'\n') else {
+            self.ran_out = true;
+            return Err(self.malformed("a line ending in a newline", "the end of the record"));
+        };
+        let line = rest[..len].to_vec();
+        self.pos += len + 1;
+        Ok(line)
+    }
+
+    /// A memo index written in decimal (`PUT`, `GET`).
+    fn line_index(&mut self) -> Result<u32> {
+        let line = self.take_line()?;
+        line.parse()
+            .map_err(|_| self.malformed("a memo index in decimal", line.clone()))
+    }
+
     fn text(&self, bytes: &[u8]) -> Result<Obj> {
         std::str::from_utf8(bytes)
             .map(|s| Obj::Str(s.into()))
@@ -499,6 +518,48 @@ impl<'a> Machine<'a> {
                     let k = u32::from_le_bytes(self.take_array()?);
                     self.memo_get(k)?;
                 }
+                // Protocol 0 (what Python 2's pickle.dump writes by default): text arguments
+                // ending in a newline.
+                b'p' => {
+                    let k = self.line_index()?;
+                    self.memo_put(k)?;
+                }
+                b'g' => {
+                    let k = self.line_index()?;
+                    self.memo_get(k)?;
+                }
+                b'V' => {
+                    let line = self.take_raw_line()?;
+                    let s = raw_unicode_escape(&line)
+                        .map_err(|why| self.malformed("a raw-unicode-escape string", why))?;
+                    self.stack.push(Obj::Str(s.into()));
+                }
+                b'S' => {
+                    let line = self.take_raw_line()?;
+                    let bytes =
+                        string_repr(&line).map_err(|why| self.malformed("a quoted string", why))?;
+                    let s = self.text(&bytes)?;
+                    self.stack.push(s);
+                }
+                b'I' | b'L' => {
+                    let line = self.take_line()?;
+                    let digits = line.trim_end_matches('L');
+                    let v = match digits {
+                        "00" => Obj::Bool(false),
+                        "01" => Obj::Bool(true),
+                        d => Obj::Int(d.parse().map_err(|_| {
+                            self.malformed("a decimal integer of at most 64 bits", line.clone())
+                        })?),
+                    };
+                    self.stack.push(v);
+                }
+                b'F' => {
+                    let line = self.take_line()?;
+                    let v: f64 = line
+                        .parse()
+                        .map_err(|_| self.malformed("a decimal float", line.clone()))?;
+                    self.stack.push(Obj::Float(v));
+                }
                 other => {
                     return Err(Error::PickleOpcode {
                         file: self.file.to_path_buf(),
@@ -636,6 +697,86 @@ impl<'a> Machine<'a> {
         }
         Ok(())
     }
+}
+
+/// The argument of `UNICODE` (raw-unicode-escape): bytes are Latin-1 characters, except
+/// `\uXXXX` and `\UXXXXXXXX`.
+fn raw_unicode_escape(line: &[u8]) -> std::result::Result<String, String> {
+    let mut out = String::with_capacity(line.len());
+    let mut i = 0;
+    while i < line.len() {
+        let b = line[i];
+        let width = match (b, line.get(i + 1)) {
+            (b'\\', Some(b'u')) => 4,
+            (b'\\', Some(b'U')) => 8,
+            _ => 0,
+        };
+        if width == 0 {
+            out.push(char::from(b));
+            i += 1;
+            continue;
+        }
+        let hex = line
+            .get(i + 2..i + 2 + width)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .ok_or("a truncated \\u escape")?;
+        let code = u32::from_str_radix(hex, 16).map_err(|_| format!("bad escape \\u{hex}"))?;
+        out.push(char::from_u32(code).ok_or(format!("no character U+{code:X}"))?);
+        i += 2 + width;
+    }
+    Ok(out)
+}
+
+/// The argument of protocol 0's `STRING`: a Python 2 `repr` of a byte string, in single or
+/// double quotes, with `\\`, `\'`, `\"`, `\n`, `\r`, `\t`, `\xhh` and octal escapes.
+fn string_repr(line: &[u8]) -> std::result::Result<Vec<u8>, String> {
+    let quoted = match line {
+        [q @ (b'\'' | b'"'), inner @ .., last] if last == q => inner,
+        _ => return Err("no matching quotes".into()),
+    };
+    let mut out = Vec::with_capacity(quoted.len());
+    let mut i = 0;
+    while i < quoted.len() {
+        if quoted[i] != b'\\' {
+            out.push(quoted[i]);
+            i += 1;
+            continue;
+        }
+        let Some(&e) = quoted.get(i + 1) else {
+            return Err("a trailing backslash".into());
+        };
+        i += 2;
+        match e {
+            b'\\' | b'\'' | b'"' => out.push(e),
+            b'n' => out.push(b'\n'),
+            b'r' => out.push(b'\r'),
+            b't' => out.push(b'\t'),
+            b'x' => {
+                let hex = quoted
+                    .get(i..i + 2)
+                    .and_then(|h| std::str::from_utf8(h).ok())
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .ok_or("a bad \\x escape")?;
+                out.push(hex);
+                i += 2;
+            }
+            b'0'..=b'7' => {
+                let mut v = u32::from(e - b'0');
+                for _ in 0..2 {
+                    match quoted.get(i) {
+                        Some(&d @ b'0'..=b'7') => {
+                            v = v * 8 + u32::from(d - b'0');
+                            i += 1;
+                        }
+                        _ => break,
+                    }
+                }
+                out.push(u8::try_from(v).map_err(|_| "an octal escape above 255")?);
+            }
+            other => return Err(format!("an unknown escape \\{}", char::from(other))),
+        }
+    }
+    Ok(out)
 }
 
 /// Names of every pickle opcode (protocols 0–5), as Python's `pickletools` spells them.

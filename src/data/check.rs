@@ -13,6 +13,7 @@ use serde::Serialize;
 use super::images::{self, ImagePolicy};
 use super::pairs::{self, Dataset, JoinReport};
 use super::recipe1m::Partition;
+use super::splits::{self, ListComparison, SplitRule};
 use crate::{Error, Result};
 
 /// Image counts of one split.
@@ -45,6 +46,8 @@ pub struct CheckReport {
     pub test: ImageCounts,
     /// The first few image problems, in dataset order (all of them are counted above).
     pub problems: Vec<String>,
+    /// The splits compared with the published id lists found next to `layer1.json`.
+    pub published_lists: Vec<ListComparison>,
 }
 
 /// Image problems listed in the report by name; the rest are only counted.
@@ -84,8 +87,25 @@ impl CheckReport {
                 j.images_beyond_limit
             );
         }
+        let src = &self.join.source;
+        let _ = if src.kind == "key files" {
+            writeln!(
+                s,
+                "splits: im2recipe's key files ({})",
+                src.key_files.join(", ")
+            )
+        } else {
+            match &src.vocab {
+                Some((file, words)) => writeln!(
+                    s,
+                    "splits: the {} rule, vocabulary {file} ({words} words)",
+                    src.rule
+                ),
+                None => writeln!(s, "splits: the {} rule", src.rule),
+            }
+        };
         let _ = writeln!(s, "excluded recipes (first rule broken):");
-        for k in 0..5 {
+        for k in 0..6 {
             let label = self.join.train.excluded.by_reason()[k].label;
             let counts: Vec<String> = Partition::ALL
                 .iter()
@@ -113,6 +133,9 @@ impl CheckReport {
         for p in &self.problems {
             let _ = writeln!(s, "  skipped: {p}");
         }
+        for c in &self.published_lists {
+            let _ = writeln!(s, "published list {}", c.render());
+        }
         s
     }
 }
@@ -134,9 +157,11 @@ enum Status {
 pub fn check(
     root: &Path,
     policy: ImagePolicy,
+    rule: &SplitRule,
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<(CheckReport, Dataset)> {
-    let (mut dataset, join) = pairs::open(root)?;
+    let (mut dataset, join) = pairs::open_with(root, rule)?;
+    let published_lists = splits::compare_published(root, &dataset)?;
     let mut report = CheckReport {
         join,
         policy,
@@ -144,6 +169,7 @@ pub fn check(
         val: ImageCounts::default(),
         test: ImageCounts::default(),
         problems: Vec::new(),
+        published_lists,
     };
     let done = std::sync::atomic::AtomicU64::new(0);
     for p in Partition::ALL {

@@ -1,10 +1,13 @@
 //! The image-recipe pairs of each split: `layer1.json`, `det_ingrs.json` and `layer2.json` joined
-//! by recipe id and filtered with im2recipe's inclusion rules, with a count of every exclusion.
+//! by recipe id and filtered with a split rule (im2recipe's exactly, or this package's
+//! valid-count rule), or taken from im2recipe's key files when they are present; with a count of
+//! every exclusion.
 //!
-//! Spec: spec/data-recipe1m.md (inclusion rules, counts). Rules from im2recipe
-//! `scripts/mk_dataset.py` as summarised in ../shared/SEJE-SPEC.md §8.1: fewer than 20
-//! instructions, 1 to 19 detected ingredients, at least one image, not in `remove1M.txt`; at most
-//! 5 images are kept per recipe.
+//! Spec: spec/data-recipe1m.md (inclusion rules, counts). Both rules follow im2recipe's
+//! `scripts/mk_dataset.py:97-105`: fewer than 20 instructions, fewer than 20 detected ingredients
+//! (and at least one), at least one image, not removed by `remove1M.txt`; they differ in what they
+//! count as detected and in how they read `remove1M.txt` (src/data/splits.rs). At most 5 images
+//! are kept per recipe (`mk_dataset.py:110`).
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
@@ -13,6 +16,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::recipe1m::{self, Partition, DET_INGRS, LAYER1, LAYER2};
+use super::splits::{self, SplitRule, SplitSource};
 use crate::{Error, Result};
 
 /// A recipe has fewer than this many instructions (im2recipe: `len(instructions) < 20`).
@@ -46,6 +50,8 @@ pub struct Exclusions {
     pub too_many_detected_ingredients: usize,
     /// No image in `layer2.json`.
     pub no_images: usize,
+    /// Not listed in the key files that defined the splits.
+    pub not_in_key_files: usize,
 }
 
 /// One exclusion rule: its key (as in [`Exclusions`]' fields), its label and its count.
@@ -60,7 +66,7 @@ pub struct Reason {
 
 impl Exclusions {
     /// The counts by rule, in the order the rules are applied.
-    pub fn by_reason(&self) -> [Reason; 5] {
+    pub fn by_reason(&self) -> [Reason; 6] {
         let r = |key, label, count| Reason { key, label, count };
         [
             r("removed", "in remove1M.txt", self.removed),
@@ -80,6 +86,11 @@ impl Exclusions {
                 self.too_many_detected_ingredients,
             ),
             r("no_images", "no image", self.no_images),
+            r(
+                "not_in_key_files",
+                "not in the key files",
+                self.not_in_key_files,
+            ),
         ]
     }
 
@@ -90,6 +101,7 @@ impl Exclusions {
             + self.no_detected_ingredients
             + self.too_many_detected_ingredients
             + self.no_images
+            + self.not_in_key_files
     }
 }
 
@@ -123,6 +135,8 @@ pub struct JoinReport {
     pub det_ingrs_unknown: usize,
     /// Whether `remove1M.txt` was present.
     pub exclusion_list: bool,
+    /// What defined the splits.
+    pub source: SplitSource,
 }
 
 impl JoinReport {
@@ -185,6 +199,7 @@ struct Slot {
     id: String,
     partition: Partition,
     n_instructions: usize,
+    /// Detected ingredients as the rule counts them (`None` until `det_ingrs.json` names it).
     n_detected: Option<usize>,
     /// Index of the `layer2.json` entry, for the duplicate message.
     layer2_entry: Option<usize>,
@@ -193,12 +208,22 @@ struct Slot {
     images_total: usize,
 }
 
-/// Reads the three files of `root` (and `remove1M.txt` if present) and builds the pairs.
+/// [`open_with`] under this package's valid-count rule (im2recipe's key files still win when
+/// they are present).
+pub fn open(root: &Path) -> Result<(Dataset, JoinReport)> {
+    open_with(root, &SplitRule::ValidCount)
+}
+
+/// Reads the three files of `root` (and `remove1M.txt` if present) and builds the pairs: from
+/// im2recipe's `{train,val,test}_keys.pkl` in `root` when all three are there (membership and
+/// order), else by `rule`.
 ///
 /// Memory: one small record per recipe (id, split, counts, at most 5 image ids), never the texts.
-/// Errors: malformed JSON, missing fields, bad or duplicate ids, and a `layer1.json` recipe without
-/// a `det_ingrs.json` entry.
-pub fn open(root: &Path) -> Result<(Dataset, JoinReport)> {
+/// Errors: malformed JSON, missing fields, bad or duplicate ids, a `layer1.json` recipe without
+/// a `det_ingrs.json` entry; with key files, a key that names no recipe of `layer1.json`, a recipe
+/// of another split or without an image, a key listed twice, and an incomplete set of key files.
+pub fn open_with(root: &Path, rule: &SplitRule) -> Result<(Dataset, JoinReport)> {
+    let keys = splits::key_files(root)?;
     let mut slots: Vec<Slot> = Vec::new();
     let mut index: HashMap<String, usize> = HashMap::new();
     recipe1m::read_layer1_summaries(root, |r| {
@@ -238,7 +263,10 @@ pub fn open(root: &Path) -> Result<(Dataset, JoinReport)> {
             return Err(duplicate(DET_INGRS, d.id, first, entry));
         }
         slot.det_entry = Some(entry);
-        slot.n_detected = Some(d.n_detected());
+        slot.n_detected = Some(match rule {
+            SplitRule::ValidCount => d.n_detected(),
+            SplitRule::Im2recipe(vocab) => splits::im2recipe_detections(&d.ingredients, vocab),
+        });
         Ok(())
     })?;
     let mut layer2_seen = 0usize;
@@ -261,6 +289,31 @@ pub fn open(root: &Path) -> Result<(Dataset, JoinReport)> {
 
     let removed = recipe1m::read_exclusions(root)?;
     report.exclusion_list = removed.is_some();
+    report.source = SplitSource {
+        kind: if keys.is_some() { "key files" } else { "rule" }.into(),
+        rule: rule.name().into(),
+        vocab: match rule {
+            SplitRule::Im2recipe(v) => Some((v.source().to_string(), v.len())),
+            SplitRule::ValidCount => None,
+        },
+        key_files: keys
+            .iter()
+            .flatten()
+            .map(|(f, _)| {
+                f.file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            })
+            .collect(),
+    };
+    if let Some(keys) = keys {
+        return from_key_files(root, slots, &index, &keys, report);
+    }
+    let is_removed = |id: &str| match (&removed, rule) {
+        (None, _) => false,
+        (Some(r), SplitRule::ValidCount) => r.contains(id),
+        (Some(r), SplitRule::Im2recipe(_)) => r.removes_as_im2recipe(id),
+    };
     let mut splits: [Vec<Pair>; 3] = Default::default();
     for slot in slots {
         let Some(n_detected) = slot.n_detected else {
@@ -272,7 +325,7 @@ pub fn open(root: &Path) -> Result<(Dataset, JoinReport)> {
         let counts = report.split_mut(slot.partition);
         counts.recipes += 1;
         let ex = &mut counts.excluded;
-        if removed.as_ref().is_some_and(|r| r.contains(&slot.id)) {
+        if is_removed(&slot.id) {
             ex.removed += 1;
         } else if slot.n_instructions >= MAX_INSTRUCTIONS_EXCLUSIVE {
             ex.too_many_instructions += 1;
@@ -303,6 +356,75 @@ pub fn open(root: &Path) -> Result<(Dataset, JoinReport)> {
             det_ingrs = report.det_ingrs_unknown,
             "entries for recipes that are not in {LAYER1} were ignored"
         );
+    }
+    Ok((
+        Dataset {
+            root: root.to_path_buf(),
+            splits,
+        },
+        report,
+    ))
+}
+
+/// The splits of im2recipe's key files: every key a `layer1.json` recipe of that split with at
+/// least one image, in the file's order; the first 5 images kept.
+fn from_key_files(
+    root: &Path,
+    slots: Vec<Slot>,
+    index: &HashMap<String, usize>,
+    keys: &[(PathBuf, Partition)],
+    mut report: JoinReport,
+) -> Result<(Dataset, JoinReport)> {
+    let mut slots: Vec<Option<Slot>> = slots.into_iter().map(Some).collect();
+    for s in slots.iter().flatten() {
+        report.split_mut(s.partition).recipes += 1;
+    }
+    let mut splits: [Vec<Pair>; 3] = Default::default();
+    for (file, partition) in keys {
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let bad = |id: &str, problem: String| Error::Invalid {
+            what: format!("{name}: recipe {id}"),
+            problem,
+        };
+        for id in splits::read_key_file(file)? {
+            let Some(&at) = index.get(&id) else {
+                return Err(bad(&id, format!("is not in {LAYER1}")));
+            };
+            let Some(slot) = slots[at].take() else {
+                return Err(bad(&id, "is listed twice in the key files".into()));
+            };
+            if slot.partition != *partition {
+                return Err(bad(
+                    &id,
+                    format!(
+                        "is a {} recipe in {LAYER1}, listed for {}",
+                        slot.partition, partition
+                    ),
+                ));
+            }
+            if slot.images.is_empty() {
+                return Err(bad(&id, format!("has no image in {LAYER2}")));
+            }
+            let counts = report.split_mut(slot.partition);
+            counts.pairs += 1;
+            counts.images += slot.images.len();
+            counts.images_beyond_limit += slot.images_total - slot.images.len();
+            splits[partition.index()].push(Pair {
+                recipe_id: slot.id,
+                partition: slot.partition,
+                images: slot.images,
+            });
+        }
+    }
+    for s in slots.into_iter().flatten() {
+        report.split_mut(s.partition).excluded.not_in_key_files += 1;
+    }
+    for p in Partition::ALL {
+        let c = report.split(p);
+        tracing::info!(split = %p, recipes = c.recipes, pairs = c.pairs, "splits from im2recipe's key files");
     }
     Ok((
         Dataset {

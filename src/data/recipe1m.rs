@@ -6,7 +6,6 @@
 //! by im2recipe `scripts/mk_dataset.py` (../shared/SEJE-SPEC.md §8.1). Every id is checked
 //! ([`crate::data::ids`]); a missing field names the recipe and the file.
 
-use std::collections::HashSet;
 use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
@@ -16,6 +15,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use super::ids::{check_image_id, check_recipe_id};
 use super::json_stream::for_each_record;
+use super::splits::RemoveList;
 use crate::{Error, Result};
 
 /// File names inside a Recipe1M root.
@@ -349,8 +349,10 @@ pub fn read_det_ingrs(
     })
 }
 
-/// Reads `root/remove1M.txt` if it exists: one recipe id per line, blank lines ignored.
-pub fn read_exclusions(root: &Path) -> Result<Option<HashSet<String>>> {
+/// Reads `root/remove1M.txt` if it exists: one recipe id per line (trimmed; blank lines hold no
+/// id but count as lines), each id with the index of its last line, as im2recipe's
+/// `{w.rstrip(): i for i, w in enumerate(f)}` holds them (spec/data-recipe1m.md).
+pub fn read_exclusions(root: &Path) -> Result<Option<RemoveList>> {
     let path = root.join(REMOVE);
     if !path.exists() {
         return Ok(None);
@@ -359,7 +361,7 @@ pub fn read_exclusions(root: &Path) -> Result<Option<HashSet<String>>> {
         file: REMOVE.to_string(),
         problem: e.to_string().to_lowercase(),
     })?;
-    let mut ids = HashSet::new();
+    let mut ids = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let id = line.trim();
         if id.is_empty() {
@@ -370,7 +372,7 @@ pub fn read_exclusions(root: &Path) -> Result<Option<HashSet<String>>> {
             id: id.to_string(),
             problem,
         })?;
-        ids.insert(id.to_string());
+        ids.push((n, id.to_string()));
     }
-    Ok(Some(ids))
+    Ok(Some(RemoveList::from_lines(ids)))
 }

@@ -78,6 +78,9 @@ pub struct Manifest {
     pub config_hash: String,
     /// SHA-256 of every input file the caller listed (feature files, pretrained weights).
     pub inputs: Vec<(String, String)>,
+    /// What defined the splits: im2recipe's key files, or which rule (spec/data-recipe1m.md).
+    #[serde(default)]
+    pub splits: Option<crate::data::splits::SplitSource>,
 }
 
 /// A run directory.

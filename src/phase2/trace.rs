@@ -103,6 +103,7 @@ pub fn trace(cfg: &TrainConfig, out: &Path, opts: &TraceOptions) -> Result<Trace
         val,
         test,
         inputs,
+        ..
     } = train::open_run_data(cfg)?;
     let pairs = match opts.split {
         Partition::Train => train_pairs,

@@ -381,6 +381,8 @@ pub struct RunData {
     pub test: Vec<Pair>,
     /// The feature stores.
     pub inputs: PhaseTwoInputs,
+    /// What defined the splits (recorded in the run's manifest).
+    pub splits: crate::data::splits::SplitSource,
 }
 
 /// Opens the dataset and the feature stores `cfg` names.
@@ -407,6 +409,7 @@ pub fn open_run_data(cfg: &TrainConfig) -> Result<RunData> {
         val,
         test,
         inputs,
+        splits: report.source,
     })
 }
 
@@ -450,6 +453,7 @@ pub fn train(cfg: &TrainConfig, run_dir: &Path, opts: &TrainOptions) -> Result<T
         val: val_pairs,
         test: test_pairs,
         inputs,
+        splits,
     } = open_run_data(cfg)?;
     for (name, p) in [("train", &train_pairs), ("val", &val_pairs)] {
         if p.len() < 2 {
@@ -500,6 +504,7 @@ pub fn train(cfg: &TrainConfig, run_dir: &Path, opts: &TrainOptions) -> Result<T
             seed: cfg.run.seed,
             config_hash: cfg.hash(),
             inputs: checksums,
+            splits: Some(splits),
         })?;
     }
 

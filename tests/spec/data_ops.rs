@@ -38,9 +38,11 @@ fn ints(v: impl IntoIterator<Item = u32>) -> Value {
     )
 }
 
-/// `recipes = [{id, partition, instructions, valid, images}]`, optional `remove = [ids]`, and raw
-/// overrides `layer1_text`, `layer2_text`, `det_ingrs_text`. Returns the pairs as
-/// `"<split> <id>: <images>"` lines and the non-zero exclusion counts summed over the splits.
+/// `recipes = [{id, partition, instructions, valid, images, names}]` (`names`: the det_ingrs
+/// names, default `x` for each `valid` entry), optional `remove = [ids]` (one a line, in order),
+/// optional `rule = "im2recipe"` with `vocab = [words]`, and raw overrides `layer1_text`,
+/// `layer2_text`, `det_ingrs_text`. Returns the pairs as `"<split> <id>: <images>"` lines and the
+/// non-zero exclusion counts summed over the splits.
 pub fn join(ex: &Table) -> Result<Value, String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let root = dir.path();
@@ -62,6 +64,18 @@ pub fn join(ex: &Table) -> Result<Value, String> {
             .iter()
             .map(|v| v.as_bool().unwrap_or(false))
             .collect();
+        let names: Vec<String> = match t.get("names") {
+            Some(v) => v
+                .as_array()
+                .ok_or("`names` must be an array")?
+                .iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect(),
+            None => valid.iter().map(|_| "x".to_string()).collect(),
+        };
+        if names.len() != valid.len() {
+            return Err("`names` and `valid` must have the same length".into());
+        }
         let images: Vec<String> = match t.get("images") {
             Some(v) => v
                 .as_array()
@@ -79,7 +93,7 @@ pub fn join(ex: &Table) -> Result<Value, String> {
         }));
         det.push(serde_json::json!({
             "id": id,
-            "ingredients": valid.iter().map(|_| serde_json::json!({"text": "x"})).collect::<Vec<_>>(),
+            "ingredients": names.iter().map(|n| serde_json::json!({"text": n})).collect::<Vec<_>>(),
             "valid": valid,
         }));
         if !images.is_empty() {
@@ -110,7 +124,22 @@ pub fn join(ex: &Table) -> Result<Value, String> {
             .collect();
         std::fs::write(root.join("remove1M.txt"), ids.join("\n")).map_err(|e| e.to_string())?;
     }
-    let (ds, report) = pairs::open(root).map_err(err)?;
+    let rule = match ex.get("rule").and_then(Value::as_str) {
+        None | Some("valid-count") => seje::data::splits::SplitRule::ValidCount,
+        Some("im2recipe") => {
+            let words = get(ex, "vocab")?
+                .as_array()
+                .ok_or("`vocab` must be an array of strings")?
+                .iter()
+                .filter_map(|v| v.as_str().map(String::from))
+                .collect::<Vec<_>>();
+            seje::data::splits::SplitRule::Im2recipe(
+                seje::data::splits::IngredientVocab::from_words(words, "the example's vocab"),
+            )
+        }
+        Some(other) => return Err(format!("unknown rule `{other}`")),
+    };
+    let (ds, report) = pairs::open_with(root, &rule).map_err(err)?;
     let mut lines = Vec::new();
     for p in Partition::ALL {
         for pair in ds.split(p) {
@@ -122,7 +151,7 @@ pub fn join(ex: &Table) -> Result<Value, String> {
         }
     }
     let mut excluded = Table::new();
-    for k in 0..5 {
+    for k in 0..report.train.excluded.by_reason().len() {
         let key = report.train.excluded.by_reason()[k].key;
         let n: usize = Partition::ALL
             .iter()

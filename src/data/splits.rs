@@ -1,0 +1,336 @@
+//! Which recipes make the splits: im2recipe's rule exactly as its LMDBs were built
+//! (`scripts/mk_dataset.py`, `scripts/proc.py::detect_ingrs`), this package's valid-count rule,
+//! or im2recipe's own key files, which win when they are present.
+//!
+//! Spec: spec/data-recipe1m.md ("Which recipes are pairs"). Reference: im2recipe-Pytorch
+//! (github.com/torralba-lab/im2recipe-Pytorch), `scripts/mk_dataset.py:51-52` (the exclusion list
+//! as `{id: line index}`), `mk_dataset.py:77-80` (the vocabulary), `mk_dataset.py:97-105` (the
+//! filter), `proc.py:3-26` (`detect_ingrs`).
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::recipe1m::Partition;
+use crate::{Error, Result};
+
+/// im2recipe's end-of-ingredients token, which `detect_ingrs` appends to every recipe's list.
+pub const END_OF_INGREDIENTS: &str = "</i>";
+
+/// The key files of im2recipe's LMDBs, one per split, found next to `layer1.json`.
+pub const KEY_FILES: [(&str, Partition); 3] = [
+    ("train_keys.pkl", Partition::Train),
+    ("val_keys.pkl", Partition::Val),
+    ("test_keys.pkl", Partition::Test),
+];
+
+/// The ingredient vocabulary of im2recipe's rule: the words of a word2vec vocabulary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IngredientVocab {
+    words: HashSet<String>,
+    source: String,
+}
+
+impl IngredientVocab {
+    /// The vocabulary of `words` (for example those of a word2vec `.bin` file); `source` names
+    /// where they came from in reports.
+    pub fn from_words(words: impl IntoIterator<Item = String>, source: &str) -> Self {
+        Self {
+            words: words.into_iter().collect(),
+            source: source.to_string(),
+        }
+    }
+
+    /// A `vocab.txt` word list, read as `mk_dataset.py:77-79` reads it: one word a line, trailing
+    /// white space removed (`w.rstrip()`), every line a word (a blank line is the empty word,
+    /// which no name can equal after the rule's filter); no word after the final newline.
+    pub fn read_txt(path: &Path) -> Result<Self> {
+        let text = std::fs::read(path).map_err(|e| Error::Io {
+            file: path.display().to_string(),
+            problem: e.to_string().to_lowercase(),
+        })?;
+        let text = String::from_utf8_lossy(&text);
+        Ok(Self::from_words(
+            text.lines().map(|w| w.trim_end().to_string()),
+            &path.display().to_string(),
+        ))
+    }
+
+    /// Whether `word` is in the vocabulary.
+    pub fn contains(&self, word: &str) -> bool {
+        self.words.contains(word)
+    }
+
+    /// Number of distinct words.
+    pub fn len(&self) -> usize {
+        self.words.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.words.is_empty()
+    }
+
+    /// Where the words came from.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+}
+
+/// `len(detect_ingrs(recipe, vocab))` of `proc.py:3-26`: the detected names that are not empty
+/// (`if ingr['text']`; the `valid` flags are not read), spaces replaced by underscores, counted
+/// once each when the vocabulary holds them, plus one for the appended `</i>` token. So it is
+/// never 0, and 19 distinct names make 20, which the filter excludes.
+pub fn im2recipe_detections(names: &[String], vocab: &IngredientVocab) -> usize {
+    let distinct: HashSet<String> = names
+        .iter()
+        .filter(|n| !n.is_empty())
+        .map(|n| n.replace(' ', "_"))
+        .filter(|n| vocab.contains(n))
+        .collect();
+    distinct.len() + 1
+}
+
+/// How the splits are made.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum SplitRule {
+    /// This package's rule: the `valid`, non-blank `det_ingrs.json` entries counted with
+    /// duplicates, a recipe with none excluded, every id of `remove1M.txt` removed.
+    #[default]
+    ValidCount,
+    /// im2recipe's rule (see [`im2recipe_detections`] and spec/data-recipe1m.md).
+    Im2recipe(IngredientVocab),
+}
+
+impl SplitRule {
+    /// `valid-count` or `im2recipe`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            SplitRule::ValidCount => "valid-count",
+            SplitRule::Im2recipe(_) => "im2recipe",
+        }
+    }
+}
+
+/// What defined the splits of a dataset, as reports and run manifests record it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct SplitSource {
+    /// `rule` (computed) or `key files` (im2recipe's `{train,val,test}_keys.pkl`).
+    pub kind: String,
+    /// The rule's name (`im2recipe`, `valid-count`); for key files, the rule that would have
+    /// been used without them.
+    pub rule: String,
+    /// The vocabulary's file and size, for the im2recipe rule.
+    pub vocab: Option<(String, usize)>,
+    /// The key files, when they defined the splits (relative to the root).
+    pub key_files: Vec<String>,
+}
+
+/// `remove1M.txt` as `mk_dataset.py:51-52` reads it: `{id: line index}` (a repeated id keeps its
+/// last index), lines counted from 0, blank lines included.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RemoveList {
+    index: HashMap<String, usize>,
+}
+
+impl RemoveList {
+    /// From `(line index, id)` pairs in file order.
+    pub fn from_lines(lines: impl IntoIterator<Item = (usize, String)>) -> Self {
+        Self {
+            index: lines.into_iter().map(|(i, id)| (id, i)).collect(),
+        }
+    }
+
+    /// Whether the id is listed (this package's rule removes every listed id).
+    pub fn contains(&self, id: &str) -> bool {
+        self.index.contains_key(id)
+    }
+
+    /// Whether im2recipe's `remove_ids.get(entry['id'])` is true: listed at a line index other
+    /// than 0, so the id on the first line is never removed.
+    pub fn removes_as_im2recipe(&self, id: &str) -> bool {
+        self.index.get(id).is_some_and(|&i| i > 0)
+    }
+
+    /// Number of distinct ids.
+    pub fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// Whether it lists nothing.
+    pub fn is_empty(&self) -> bool {
+        self.index.is_empty()
+    }
+}
+
+/// The key files present in `root`: all three (they define the splits), none, or an error naming
+/// the missing ones (a partial set would silently mix two definitions).
+pub fn key_files(root: &Path) -> Result<Option<Vec<(PathBuf, Partition)>>> {
+    let present: Vec<(PathBuf, Partition)> = KEY_FILES
+        .iter()
+        .map(|(f, p)| (root.join(f), *p))
+        .filter(|(f, _)| f.is_file())
+        .collect();
+    match present.len() {
+        0 => Ok(None),
+        3 => Ok(Some(present)),
+        _ => {
+            let missing: Vec<&str> = KEY_FILES
+                .iter()
+                .filter(|(f, _)| !root.join(f).is_file())
+                .map(|(f, _)| *f)
+                .collect();
+            Err(Error::Invalid {
+                what: format!("the key files in {}", root.display()),
+                problem: format!(
+                    "{} of the three are present; {} missing (im2recipe's \
+                     {{train,val,test}}_keys.pkl define the splits only together)",
+                    present.len(),
+                    missing.join(", ")
+                ),
+            })
+        }
+    }
+}
+
+/// The recipe ids of a key file: a pickle (protocol 0, as Python 2 writes by default, or
+/// later) of one list of strings, as `mk_dataset.py:128-130` writes them. Nothing is imported or
+/// called while reading; anything but a list of strings is refused, naming the file.
+pub fn read_key_file(path: &Path) -> Result<Vec<String>> {
+    crate::checkpoint::read_string_list_pickle(path)
+}
+
+/// ACME's published id lists of the im2recipe splits every later paper evaluates on
+/// (hwang1996/ACME @ 318091b, `data/food_data/`), looked for next to `layer1.json`.
+pub const PUBLISHED_LISTS: [(&str, Partition); 2] = [
+    ("val_ids.pkl", Partition::Val),
+    ("test_ids.pkl", Partition::Test),
+];
+
+/// Ids listed when two id sets differ (the rest are counted).
+const LISTED_IDS: usize = 5;
+
+/// A split compared with a published id list (membership only: the lists are sorted).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ListComparison {
+    /// The list's file name.
+    pub file: String,
+    /// The split compared.
+    pub split: Partition,
+    /// Ids in our split.
+    pub ours: usize,
+    /// Ids in the list.
+    pub theirs: usize,
+    /// Ids in both.
+    pub common: usize,
+    /// Ids only in our split.
+    pub only_ours: usize,
+    /// Ids only in the list.
+    pub only_theirs: usize,
+    /// The first ids (sorted) only in our split.
+    pub first_only_ours: Vec<String>,
+    /// The first ids (sorted) only in the list.
+    pub first_only_theirs: Vec<String>,
+}
+
+impl ListComparison {
+    /// Whether the two sets are equal.
+    pub fn equal(&self) -> bool {
+        self.only_ours == 0 && self.only_theirs == 0
+    }
+
+    /// One line: `test_ids.pkl (test): equal, 51304 ids` or the differences.
+    pub fn render(&self) -> String {
+        if self.equal() {
+            format!("{} ({}): equal, {} ids", self.file, self.split, self.ours)
+        } else {
+            format!(
+                "{} ({}): ours {}, theirs {}, common {}; only ours {} (first {}), only theirs {} \
+                 (first {})",
+                self.file,
+                self.split,
+                self.ours,
+                self.theirs,
+                self.common,
+                self.only_ours,
+                self.first_only_ours.join(" "),
+                self.only_theirs,
+                self.first_only_theirs.join(" ")
+            )
+        }
+    }
+}
+
+/// Compares our split's ids with a published list.
+pub fn compare_ids(
+    file: &str,
+    split: Partition,
+    ours: &[String],
+    theirs: &[String],
+) -> ListComparison {
+    let a: HashSet<&str> = ours.iter().map(String::as_str).collect();
+    let b: HashSet<&str> = theirs.iter().map(String::as_str).collect();
+    let mut only_a: Vec<&str> = a.difference(&b).copied().collect();
+    let mut only_b: Vec<&str> = b.difference(&a).copied().collect();
+    only_a.sort_unstable();
+    only_b.sort_unstable();
+    let first = |v: &[&str]| v.iter().take(LISTED_IDS).map(|s| s.to_string()).collect();
+    ListComparison {
+        file: file.to_string(),
+        split,
+        ours: a.len(),
+        theirs: b.len(),
+        common: a.intersection(&b).count(),
+        only_ours: only_a.len(),
+        only_theirs: only_b.len(),
+        first_only_ours: first(&only_a),
+        first_only_theirs: first(&only_b),
+    }
+}
+
+/// Compares the splits of `dataset` with every published list present in `root`.
+pub fn compare_published(
+    root: &Path,
+    dataset: &super::pairs::Dataset,
+) -> Result<Vec<ListComparison>> {
+    let mut out = Vec::new();
+    for (file, split) in PUBLISHED_LISTS {
+        let path = root.join(file);
+        if !path.is_file() {
+            continue;
+        }
+        let theirs = crate::checkpoint::read_string_list_pickle(&path)?;
+        let ours: Vec<String> = dataset
+            .split(split)
+            .iter()
+            .map(|p| p.recipe_id.clone())
+            .collect();
+        out.push(compare_ids(file, split, &ours, &theirs));
+    }
+    Ok(out)
+}
+
+/// Writes `train_keys.txt`, `val_keys.txt`, `test_keys.txt` into `dir` (created): one recipe id a
+/// line, in split order.
+pub fn write_keys(dir: &Path, dataset: &super::pairs::Dataset) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir).map_err(|source| Error::Write {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut written = Vec::new();
+    for p in Partition::ALL {
+        let mut text = String::new();
+        for pair in dataset.split(p) {
+            text.push_str(&pair.recipe_id);
+            text.push('\n');
+        }
+        let path = dir.join(format!("{}_keys.txt", p.as_str()));
+        std::fs::write(&path, text).map_err(|source| Error::Write {
+            path: path.clone(),
+            source,
+        })?;
+        written.push(path);
+    }
+    Ok(written)
+}
