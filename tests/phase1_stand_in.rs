@@ -99,6 +99,13 @@ fn writes_three_stores_with_the_phase_ii_shapes_for_every_pair() {
             feature_store::config_sha256(cfg.to_json().as_bytes())
         );
         assert_eq!(store.metadata()["producer"], "stand-in");
+        // What defined the splits of the rows (spec/data-recipe1m.md): no key files here.
+        let splits: serde_json::Value =
+            serde_json::from_str(&store.metadata()["splits"]).expect("json splits");
+        assert_eq!(
+            (splits["kind"].as_str(), splits["rule"].as_str()),
+            (Some("rule"), Some("valid-count"))
+        );
         assert!(store.metadata()["note"].contains("not the paper's Phase I"));
     }
     term.expect("f_term", Dtype::F32, &[300]).expect("f_term");

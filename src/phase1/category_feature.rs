@@ -68,6 +68,8 @@ pub struct CategoryFeatures {
     pub names: BTreeMap<String, NameVector>,
     /// Images classified.
     pub images: usize,
+    /// What defined the splits whose pairs these rows are (spec/data-recipe1m.md).
+    pub splits: crate::data::splits::SplitSource,
 }
 
 impl CategoryFeatures {
@@ -93,7 +95,7 @@ pub fn category_features(
     vectors: &WordVectors,
     progress: &dyn Fn(u64),
 ) -> Result<CategoryFeatures> {
-    let (dataset, _) = pairs::open(root)?;
+    let (dataset, report) = pairs::open(root)?;
     let rows = dataset.rows();
     let by_id: BTreeMap<&str, &pairs::Pair> = crate::data::recipe1m::Partition::ALL
         .iter()
@@ -139,6 +141,7 @@ pub fn category_features(
         predictions,
         names,
         images: count,
+        splits: report.source,
     })
 }
 
@@ -187,6 +190,7 @@ pub fn write_categories_store(
     )?;
     w.metadata("producer", PRODUCER)?;
     w.metadata("category_features_config", config_json)?;
+    w.metadata("splits", &splits_json(&features.splits))?;
     w.metadata("classes", &class_names.len().to_string())?;
     w.metadata(
         "class_names",
@@ -201,4 +205,9 @@ pub fn write_categories_store(
     let path = out.join(CATEGORIES_FILE);
     w.write(&path)?;
     Ok(path)
+}
+
+/// The `splits` metadata of a feature store: what defined the splits of its rows.
+pub(crate) fn splits_json(source: &crate::data::splits::SplitSource) -> String {
+    serde_json::to_string(source).expect("a split source serialises")
 }

@@ -257,7 +257,7 @@ pub fn write_sentence_features(
     })?;
     let index = input_index(&vectors);
 
-    let (dataset, _) = pairs::open(root)?;
+    let (dataset, join) = pairs::open(root)?;
     let rows = dataset.rows();
     let n = rows.len();
     let row_of: HashMap<&str, usize> = rows
@@ -512,6 +512,10 @@ pub fn write_sentence_features(
     let mut w = FeatureWriter::new(ids, &feature_store::config_sha256(config_json.as_bytes()))?;
     w.metadata("producer", PRODUCER)?;
     w.metadata("sentence_features_config", &config_json)?;
+    w.metadata(
+        "splits",
+        &crate::phase1::category_feature::splits_json(&join.source),
+    )?;
     w.metadata(
         "note",
         "skip-instructions sentence vectors (spec/phase1-sentence-features.md)",

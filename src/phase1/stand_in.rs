@@ -388,7 +388,7 @@ pub fn write_features_with_progress(
             problem: "dataset root is not a directory".into(),
         });
     }
-    let (dataset, _) = pairs::open(root)?;
+    let (dataset, join) = pairs::open(root)?;
     let ids = dataset.rows();
     let n = ids.len();
     let row_of: HashMap<&str, usize> = ids
@@ -485,6 +485,10 @@ pub fn write_features_with_progress(
         let mut w = FeatureWriter::new(id_list.clone(), &sha)?;
         w.metadata("producer", PRODUCER)?;
         w.metadata("stand_in_config", &config_json)?;
+        w.metadata(
+            "splits",
+            &crate::phase1::category_feature::splits_json(&join.source),
+        )?;
         w.metadata(
             "note",
             "hashed random-projection bag of words; not the paper's Phase I (spec/phase1-stand-in.md)",

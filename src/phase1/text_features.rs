@@ -339,7 +339,7 @@ pub fn write_text_features(
             problem: "dataset root is not a directory".into(),
         });
     }
-    let (dataset, _) = pairs::open(root)?;
+    let (dataset, join) = pairs::open(root)?;
     let rows = dataset.rows();
     let n = rows.len();
     let row_of: HashMap<&str, usize> = rows
@@ -578,6 +578,10 @@ pub fn write_text_features(
     let mut w = FeatureWriter::new(ids, &feature_store::config_sha256(config_json.as_bytes()))?;
     w.metadata("producer", PRODUCER)?;
     w.metadata("text_features_config", &config_json)?;
+    w.metadata(
+        "splits",
+        &crate::phase1::category_feature::splits_json(&join.source),
+    )?;
     w.metadata(
         "note",
         &format!(
