@@ -23,6 +23,40 @@ fn seje() -> Command {
     c
 }
 
+/// The output of `seje data check --root ROOT ARGS…` (the command must succeed).
+fn check_output(root: &Path, args: &[&std::ffi::OsStr]) -> Vec<u8> {
+    seje()
+        .args(["data", "check", "--root"])
+        .arg(root)
+        .args(args)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone()
+}
+
+/// `seje data check --root ROOT`'s table.
+fn check_table(root: &Path) -> String {
+    String::from_utf8(check_output(root, &[])).unwrap()
+}
+
+/// `seje data check --root ROOT --vocab (the set's vocab.txt) --keys OUT --json`'s report.
+fn check_json_with_vocab(root: &Path, out: &Path) -> Value {
+    let vocab = set().join("vocab.txt");
+    let json = check_output(
+        root,
+        &[
+            "--vocab".as_ref(),
+            vocab.as_os_str(),
+            "--keys".as_ref(),
+            out.as_os_str(),
+            "--json".as_ref(),
+        ],
+    );
+    serde_json::from_slice(&json).unwrap()
+}
+
 fn read_keys(dir: &Path) -> [Vec<String>; 3] {
     ["train", "val", "test"].map(|s| {
         std::fs::read_to_string(dir.join(format!("{s}_keys.txt")))
@@ -49,21 +83,8 @@ fn im2recipe_keys() -> [Vec<String>; 3] {
 #[test]
 fn the_im2recipe_rule_writes_the_keys_the_spec_derives() {
     let out = tempfile::tempdir().unwrap();
-    let json = seje()
-        .args(["data", "check", "--root"])
-        .arg(set())
-        .arg("--vocab")
-        .arg(set().join("vocab.txt"))
-        .arg("--keys")
-        .arg(out.path())
-        .arg("--json")
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+    let report = check_json_with_vocab(&set(), out.path());
     assert_eq!(read_keys(out.path()), im2recipe_keys());
-    let report: Value = serde_json::from_slice(&json).unwrap();
     let source = &report["join"]["source"];
     assert_eq!(source["kind"], "rule");
     assert_eq!(source["rule"], "im2recipe");
@@ -156,23 +177,10 @@ fn key_files_win_with_their_membership_and_their_order() {
     let root = with_key_files();
     let out = tempfile::tempdir().unwrap();
     // Even with a rule asked for, the key files define the splits.
-    let json = seje()
-        .args(["data", "check", "--root"])
-        .arg(root.path())
-        .arg("--vocab")
-        .arg(set().join("vocab.txt"))
-        .arg("--keys")
-        .arg(out.path())
-        .arg("--json")
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
+    let report = check_json_with_vocab(root.path(), out.path());
     let mut expected = im2recipe_keys();
     expected[2] = ids(&["000000000d", "0000000008", "0000000007"]); // the file's order
     assert_eq!(read_keys(out.path()), expected);
-    let report: Value = serde_json::from_slice(&json).unwrap();
     assert_eq!(report["join"]["source"]["kind"], "key files");
     assert_eq!(
         report["join"]["source"]["key_files"],
@@ -198,17 +206,7 @@ fn key_files_win_with_their_membership_and_their_order() {
     );
     assert_eq!(c["first_only_ours"], serde_json::json!(["0000000008"]));
     assert_eq!(c["first_only_theirs"], serde_json::json!(["00000000ff"]));
-    let text = String::from_utf8(
-        seje()
-            .args(["data", "check", "--root"])
-            .arg(root.path())
-            .assert()
-            .success()
-            .get_output()
-            .stdout
-            .clone(),
-    )
-    .unwrap();
+    let text = check_table(root.path());
     assert!(
         text.contains(
             "published list test_ids.pkl (test): ours 3, theirs 3, common 2; only ours 1 \
@@ -236,17 +234,7 @@ fn an_equal_published_list_says_so() {
     }
     bytes.push(b'.');
     std::fs::write(root.path().join("test_ids.pkl"), bytes).unwrap();
-    let text = String::from_utf8(
-        seje()
-            .args(["data", "check", "--root"])
-            .arg(root.path())
-            .assert()
-            .success()
-            .get_output()
-            .stdout
-            .clone(),
-    )
-    .unwrap();
+    let text = check_table(root.path());
     assert!(
         text.contains("published list test_ids.pkl (test): equal, 3 ids"),
         "{text}"
