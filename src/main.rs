@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
+use seje::data::splits::SplitRule;
 use seje::data::synth::{self, SynthConfig};
 use seje::phase1::categoriser_training::CategoriserTrainingConfig;
 use seje::phase1::sentence_features::SentenceFeaturesConfig;
@@ -432,6 +433,56 @@ impl PhaseOneArgs {
     }
 }
 
+/// Which recipes are pairs (spec/data-recipe1m.md): im2recipe's `{train,val,test}_keys.pkl` when
+/// the root holds them, else a rule. Every stage of one pipeline must be given the same.
+#[derive(clap::Args)]
+struct SplitArgs {
+    /// How the splits are made when the root holds no im2recipe key files: `valid-count` (this
+    /// package's rule) or `im2recipe` (the rule its LMDBs were built with, which reads a word2vec
+    /// vocabulary). Default: im2recipe with --split-vocab, valid-count without.
+    #[arg(long, value_parser = ["im2recipe", "valid-count"])]
+    split_rule: Option<String>,
+    /// The im2recipe rule's vocabulary: a word2vec `-binary 1` file (`vocab.bin`, Phase I's) or
+    /// a word list (`vocab.txt`, one word a line).
+    #[arg(long)]
+    split_vocab: Option<PathBuf>,
+}
+
+impl SplitArgs {
+    /// The rule, reading `default_vocab` when the im2recipe rule is named without a vocabulary.
+    fn rule(&self, default_vocab: Option<&std::path::Path>) -> Result<SplitRule> {
+        split_rule_of(
+            self.split_rule.as_deref(),
+            self.split_vocab.as_deref(),
+            default_vocab,
+            "--split-rule",
+        )
+    }
+}
+
+/// A split rule from its name and vocabulary as a command line gives them: a vocabulary alone
+/// means the im2recipe rule; the im2recipe rule without one reads `default_vocab`.
+fn split_rule_of(
+    rule: Option<&str>,
+    vocab: Option<&std::path::Path>,
+    default_vocab: Option<&std::path::Path>,
+    what: &str,
+) -> Result<SplitRule> {
+    use seje::data::splits::RuleName;
+    let name = match (rule, vocab) {
+        (Some(r), _) => r.parse::<RuleName>().map_err(anyhow::Error::msg)?,
+        (None, Some(_)) => RuleName::Im2recipe,
+        (None, None) => RuleName::ValidCount,
+    };
+    let vocab = match name {
+        RuleName::Im2recipe => vocab.or(default_vocab),
+        RuleName::ValidCount => vocab,
+    };
+    Ok(seje::phase1::split_vocabulary::split_rule(
+        name, vocab, what,
+    )?)
+}
+
 /// word2vec's settings; the defaults are the authors' command except `--threads` (one thread is
 /// the only deterministic choice; they ran 20).
 #[derive(clap::Args)]
@@ -497,6 +548,9 @@ enum FeaturesCommand {
         /// Directory holding term.safetensors (f_term, for the centroid fallback); default --out.
         #[arg(long)]
         features: Option<PathBuf>,
+        /// The splits (the im2recipe rule's vocabulary defaults to --w2v).
+        #[command(flatten)]
+        splits: SplitArgs,
         /// Output directory (categories.safetensors and labels.json are replaced).
         #[arg(long)]
         out: PathBuf,
@@ -536,6 +590,9 @@ enum FeaturesCommand {
         /// Checkpoint directory (default OUT/skip_instructions).
         #[arg(long)]
         checkpoint: Option<PathBuf>,
+        /// The splits (the im2recipe rule's vocabulary defaults to --w2v).
+        #[command(flatten)]
+        splits: SplitArgs,
         /// Start over even if the checkpoint holds a run with other settings.
         #[arg(long)]
         force: bool,
@@ -658,6 +715,10 @@ enum FeaturesCommand {
         /// Also write each recipe's key terms and their ratings here (JSON lines).
         #[arg(long)]
         dump_terms: Option<PathBuf>,
+        /// The splits (the im2recipe rule without --split-vocab takes the words of the vectors
+        /// this command trains or loads: im2recipe's order, word2vec before the splits).
+        #[command(flatten)]
+        splits: SplitArgs,
         #[command(flatten)]
         word2vec: Word2vecArgs,
     },
@@ -687,6 +748,8 @@ enum FeaturesCommand {
         /// Width of f_cat (Phase II's `model.category_feature`).
         #[arg(long, default_value_t = StandInConfig::default().category_dim)]
         category_dim: usize,
+        #[command(flatten)]
+        splits: SplitArgs,
     },
 }
 
@@ -751,8 +814,10 @@ fn run() -> Result<()> {
                     term_dim,
                     sentence_dim,
                     category_dim,
+                    splits,
                 },
         } => {
+            let rule = splits.rule(None)?;
             seje::runtime::seed_everything(seed, None);
             let cfg = StandInConfig {
                 classes,
@@ -762,7 +827,7 @@ fn run() -> Result<()> {
                 category_dim,
                 ..StandInConfig::default()
             };
-            stand_in(&root, &out, &cfg)?;
+            stand_in(&root, &rule, &out, &cfg)?;
         }
         Command::Features {
             command:
@@ -778,9 +843,15 @@ fn run() -> Result<()> {
                     textrank_window,
                     vectors,
                     dump_terms,
+                    splits,
                     word2vec,
                 },
         } => {
+            use seje::phase1::text_features::TermSplits;
+            let splits = match (splits.split_rule.as_deref(), &splits.split_vocab) {
+                (Some("im2recipe"), None) => TermSplits::Im2recipeOwnVectors,
+                _ => TermSplits::Rule(splits.rule(None)?),
+            };
             use seje::phase1::text_features::KeyTermSource;
             let key_terms = match (key_terms.as_str(), tagger_model) {
                 ("tagger", Some(model)) => KeyTermSource::Tagger(model),
@@ -805,6 +876,7 @@ fn run() -> Result<()> {
                 word2vec: word2vec.config(),
                 vectors,
                 dump_terms,
+                splits,
             };
             text_features(&root, &out, &cfg)?;
         }
@@ -816,6 +888,7 @@ fn run() -> Result<()> {
                     w2v,
                     from_t7,
                     checkpoint,
+                    splits,
                     force,
                     hidden,
                     vocab,
@@ -831,8 +904,9 @@ fn run() -> Result<()> {
             if let Some(n) = threads {
                 tch::set_num_threads(n as i32);
             }
+            let rule = splits.rule(w2v.as_deref())?;
             match (from_t7, w2v) {
-                (Some(dir), _) => sentences_from_t7(&root, &dir, &out)?,
+                (Some(dir), _) => sentences_from_t7(&root, &rule, &dir, &out)?,
                 (None, Some(w2v)) => {
                     let cfg = SentenceFeaturesConfig {
                         hidden,
@@ -847,6 +921,7 @@ fn run() -> Result<()> {
                     let device = seje::runtime::cuda::device(&device)?;
                     sentence_features(
                         &root,
+                        &rule,
                         &w2v,
                         &out,
                         checkpoint.as_deref(),
@@ -900,6 +975,7 @@ fn run() -> Result<()> {
                     w2v,
                     food101,
                     features,
+                    splits,
                     out,
                     top_bigrams,
                     min_train,
@@ -915,7 +991,17 @@ fn run() -> Result<()> {
                 ..Default::default()
             };
             let features = features.unwrap_or_else(|| out.clone());
-            categories(&root, &categoriser, &w2v, &food101, &features, &out, &cfg)?;
+            let rule = splits.rule(Some(&w2v))?;
+            categories(
+                &root,
+                &rule,
+                &categoriser,
+                &w2v,
+                &food101,
+                &features,
+                &out,
+                &cfg,
+            )?;
         }
         Command::Word2vec {
             corpus,
@@ -1279,10 +1365,15 @@ fn classify(
     Ok(())
 }
 
-fn stand_in(root: &std::path::Path, out: &std::path::Path, cfg: &StandInConfig) -> Result<()> {
+fn stand_in(
+    root: &std::path::Path,
+    rule: &SplitRule,
+    out: &std::path::Path,
+    cfg: &StandInConfig,
+) -> Result<()> {
     let bar = progress_bar("{spinner} stand-in features: {pos} recipes ({per_sec})")?;
     let start = Instant::now();
-    let result = seje::phase1::stand_in::write_features_with_progress(root, out, cfg, &|n| {
+    let result = seje::phase1::stand_in::write_features_with_progress(root, rule, out, cfg, &|n| {
         bar.set_position(n)
     });
     bar.finish_and_clear();
@@ -1340,8 +1431,10 @@ fn categoriser_training(
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 fn sentence_features(
     root: &std::path::Path,
+    rule: &SplitRule,
     w2v: &std::path::Path,
     out: &std::path::Path,
     checkpoint: Option<&std::path::Path>,
@@ -1353,8 +1446,16 @@ fn sentence_features(
     let bar = progress_bar("{spinner} {msg}: {pos}/{len} ({per_sec}, eta {eta})")?;
     let stage = std::cell::Cell::new(None);
     let start = Instant::now();
-    let result =
-        write_sentence_features(root, w2v, out, checkpoint, cfg, device, force, &|s, n| {
+    let result = write_sentence_features(
+        root,
+        rule,
+        w2v,
+        out,
+        checkpoint,
+        cfg,
+        device,
+        force,
+        &|s, n| {
             if stage.get() != Some(s) {
                 stage.set(Some(s));
                 bar.reset();
@@ -1371,7 +1472,8 @@ fn sentence_features(
                 }
             }
             bar.set_position(n);
-        });
+        },
+    );
     bar.finish_and_clear();
     let summary = result.with_context(|| {
         format!(
@@ -1387,6 +1489,7 @@ fn sentence_features(
 
 fn sentences_from_t7(
     root: &std::path::Path,
+    rule: &SplitRule,
     dir: &std::path::Path,
     out: &std::path::Path,
 ) -> Result<()> {
@@ -1403,7 +1506,7 @@ fn sentences_from_t7(
         "no encs_{{train,val,test}}_1024.t7 in {}",
         dir.display()
     );
-    let (dataset, _) = seje::data::pairs::open(root)?;
+    let (dataset, _) = seje::data::pairs::open_with(root, rule)?;
     let ids: Vec<String> = dataset.rows().into_iter().map(|(id, _)| id).collect();
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let summary = write_sentence_store(&sources, &ids, MAX_SENTENCES, out)?;
@@ -1422,8 +1525,10 @@ fn sentences_from_t7(
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 fn categories(
     root: &std::path::Path,
+    rule: &SplitRule,
     categoriser: &std::path::Path,
     w2v: &std::path::Path,
     food101: &std::path::Path,
@@ -1437,7 +1542,7 @@ fn categories(
         .with_context(|| format!("loading the categoriser in {}", categoriser.display()))?;
     let vectors = seje::phase1::word2vec::WordVectors::read_binary(w2v)?;
     let bar = progress_bar("{spinner} classifying images: {pos} recipes ({per_sec}, {elapsed})")?;
-    let feats = cf::category_features(root, &model, &vectors, &|n| bar.set_position(n));
+    let feats = cf::category_features(root, rule, &model, &vectors, &|n| bar.set_position(n));
     bar.finish_and_clear();
     let feats = feats.with_context(|| format!("classifying the images of {}", root.display()))?;
     let predictions: std::collections::HashMap<String, String> = feats
@@ -1446,7 +1551,7 @@ fn categories(
         .zip(&feats.predictions)
         .filter_map(|(id, p)| p.first().map(|c| (id.clone(), c.clone())))
         .collect();
-    let assignment = cat::assign_from_disk(root, features, food101, Some(&predictions), cfg)
+    let assignment = cat::assign_from_disk(root, rule, features, food101, Some(&predictions), cfg)
         .with_context(|| format!("assigning the categories of {}", root.display()))?;
     let config_json = serde_json::json!({
         "categoriser": categoriser.display().to_string(),
@@ -1554,25 +1659,8 @@ fn data_check(
     keys: Option<&std::path::Path>,
     json: bool,
 ) -> Result<()> {
-    use seje::data::splits::{IngredientVocab, SplitRule};
     let policy: seje::data::images::ImagePolicy = images.parse().map_err(anyhow::Error::msg)?;
-    let rule = match (rule, vocab) {
-        (Some("valid-count"), _) | (None, None) => SplitRule::ValidCount,
-        (Some("im2recipe") | None, Some(v)) => {
-            let words = if v.extension().is_some_and(|e| e == "bin") {
-                let vectors = seje::phase1::word2vec::WordVectors::read_binary(v)?;
-                IngredientVocab::from_words(vectors.words().to_vec(), &v.display().to_string())
-            } else {
-                IngredientVocab::read_txt(v)?
-            };
-            SplitRule::Im2recipe(words)
-        }
-        (Some("im2recipe"), None) => anyhow::bail!(
-            "--rule im2recipe needs the word2vec vocabulary: --vocab vocab.bin (Phase I's) or \
-             --vocab vocab.txt (a word list)"
-        ),
-        (Some(other), _) => anyhow::bail!("unknown split rule `{other}`"),
-    };
+    let rule = split_rule_of(rule, vocab, None, "--rule")?;
     let bar = progress_bar("{spinner} checking images: {pos} ({per_sec})")?;
     let result = seje::data::check::check(root, policy, &rule, &|_| bar.inc(1));
     bar.finish_and_clear();

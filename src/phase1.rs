@@ -13,7 +13,8 @@
 //! bag-of-words vectors in the shapes Phase II reads, so Phase II runs before the real Phase I
 //! exists; it is not the paper's Phase I), spec/phase1-skip-instructions.md (the skip-instructions
 //! model behind the sentence features f_sent), spec/phase1-category-labels.md (the recipe
-//! category labels: im2recipe's title bigrams, then the nearest f_term centroid). The paper's other components get their pages as they
+//! category labels: im2recipe's title bigrams, then the nearest f_term centroid), spec/data-recipe1m.md
+//! (`split_vocabulary`: the word2vec vocabulary of im2recipe's split rule). The paper's other components get their pages as they
 //! are implemented, see spec/README.md.
 
 pub mod bert;
@@ -28,6 +29,7 @@ pub mod pos_tagger;
 pub mod rating;
 pub mod sentence_features;
 pub mod skip_instructions;
+pub mod split_vocabulary;
 pub mod stand_in;
 pub mod term_feature;
 pub mod text;

@@ -402,7 +402,138 @@ fn im2recipe_without_a_vocabulary_is_refused_with_what_to_give() {
         .clone();
     let e = String::from_utf8(e).unwrap();
     assert!(
-        e.contains("--rule im2recipe needs the word2vec vocabulary"),
+        e.contains("--rule: the im2recipe rule needs the word2vec vocabulary"),
+        "{e}"
+    );
+}
+
+/// The recipe ids of a feature store, sorted, and its `splits` metadata.
+fn store_rows(path: &Path) -> (Vec<String>, Value) {
+    let store = seje::data::feature_store::FeatureStore::open(path).unwrap();
+    let mut ids = store.ids().to_vec();
+    ids.sort();
+    let splits = serde_json::from_str(&store.metadata()["splits"]).unwrap();
+    (ids, splits)
+}
+
+fn sorted_union(keys: [Vec<String>; 3]) -> Vec<String> {
+    let mut all: Vec<String> = keys.into_iter().flatten().collect();
+    all.sort();
+    all
+}
+
+/// The vectors file of the set's vocab.txt words (two dimensions each).
+fn vocab_bin(dir: &Path) -> PathBuf {
+    let words: Vec<String> = std::fs::read_to_string(set().join("vocab.txt"))
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let n = words.len();
+    let vectors = seje::phase1::word2vec::WordVectors::new(words, 2, vec![0.5; n * 2]).unwrap();
+    let bin = dir.join("vocab.bin");
+    vectors.write_binary(&bin).unwrap();
+    bin
+}
+
+#[test]
+fn the_text_stage_chooses_im2recipe_pairs_with_the_vectors_it_trains() {
+    // im2recipe's order: word2vec on the training text, then the splits with its vocabulary.
+    // The store's rows are the pairs `seje data check` finds with that vocab.bin.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("text");
+    seje()
+        .args(["features", "text", "--split-rule", "im2recipe", "--root"])
+        .arg(set())
+        .arg("--out")
+        .arg(&out)
+        .args(["--size", "4", "--iter", "1", "--min-count", "1"])
+        .assert()
+        .success();
+    let keys = dir.path().join("keys");
+    check_output(
+        &set(),
+        &[
+            "--vocab".as_ref(),
+            out.join("vocab.bin").as_os_str(),
+            "--keys".as_ref(),
+            keys.as_os_str(),
+        ],
+    );
+    let (rows, splits) = store_rows(&out.join("term.safetensors"));
+    assert_eq!(rows, sorted_union(read_keys(&keys)));
+    assert_eq!(splits["rule"], "im2recipe", "{splits}");
+    let words = seje::phase1::split_vocabulary::ingredient_vocab(&out.join("vocab.bin")).unwrap();
+    assert_eq!(splits["vocab_sha256"], words.sha256(), "{splits}");
+    // Not the valid-count rows (remove1M.txt's first line and an all-invalid recipe differ).
+    let valid = dir.path().join("valid");
+    check_output(&set(), &["--keys".as_ref(), valid.as_os_str()]);
+    assert_ne!(rows, sorted_union(read_keys(&valid)));
+}
+
+#[test]
+fn the_text_stage_drops_candidates_the_loaded_vectors_exclude() {
+    // With vectors that hold every ingredient name of the set, the 19- and 20-name recipes are
+    // rated as candidates and then dropped: the rows are the keys the spec page derives.
+    let dir = tempfile::tempdir().unwrap();
+    let bin = vocab_bin(dir.path());
+    let out = dir.path().join("text");
+    seje()
+        .args(["features", "text", "--split-rule", "im2recipe", "--root"])
+        .arg(set())
+        .arg("--out")
+        .arg(&out)
+        .arg("--vectors")
+        .arg(&bin)
+        .assert()
+        .success();
+    let (rows, _) = store_rows(&out.join("term.safetensors"));
+    assert_eq!(rows, sorted_union(im2recipe_keys()));
+    // The same with the vocabulary given to the rule explicitly.
+    let out2 = dir.path().join("text2");
+    seje()
+        .args(["features", "text", "--split-vocab"])
+        .arg(set().join("vocab.txt"))
+        .arg("--root")
+        .arg(set())
+        .arg("--out")
+        .arg(&out2)
+        .arg("--vectors")
+        .arg(&bin)
+        .assert()
+        .success();
+    let (rows2, splits2) = store_rows(&out2.join("term.safetensors"));
+    assert_eq!(rows2, rows);
+    let (_, splits) = store_rows(&out.join("term.safetensors"));
+    assert_eq!(
+        splits["vocab_sha256"], splits2["vocab_sha256"],
+        "vocab.bin and the vocab.txt of its words are one vocabulary"
+    );
+}
+
+#[test]
+fn a_vocabulary_is_refused_by_the_valid_count_rule() {
+    let e = seje()
+        .args([
+            "features",
+            "stand-in",
+            "--split-rule",
+            "valid-count",
+            "--split-vocab",
+        ])
+        .arg(set().join("vocab.txt"))
+        .arg("--root")
+        .arg(set())
+        .arg("--out")
+        .arg(tempfile::tempdir().unwrap().path())
+        .assert()
+        .failure()
+        .get_output()
+        .stderr
+        .clone();
+    let e = String::from_utf8(e).unwrap();
+    assert!(
+        e.contains("the valid-count rule reads no vocabulary"),
         "{e}"
     );
 }

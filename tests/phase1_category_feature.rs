@@ -62,8 +62,22 @@ fn every_image_of_every_row_gets_the_vector_of_its_predicted_class() {
     let dir = tempfile::tempdir().expect("temp dir");
     let v = vectors(dir.path());
     let cat = categoriser();
-    let a = category_features(&mini(), &cat, &v, &|_| {}).expect("f_cat");
-    let b = category_features(&mini(), &cat, &v, &|_| {}).expect("f_cat again");
+    let a = category_features(
+        &mini(),
+        &seje::data::splits::SplitRule::ValidCount,
+        &cat,
+        &v,
+        &|_| {},
+    )
+    .expect("f_cat");
+    let b = category_features(
+        &mini(),
+        &seje::data::splits::SplitRule::ValidCount,
+        &cat,
+        &v,
+        &|_| {},
+    )
+    .expect("f_cat again");
     assert_eq!(a, b, "deterministic");
 
     let (dataset, _) = pairs::open(&mini()).unwrap();
@@ -107,7 +121,14 @@ fn every_image_of_every_row_gets_the_vector_of_its_predicted_class() {
 fn the_store_holds_f_cat_and_the_labels_and_phase_two_reads_it() {
     let dir = tempfile::tempdir().expect("temp dir");
     let v = vectors(&dir.path().join("text"));
-    let feats = category_features(&mini(), &categoriser(), &v, &|_| {}).expect("f_cat");
+    let feats = category_features(
+        &mini(),
+        &seje::data::splits::SplitRule::ValidCount,
+        &categoriser(),
+        &v,
+        &|_| {},
+    )
+    .expect("f_cat");
     let n = feats.ids.len();
     let names: Vec<String> = vec!["a".into(), "b".into(), "c".into()];
     let classes: Vec<i64> = (0..n as i64).map(|i| i % 3).collect();
@@ -168,7 +189,14 @@ fn a_missing_image_is_named_with_its_recipe() {
     let pair = dataset.split(p).iter().find(|q| q.recipe_id == id).unwrap();
     let rel = seje::data::images::resolve(&root, p, &id, &pair.images[0]).unwrap();
     std::fs::remove_file(root.join(rel)).unwrap();
-    let e = category_features(&root, &categoriser(), &v, &|_| {}).expect_err("missing image");
+    let e = category_features(
+        &root,
+        &seje::data::splits::SplitRule::ValidCount,
+        &categoriser(),
+        &v,
+        &|_| {},
+    )
+    .expect_err("missing image");
     assert!(e.to_string().contains(&id), "{e}");
     assert!(e.to_string().contains(&pair.images[0]), "{e}");
 }

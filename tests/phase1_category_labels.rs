@@ -218,8 +218,15 @@ fn fixture_every_pair_labelled_and_labels_json_is_byte_identical() {
         min_train: 0,
         ..CategoryConfig::default()
     };
-    let a = categories::assign_from_disk(&mini(), features.path(), &food101_mini(), None, &cfg)
-        .unwrap();
+    let a = categories::assign_from_disk(
+        &mini(),
+        &seje::data::splits::SplitRule::ValidCount,
+        features.path(),
+        &food101_mini(),
+        None,
+        &cfg,
+    )
+    .unwrap();
     println!("{}", a.summary().render());
     let (dataset, _) = seje::data::pairs::open(&mini()).unwrap();
     let rows: Vec<String> = dataset.rows().into_iter().map(|(id, _)| id).collect();
@@ -230,8 +237,15 @@ fn fixture_every_pair_labelled_and_labels_json_is_byte_identical() {
     let out1 = tempfile::tempdir().unwrap();
     let out2 = tempfile::tempdir().unwrap();
     let p1 = write_labels(out1.path(), &a).unwrap();
-    let again = categories::assign_from_disk(&mini(), features.path(), &food101_mini(), None, &cfg)
-        .unwrap();
+    let again = categories::assign_from_disk(
+        &mini(),
+        &seje::data::splits::SplitRule::ValidCount,
+        features.path(),
+        &food101_mini(),
+        None,
+        &cfg,
+    )
+    .unwrap();
     let p2 = write_labels(out2.path(), &again).unwrap();
     let (b1, b2) = (std::fs::read(&p1).unwrap(), std::fs::read(&p2).unwrap());
     assert_eq!(b1, b2);
@@ -245,8 +259,15 @@ fn fixture_every_pair_labelled_and_labels_json_is_byte_identical() {
     }
     // A term store for other recipes is refused, naming the file.
     let other = tempfile::tempdir().unwrap();
-    let e = categories::assign_from_disk(&mini(), other.path(), &food101_mini(), None, &cfg)
-        .unwrap_err();
+    let e = categories::assign_from_disk(
+        &mini(),
+        &seje::data::splits::SplitRule::ValidCount,
+        other.path(),
+        &food101_mini(),
+        None,
+        &cfg,
+    )
+    .unwrap_err();
     assert!(e.to_string().contains("term.safetensors"), "{e}");
 }
 
@@ -264,7 +285,13 @@ fn fixture_step_one_matches_the_nltk_golden() {
     .unwrap();
     let features = tempfile::tempdir().unwrap();
     stand_in::write_features(&mini(), features.path(), &StandInConfig::default()).unwrap();
-    let inputs = categories::load_inputs(&mini(), features.path(), &food101_mini()).unwrap();
+    let inputs = categories::load_inputs(
+        &mini(),
+        &seje::data::splits::SplitRule::ValidCount,
+        features.path(),
+        &food101_mini(),
+    )
+    .unwrap();
     let runs = golden.as_array().unwrap();
     assert_eq!(runs.len(), 3);
     for run in runs {
@@ -420,7 +447,13 @@ fn synthetic_benchmark_figures() {
             (s("id"), s("category"))
         })
         .collect();
-    let inputs = categories::load_inputs(&root, &term, &food).unwrap();
+    let inputs = categories::load_inputs(
+        &root,
+        &seje::data::splits::SplitRule::ValidCount,
+        &term,
+        &food,
+    )
+    .unwrap();
     let cfg = CategoryConfig::default();
     let started = std::time::Instant::now();
     let plain = assign(

@@ -51,8 +51,18 @@ fn small() -> SentenceFeaturesConfig {
 fn run(w2v: &Path, out: &Path, cfg: &SentenceFeaturesConfig) -> SentenceFeaturesSummary {
     // One libtorch thread, as the CLI runs with --threads 1 in the resume test.
     tch::set_num_threads(1);
-    write_sentence_features(&mini(), w2v, out, None, cfg, Device::Cpu, false, &|_, _| {})
-        .expect("sentence features")
+    write_sentence_features(
+        &mini(),
+        &seje::data::splits::SplitRule::ValidCount,
+        w2v,
+        out,
+        None,
+        cfg,
+        Device::Cpu,
+        false,
+        &|_, _| {},
+    )
+    .expect("sentence features")
 }
 
 #[test]
@@ -172,6 +182,7 @@ fn a_run_killed_after_an_epoch_resumes_to_the_same_bytes() {
     };
     let e = write_sentence_features(
         &mini(),
+        &seje::data::splits::SplitRule::ValidCount,
         &w2v,
         &killed,
         None,
@@ -184,6 +195,7 @@ fn a_run_killed_after_an_epoch_resumes_to_the_same_bytes() {
     assert!(e.to_string().contains("--force"), "{e}");
     let s = write_sentence_features(
         &mini(),
+        &seje::data::splits::SplitRule::ValidCount,
         &w2v,
         &killed,
         None,
@@ -221,6 +233,7 @@ fn errors_name_the_input() {
     let dir = tempfile::tempdir().expect("temp dir");
     let e = write_sentence_features(
         &mini(),
+        &seje::data::splits::SplitRule::ValidCount,
         &dir.path().join("missing.bin"),
         dir.path(),
         None,

@@ -262,3 +262,58 @@ fn unknown_keys_and_bad_values_are_named() {
         "{err}"
     );
 }
+
+#[test]
+fn the_split_rule_and_its_vocabulary_are_checked_together() {
+    let paper = TrainConfig::load(&paper_path(), &[]).unwrap();
+    assert_eq!(
+        paper.data.split_rule,
+        seje::data::splits::RuleName::Im2recipe
+    );
+    assert!(paper.data.split_vocab.ends_with("/data/features/vocab.bin"));
+    for (set, problem) in [
+        (
+            "data.split_vocab=\"\"",
+            "data.split_rule = \"im2recipe\" needs data.split_vocab",
+        ),
+        (
+            "data.split_rule=\"valid-count\"",
+            "the valid-count rule reads no vocabulary",
+        ),
+        ("data.split_rule=\"im2recipes\"", "unknown variant"),
+    ] {
+        let e = TrainConfig::load(&paper_path(), &[set.to_string()]).unwrap_err();
+        assert!(e.to_string().contains(problem), "{set}: {e}");
+    }
+    // The layers keep the valid-count rule their committed measurements used.
+    for layer in ["fixture-mini.toml", "synthetic.toml"] {
+        let cfg = TrainConfig::load(&config_path(layer), &[]).unwrap();
+        assert_eq!(
+            cfg.data.split_rule,
+            seje::data::splits::RuleName::ValidCount,
+            "{layer}"
+        );
+    }
+}
+
+#[test]
+fn with_key_files_the_vocabulary_is_not_read() {
+    let root = tempfile::tempdir().unwrap();
+    let missing = root.path().join("no-such-vocab.bin");
+    let sets = |root: &std::path::Path| {
+        vec![
+            format!("data.root=\"{}\"", root.display()),
+            format!("data.split_vocab=\"{}\"", missing.display()),
+        ]
+    };
+    let cfg = TrainConfig::load(&paper_path(), &sets(root.path())).unwrap();
+    let e = cfg.data.split_rule().unwrap_err();
+    assert!(e.to_string().contains("no-such-vocab.bin"), "{e}");
+    let keys =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/recipe1m-splits/keys");
+    for f in ["train_keys.pkl", "val_keys.pkl", "test_keys.pkl"] {
+        std::fs::copy(keys.join(f), root.path().join(f)).unwrap();
+    }
+    let rule = cfg.data.split_rule().unwrap();
+    assert_eq!(rule.name(), "im2recipe");
+}

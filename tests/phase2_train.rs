@@ -386,3 +386,52 @@ fn a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint() {
     );
     assert_eq!(metrics(&run).len(), 1);
 }
+
+#[test]
+fn features_built_for_other_splits_are_refused() {
+    // Stand-in features of the fixture whose rows were chosen by the im2recipe rule (with the
+    // hand-made set's vocabulary); the fixture layer's rule is valid-count.
+    use seje::data::splits::{IngredientVocab, SplitRule};
+    let dir = tempfile::tempdir().unwrap();
+    let vocab = repo().join("fixtures/recipe1m-splits/vocab.txt");
+    let rule = SplitRule::Im2recipe(IngredientVocab::read_txt(&vocab).unwrap());
+    seje::phase1::stand_in::write_features_with_progress(
+        &repo().join("fixtures/recipe1m-mini"),
+        &rule,
+        dir.path(),
+        &StandInConfig::default(),
+        &|_| {},
+    )
+    .unwrap();
+    let step = |extra: &[String]| {
+        let out = tempfile::tempdir().unwrap();
+        let mut c = seje();
+        c.args(["step", "--iterations", "1", "--config"])
+            .arg(config())
+            .arg("--set")
+            .arg(format!("data.features=\"{}\"", dir.path().display()))
+            .arg("--out")
+            .arg(out.path());
+        for s in extra {
+            c.args(["--set", s]);
+        }
+        c.assert()
+    };
+    let e = step(&[]).failure().get_output().stderr.clone();
+    let e = String::from_utf8_lossy(&e);
+    assert!(
+        e.contains("term.safetensors") && e.contains("built for other splits"),
+        "{e}"
+    );
+    assert!(
+        e.contains("rule im2recipe with the vocabulary of")
+            && e.contains("against rule valid-count"),
+        "{e}"
+    );
+    // Told the same rule and vocabulary, the run starts.
+    step(&[
+        "data.split_rule=\"im2recipe\"".to_string(),
+        format!("data.split_vocab=\"{}\"", vocab.display()),
+    ])
+    .success();
+}

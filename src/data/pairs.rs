@@ -296,6 +296,10 @@ pub fn open_with(root: &Path, rule: &SplitRule) -> Result<(Dataset, JoinReport)>
             SplitRule::Im2recipe(v) => Some((v.source().to_string(), v.len())),
             SplitRule::ValidCount => None,
         },
+        vocab_sha256: match rule {
+            SplitRule::Im2recipe(v) => Some(v.sha256().to_string()),
+            SplitRule::ValidCount => None,
+        },
         key_files: keys
             .iter()
             .flatten()

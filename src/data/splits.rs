@@ -10,7 +10,8 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use super::recipe1m::Partition;
 use crate::{Error, Result};
@@ -30,14 +31,24 @@ pub const KEY_FILES: [(&str, Partition); 3] = [
 pub struct IngredientVocab {
     words: HashSet<String>,
     source: String,
+    sha256: String,
 }
 
 impl IngredientVocab {
     /// The vocabulary of `words` (for example those of a word2vec `.bin` file); `source` names
     /// where they came from in reports.
     pub fn from_words(words: impl IntoIterator<Item = String>, source: &str) -> Self {
+        let words: HashSet<String> = words.into_iter().collect();
+        let mut sorted: Vec<&str> = words.iter().map(String::as_str).collect();
+        sorted.sort_unstable();
+        let mut digest = Sha256::new();
+        for w in sorted {
+            digest.update(w.as_bytes());
+            digest.update(b"\n");
+        }
         Self {
-            words: words.into_iter().collect(),
+            sha256: hex::encode(digest.finalize()),
+            words,
             source: source.to_string(),
         }
     }
@@ -76,6 +87,12 @@ impl IngredientVocab {
     pub fn source(&self) -> &str {
         &self.source
     }
+
+    /// SHA-256 of the distinct words, sorted bytewise, each followed by a newline: equal for two
+    /// files that hold the same words (a `vocab.bin` and the `vocab.txt` listing its words).
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
 }
 
 /// `len(detect_ingrs(recipe, vocab))` of `proc.py:3-26`: the detected names that are not empty
@@ -106,9 +123,56 @@ pub enum SplitRule {
 impl SplitRule {
     /// `valid-count` or `im2recipe`.
     pub fn name(&self) -> &'static str {
+        self.kind().as_str()
+    }
+
+    /// The rule without its vocabulary.
+    pub fn kind(&self) -> RuleName {
         match self {
-            SplitRule::ValidCount => "valid-count",
-            SplitRule::Im2recipe(_) => "im2recipe",
+            SplitRule::ValidCount => RuleName::ValidCount,
+            SplitRule::Im2recipe(_) => RuleName::Im2recipe,
+        }
+    }
+}
+
+/// A split rule as configurations and command lines name it, before its vocabulary is read
+/// (`data.split_rule`, `--split-rule`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RuleName {
+    /// [`SplitRule::ValidCount`].
+    #[default]
+    ValidCount,
+    /// [`SplitRule::Im2recipe`]; needs a word2vec vocabulary.
+    Im2recipe,
+}
+
+impl RuleName {
+    /// `valid-count` or `im2recipe`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuleName::ValidCount => "valid-count",
+            RuleName::Im2recipe => "im2recipe",
+        }
+    }
+}
+
+impl std::fmt::Display for RuleName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for RuleName {
+    type Err = String;
+
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "valid-count" => Ok(RuleName::ValidCount),
+            "im2recipe" => Ok(RuleName::Im2recipe),
+            other => Err(format!(
+                "unknown split rule `{other}` (im2recipe or valid-count)"
+            )),
         }
     }
 }
@@ -123,8 +187,43 @@ pub struct SplitSource {
     pub rule: String,
     /// The vocabulary's file and size, for the im2recipe rule.
     pub vocab: Option<(String, usize)>,
+    /// The vocabulary's [`IngredientVocab::sha256`], for the im2recipe rule.
+    #[serde(default)]
+    pub vocab_sha256: Option<String>,
     /// The key files, when they defined the splits (relative to the root).
     pub key_files: Vec<String>,
+}
+
+impl SplitSource {
+    /// How the splits `other` records were made differently from these, in words; `None` when
+    /// both came from the same key files, or from the same rule with the same vocabulary (the
+    /// vocabulary's file name is not compared, its words are).
+    pub fn difference(&self, other: &SplitSource) -> Option<String> {
+        let same = self.kind == other.kind
+            && if self.kind == "key files" {
+                self.key_files == other.key_files
+            } else {
+                self.rule == other.rule && self.vocab_sha256 == other.vocab_sha256
+            };
+        (!same).then(|| format!("{} against {}", self.describe(), other.describe()))
+    }
+
+    /// `key files train_keys.pkl, …`, `rule valid-count`, or `rule im2recipe with the
+    /// vocabulary of FILE (N words, sha256 …)`.
+    pub fn describe(&self) -> String {
+        if self.kind == "key files" {
+            return format!("key files {}", self.key_files.join(", "));
+        }
+        match (&self.vocab, &self.vocab_sha256) {
+            (Some((file, words)), sha) => format!(
+                "rule {} with the vocabulary of {file} ({words} words, sha256 {})",
+                self.rule,
+                sha.as_deref()
+                    .map_or("unrecorded", |s| &s[..s.len().min(12)])
+            ),
+            (None, _) => format!("rule {}", self.rule),
+        }
+    }
 }
 
 /// `remove1M.txt` as `mk_dataset.py:51-52` reads it: `{id: line index}` (a repeated id keeps its

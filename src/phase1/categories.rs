@@ -630,11 +630,16 @@ pub struct CategoryInputs {
     pub food101: Vec<String>,
 }
 
-/// Reads the inputs: the pairs of the Recipe1M-format `root` (spec/data-recipe1m.md), their titles,
+/// Reads the inputs: the pairs of the Recipe1M-format `root` under `rule` (spec/data-recipe1m.md), their titles,
 /// f_term from `features/term.safetensors` (written by `seje features text`; its ids must be the
 /// pairs), and the Food-101 names from `food101/meta/classes.txt`.
-pub fn load_inputs(root: &Path, features: &Path, food101: &Path) -> Result<CategoryInputs> {
-    let (dataset, _) = pairs::open(root)?;
+pub fn load_inputs(
+    root: &Path,
+    rule: &crate::data::splits::SplitRule,
+    features: &Path,
+    food101: &Path,
+) -> Result<CategoryInputs> {
+    let (dataset, _) = pairs::open_with(root, rule)?;
     let rows = dataset.rows();
     let store_path = features.join(TERM_FILE);
     let store = FeatureStore::open(&store_path)?;
@@ -695,12 +700,13 @@ pub fn load_inputs(root: &Path, features: &Path, food101: &Path) -> Result<Categ
 /// [`load_inputs`] then [`assign`].
 pub fn assign_from_disk(
     root: &Path,
+    rule: &crate::data::splits::SplitRule,
     features: &Path,
     food101: &Path,
     predictions: Option<&HashMap<String, String>>,
     cfg: &CategoryConfig,
 ) -> Result<Assignment> {
-    let inputs = load_inputs(root, features, food101)?;
+    let inputs = load_inputs(root, rule, features, food101)?;
     assign(
         &inputs.pairs,
         &inputs.train_titles,

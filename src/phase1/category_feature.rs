@@ -83,19 +83,20 @@ impl CategoryFeatures {
     }
 }
 
-/// Classifies the first [`MAX_IMAGES`] images of every recipe with a pair (the feature-store
-/// rows) with `categoriser` and maps each top-1 class name to its vector. `progress` gets the
+/// Classifies the first [`MAX_IMAGES`] images of every recipe with a pair under `rule` (the
+/// feature-store rows) with `categoriser` and maps each top-1 class name to its vector. `progress` gets the
 /// number of rows done.
 ///
 /// Errors: the readers' errors on `root`; a missing or undecodable image (names the recipe and
 /// the file).
 pub fn category_features(
     root: &Path,
+    rule: &crate::data::splits::SplitRule,
     categoriser: &Categoriser,
     vectors: &WordVectors,
     progress: &dyn Fn(u64),
 ) -> Result<CategoryFeatures> {
-    let (dataset, report) = pairs::open(root)?;
+    let (dataset, report) = pairs::open_with(root, rule)?;
     let rows = dataset.rows();
     let by_id: BTreeMap<&str, &pairs::Pair> = crate::data::recipe1m::Partition::ALL
         .iter()

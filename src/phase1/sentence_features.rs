@@ -222,7 +222,7 @@ fn output_vocabulary(counts: HashMap<String, u64>, size: usize) -> Vec<String> {
 }
 
 /// Writes `out/sentences.safetensors` (`f_sent` F32 [n, max_sentences, hidden], `lengths` I64
-/// [n], rows = the recipes with a pair sorted by id) after training (or resuming, or reusing)
+/// [n], rows = the recipes with a pair under `rule`, sorted by id) after training (or resuming, or reusing)
 /// the skip-instructions model in `checkpoint` (default `out/skip_instructions/`). On the CPU the
 /// same inputs and seed give the same bytes.
 ///
@@ -232,6 +232,7 @@ fn output_vocabulary(counts: HashMap<String, u64>, size: usize) -> Vec<String> {
 #[allow(clippy::too_many_arguments)]
 pub fn write_sentence_features(
     root: &Path,
+    rule: &crate::data::splits::SplitRule,
     vectors_path: &Path,
     out: &Path,
     checkpoint: Option<&Path>,
@@ -257,7 +258,7 @@ pub fn write_sentence_features(
     })?;
     let index = input_index(&vectors);
 
-    let (dataset, join) = pairs::open(root)?;
+    let (dataset, join) = pairs::open_with(root, rule)?;
     let rows = dataset.rows();
     let n = rows.len();
     let row_of: HashMap<&str, usize> = rows

@@ -19,6 +19,7 @@ use sha2::{Digest, Sha256};
 use crate::data::feature_store::{self, Dtype, FeatureWriter};
 use crate::data::pairs;
 use crate::data::recipe1m::{self, Partition, DET_INGRS, LAYER1};
+use crate::data::splits::SplitRule;
 use crate::{Error, Result};
 
 /// Tokens the tokeniser drops: a short, fixed English list (articles, prepositions, conjunctions,
@@ -358,10 +359,10 @@ impl ClassTable {
     }
 }
 
-/// Writes the three stand-in feature stores for every recipe of `root` that has a pair; see
-/// [`write_features_with_progress`].
+/// Writes the three stand-in feature stores for every recipe of `root` that has a pair under
+/// the valid-count rule (the synthetic benchmark's); see [`write_features_with_progress`].
 pub fn write_features(root: &Path, out: &Path, cfg: &StandInConfig) -> Result<StandInSummary> {
-    write_features_with_progress(root, out, cfg, &|_| {})
+    write_features_with_progress(root, &SplitRule::ValidCount, out, cfg, &|_| {})
 }
 
 /// Writes `out/term.safetensors` (`f_term` F32 [n, term_dim]), `out/sentences.safetensors`
@@ -377,6 +378,7 @@ pub fn write_features(root: &Path, out: &Path, cfg: &StandInConfig) -> Result<St
 /// invalid config; `out` cannot be created or written.
 pub fn write_features_with_progress(
     root: &Path,
+    rule: &SplitRule,
     out: &Path,
     cfg: &StandInConfig,
     progress: &dyn Fn(u64),
@@ -388,7 +390,7 @@ pub fn write_features_with_progress(
             problem: "dataset root is not a directory".into(),
         });
     }
-    let (dataset, join) = pairs::open(root)?;
+    let (dataset, join) = pairs::open_with(root, rule)?;
     let ids = dataset.rows();
     let n = ids.len();
     let row_of: HashMap<&str, usize> = ids

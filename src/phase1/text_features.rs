@@ -16,6 +16,7 @@ use serde::Serialize;
 use crate::data::feature_store::{self, FeatureWriter};
 use crate::data::pairs;
 use crate::data::recipe1m::{self, Detections, Partition, DET_INGRS, LAYER1};
+use crate::data::splits::{IngredientVocab, SplitRule};
 use crate::phase1::bert_rating::{self, BertRater, BertRatingConfig};
 use crate::phase1::entities::{EntitySet, Reexamination};
 use crate::phase1::key_terms::{KeyTerm, Lexicon};
@@ -138,6 +139,29 @@ pub struct TextFeaturesConfig {
     pub vectors: Option<PathBuf>,
     /// Where to write every rated recipe's key terms (JSON lines), if anywhere.
     pub dump_terms: Option<PathBuf>,
+    /// Which recipes are the rows (spec/data-recipe1m.md, "Which rule a configuration uses").
+    pub splits: TermSplits,
+}
+
+/// Which recipes `seje features text` writes rows for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TermSplits {
+    /// The pairs under a rule whose vocabulary, if it needs one, is known before the stage runs.
+    Rule(SplitRule),
+    /// The pairs under im2recipe's rule with the words of the vectors this stage trains (or
+    /// loads) as its vocabulary: im2recipe's own order, word2vec on the training text first, then
+    /// the splits. The corpus and the TF-IDF statistics do not depend on the splits (they cover
+    /// every training recipe of `layer1.json`), so the stage rates every recipe the rule could
+    /// keep and drops, once the vectors exist, those with 19 or more distinct ingredient names in
+    /// their vocabulary.
+    Im2recipeOwnVectors,
+}
+
+impl Default for TermSplits {
+    /// The valid-count rule.
+    fn default() -> Self {
+        TermSplits::Rule(SplitRule::ValidCount)
+    }
 }
 
 impl Default for TextFeaturesConfig {
@@ -155,6 +179,7 @@ impl Default for TextFeaturesConfig {
             },
             vectors: None,
             dump_terms: None,
+            splits: TermSplits::default(),
         }
     }
 }
@@ -339,7 +364,15 @@ pub fn write_text_features(
             problem: "dataset root is not a directory".into(),
         });
     }
-    let (dataset, join) = pairs::open(root)?;
+    let (dataset, join) = match &cfg.splits {
+        TermSplits::Rule(rule) => pairs::open_with(root, rule)?,
+        // The candidates: with no vocabulary every recipe counts one detection (`</i>`), so
+        // only the vocabulary-free clauses of the rule apply; the final rows are a subset.
+        TermSplits::Im2recipeOwnVectors => pairs::open_with(
+            root,
+            &SplitRule::Im2recipe(IngredientVocab::from_words([], "no vocabulary yet")),
+        )?,
+    };
     let rows = dataset.rows();
     let n = rows.len();
     let row_of: HashMap<&str, usize> = rows
@@ -519,6 +552,43 @@ pub fn write_text_features(
     };
     progress(Stage::Word2vec, 1000);
 
+    let (rows, rated, join) = match &cfg.splits {
+        TermSplits::Rule(_) => (rows, rated, join),
+        TermSplits::Im2recipeOwnVectors => {
+            let source = cfg
+                .vectors
+                .clone()
+                .unwrap_or_else(|| out.join(VECTORS_FILE));
+            let vocab = IngredientVocab::from_words(
+                vectors.words().to_vec(),
+                &source.display().to_string(),
+            );
+            let (kept, kept_join) = pairs::open_with(root, &SplitRule::Im2recipe(vocab))?;
+            let kept_rows = kept.rows();
+            let keep: std::collections::HashSet<&str> =
+                kept_rows.iter().map(|(id, _)| id.as_str()).collect();
+            let (rows, rated): (Vec<_>, Vec<_>) = rows
+                .into_iter()
+                .zip(rated)
+                .filter(|((id, _), _)| keep.contains(id.as_str()))
+                .unzip();
+            if rows != kept_rows {
+                return Err(Error::Invalid {
+                    what: format!("the im2recipe splits of {}", root.display()),
+                    problem: "a pair under the vectors' vocabulary was not a candidate without \
+                              one (the rule is not monotone in its vocabulary?)"
+                        .into(),
+                });
+            }
+            tracing::info!(
+                candidates = n,
+                rows = rows.len(),
+                "im2recipe splits with the vectors' vocabulary"
+            );
+            (rows, rated, kept_join)
+        }
+    };
+    let n = rows.len();
     let dim = vectors.dim();
     let mut f_term = vec![0f32; n * dim];
     let mut dump = match &cfg.dump_terms {

@@ -13,6 +13,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::data::splits::{RuleName, SplitRule};
 use crate::error::{Error, Result};
 use crate::phase2::backbone::BackboneConfig;
 use crate::phase2::model::ModelConfig;
@@ -84,6 +85,39 @@ pub struct DataSection {
     /// A missing or undecodable image: `fail` (stop, naming it) or `skip` (leave it out, counted
     /// in the metrics).
     pub images: String,
+    /// Which recipes are pairs when im2recipe's key files are absent from `root`:
+    /// `im2recipe` (its LMDBs' rule, which needs `split_vocab`) or `valid-count` (this package's
+    /// rule; the default, so configurations written before the key existed keep their meaning).
+    /// The Phase I feature stores must record the same splits (spec/data-recipe1m.md).
+    #[serde(default)]
+    pub split_rule: RuleName,
+    /// The word2vec vocabulary of the im2recipe rule: Phase I's `vocab.bin` or a `vocab.txt`
+    /// word list, relative to the config file's directory; empty for the valid-count rule.
+    #[serde(default)]
+    pub split_vocab: String,
+}
+
+impl DataSection {
+    /// The split rule these keys name, its vocabulary read; when `root` holds im2recipe's key
+    /// files, which define the splits whatever the rule, the vocabulary is not read (it need not
+    /// exist).
+    ///
+    /// Errors: an incomplete set of key files; those of
+    /// [`crate::phase1::split_vocabulary::split_rule`].
+    pub fn split_rule(&self) -> Result<SplitRule> {
+        if self.split_rule == RuleName::Im2recipe
+            && crate::data::splits::key_files(Path::new(&self.root))?.is_some()
+        {
+            return Ok(SplitRule::Im2recipe(
+                crate::data::splits::IngredientVocab::from_words(
+                    [],
+                    "not read: the key files define the splits",
+                ),
+            ));
+        }
+        let vocab = (!self.split_vocab.is_empty()).then(|| Path::new(&self.split_vocab));
+        crate::phase1::split_vocabulary::split_rule(self.split_rule, vocab, "data.split_rule")
+    }
 }
 
 /// `[model]`
@@ -232,6 +266,27 @@ impl TrainConfig {
                 ),
             });
         }
+        match (cfg.data.split_rule, cfg.data.split_vocab.is_empty()) {
+            (RuleName::Im2recipe, true) => {
+                return Err(Error::Config {
+                    origin: origin.into(),
+                    problem: "data.split_rule = \"im2recipe\" needs data.split_vocab (Phase I's \
+                              vocab.bin or a vocab.txt word list)"
+                        .into(),
+                })
+            }
+            (RuleName::ValidCount, false) => {
+                return Err(Error::Config {
+                    origin: origin.into(),
+                    problem: format!(
+                        "data.split_vocab = {:?} is set, but the valid-count rule reads no \
+                         vocabulary (data.split_rule = \"im2recipe\" does)",
+                        cfg.data.split_vocab
+                    ),
+                })
+            }
+            _ => {}
+        }
         if cfg.optim.batch_size < 2 {
             return Err(Error::Config {
                 origin: origin.into(),
@@ -259,9 +314,10 @@ const EXTENDS: &str = "extends";
 const MAX_LAYERS: usize = 8;
 
 /// The keys holding paths that are resolved against the directory of the file setting them.
-const PATH_KEYS: [(&str, &str); 3] = [
+const PATH_KEYS: [(&str, &str); 4] = [
     ("data", "root"),
     ("data", "features"),
+    ("data", "split_vocab"),
     ("model", "pretrained"),
 ];
 

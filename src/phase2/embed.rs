@@ -69,9 +69,11 @@ pub fn embed_run(
         state,
         device,
     } = load_run_model(run_dir, checkpoint, device)?;
-    let (mut dataset, _) = pairs::open(Path::new(&cfg.data.root))?;
+    let (mut dataset, report) =
+        pairs::open_with(Path::new(&cfg.data.root), &cfg.data.split_rule()?)?;
     let split_pairs = dataset.take_split(split);
     let inputs = PhaseTwoInputs::open(Path::new(&cfg.data.features), &cfg.model)?;
+    inputs.check_splits(&report.source)?;
     inputs.check_pairs(&split_pairs)?;
     tracing::info!(
         split = split.as_str(),

@@ -18,6 +18,7 @@ use tch::{Device, Kind, Tensor};
 
 use crate::data::feature_store::{Dtype, FeatureStore};
 use crate::data::pairs::{Pair, MAX_IMAGES};
+use crate::data::splits::SplitSource;
 use crate::error::{Error, Result};
 use crate::phase2::config::ModelSection;
 use crate::phase2::model::JointInput;
@@ -134,6 +135,40 @@ impl PhaseTwoInputs {
     /// The three files (for the manifest's checksums).
     pub fn files(&self) -> Vec<PathBuf> {
         FILES.iter().map(|f| self.dir.join(f)).collect()
+    }
+
+    /// Fails on the first store whose `splits` metadata (what defined the splits its rows were
+    /// built for, spec/data-recipe1m.md) differs from `ours`, naming the file and both
+    /// definitions. A store without the metadata (one converted from the authors' files) is
+    /// not compared; [`PhaseTwoInputs::check_pairs`] still checks its rows.
+    pub fn check_splits(&self, ours: &SplitSource) -> Result<()> {
+        for (store, name) in [
+            (&self.term, FILES[0]),
+            (&self.sentences, FILES[1]),
+            (&self.categories, FILES[2]),
+        ] {
+            let file = self.dir.join(name).display().to_string();
+            let Some(text) = store.metadata().get("splits") else {
+                tracing::debug!(file, "no splits metadata; rows checked only");
+                continue;
+            };
+            let theirs: SplitSource =
+                serde_json::from_str(text).map_err(|e| Error::FeatureStore {
+                    file: file.clone(),
+                    problem: format!("its splits metadata is not a split source: {e}"),
+                })?;
+            if let Some(difference) = theirs.difference(ours) {
+                return Err(Error::FeatureStore {
+                    file,
+                    problem: format!(
+                        "it was built for other splits than this run's: {difference} (the \
+                         store's first); build it with the same --split-rule and --split-vocab, \
+                         or set data.split_rule and data.split_vocab to what it records"
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Fails on the first pair whose recipe is missing from a store, naming the recipe and file.

@@ -387,7 +387,8 @@ pub struct RunData {
 
 /// Opens the dataset and the feature stores `cfg` names.
 pub fn open_run_data(cfg: &TrainConfig) -> Result<RunData> {
-    let (mut dataset, report) = pairs::open(Path::new(&cfg.data.root))?;
+    let (mut dataset, report) =
+        pairs::open_with(Path::new(&cfg.data.root), &cfg.data.split_rule()?)?;
     let split_pairs = |p: Partition| report.split(p).pairs;
     tracing::info!(
         train = split_pairs(Partition::Train),
@@ -401,6 +402,7 @@ pub fn open_run_data(cfg: &TrainConfig) -> Result<RunData> {
         dataset.take_split(Partition::Test),
     );
     let inputs = PhaseTwoInputs::open(Path::new(&cfg.data.features), &cfg.model)?;
+    inputs.check_splits(&report.source)?;
     for p in [&train, &val, &test] {
         inputs.check_pairs(p)?;
     }

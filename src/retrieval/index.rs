@@ -189,7 +189,7 @@ pub fn build_index(
         .unwrap_or(0) as usize;
     let run = RunIdentity::of(run_dir, checkpoint, epoch)?;
     let ids = emb.ids.clone().expect("embed_run returns ids");
-    let (dataset, _) = pairs::open(&root)?;
+    let (dataset, _) = pairs::open_with(&root, &cfg.data.split_rule()?)?;
     let by_id: HashMap<&str, &pairs::Pair> = dataset
         .split(split)
         .iter()

@@ -93,6 +93,15 @@ pub struct DataConfig {
     pub recipe1m: Option<String>,
     /// Food-101 directory under `--data`.
     pub food101: Option<String>,
+    /// Which recipes are pairs when the data hold no im2recipe key files: `im2recipe` (with
+    /// the vocabulary of the text stage's vectors, given to every later stage and to Phase II)
+    /// or `valid-count` (the default). spec/data-recipe1m.md.
+    #[serde(default = "valid_count")]
+    pub split_rule: String,
+}
+
+fn valid_count() -> String {
+    "valid-count".into()
 }
 
 /// `seje synth` settings.
@@ -291,6 +300,14 @@ pub fn load_config(path: &Path) -> Result<ReproduceConfig> {
             "reproduce configuration {}: [data] needs either `generate` or both `recipe1m` and `food101`",
             path.display()
         ),
+    }
+    if !["im2recipe", "valid-count"].contains(&cfg.data.split_rule.as_str()) {
+        bail!(
+            "reproduce configuration {}: [data] split_rule = {:?} is neither \"im2recipe\" nor \
+             \"valid-count\"",
+            path.display(),
+            cfg.data.split_rule
+        );
     }
     if cfg.eval.sizes.is_empty() || cfg.eval.subsets == 0 {
         bail!(
@@ -782,15 +799,31 @@ pub fn run(root: &Path, args: &ReproduceArgs) -> Result<Outcome> {
             a
         };
 
-        // Phase I: text.
-        let tail = with(&cfg.phase1.text, &v.text, false);
+        // Phase I: text. Under the im2recipe rule it chooses the pairs with the vocabulary of
+        // the vectors it trains, and every later stage is given that vocabulary.
+        let im2recipe = cfg.data.split_rule == "im2recipe";
+        let mut tail = with(&cfg.phase1.text, &v.text, false);
+        if im2recipe {
+            tail.splice(0..0, ["--split-rule".to_string(), "im2recipe".into()]);
+        }
         let text = or_stop!(runner.command_stage(name, "text", false, &|out| {
             with_out(&["features", "text", "--root", &root_s], out, &tail)
         }));
         let vocab = path_str(&text.join("vocab.bin"));
+        let split_args: Vec<String> = if im2recipe {
+            vec![
+                "--split-rule".into(),
+                "im2recipe".into(),
+                "--split-vocab".into(),
+                vocab.clone(),
+            ]
+        } else {
+            Vec::new()
+        };
 
         // Phase I: sentences (resumes from the encoder's checkpoints).
-        let tail = with(&cfg.phase1.sentences, &v.sentences, true);
+        let mut tail = with(&cfg.phase1.sentences, &v.sentences, true);
+        tail.extend(split_args.iter().cloned());
         let head = ["features", "sentences", "--root", &root_s, "--w2v", &vocab];
         let sentences = or_stop!(runner.command_stage(name, "sentences", true, &|out| {
             with_out(&head, out, &tail)
@@ -807,7 +840,8 @@ pub fn run(root: &Path, args: &ReproduceArgs) -> Result<Outcome> {
         }));
 
         // Phase I: category feature and labels.
-        let tail = with(&cfg.phase1.categories, &v.categories, false);
+        let mut tail = with(&cfg.phase1.categories, &v.categories, false);
+        tail.extend(split_args.iter().cloned());
         let (cat_s, text_s) = (path_str(&categoriser), path_str(&text));
         let head = [
             "features",
@@ -832,6 +866,11 @@ pub fn run(root: &Path, args: &ReproduceArgs) -> Result<Outcome> {
         let mut sets: Vec<String> = vec![
             format!("data.root={}", toml_string(&path_str(&recipe1m))),
             format!("model.classes={classes}"),
+            format!("data.split_rule={}", toml_string(&cfg.data.split_rule)),
+            format!(
+                "data.split_vocab={}",
+                toml_string(if im2recipe { &vocab } else { "" })
+            ),
         ];
         sets.extend(subs(&cfg.phase2.set));
         sets.extend(subs(&v.phase2_set));
@@ -1079,6 +1118,23 @@ mod tests {
             }
         }
         assert!(n >= 3, "{n} configurations");
+        // The paper's pairs are im2recipe's; the committed synthetic measurements were made
+        // under the valid-count rule, which their Phase II layers name too.
+        let rule = |name: &str| load_config(&dir.join(name)).unwrap().data.split_rule;
+        assert_eq!(rule("paper.toml"), "im2recipe");
+        assert_eq!(rule("synthetic.toml"), "valid-count");
+        assert_eq!(rule("fixture-mini.toml"), "valid-count");
+        let bad = tempfile::tempdir().unwrap();
+        let text = fs::read_to_string(dir.join("fixture-mini.toml"))
+            .unwrap()
+            .replace("[data]\n", "[data]\nsplit_rule = \"im2recipes\"\n");
+        let path = bad.path().join("bad.toml");
+        fs::write(&path, text).unwrap();
+        let e = load_config(&path).unwrap_err();
+        assert!(
+            format!("{e:#}").contains("\"im2recipes\" is neither"),
+            "{e:#}"
+        );
     }
 
     #[test]
