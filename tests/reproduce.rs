@@ -158,3 +158,63 @@ fn a_stage_interrupted_inside_is_redone_not_taken_as_finished() {
             > 100
     );
 }
+
+#[test]
+fn under_im2recipes_rule_every_stage_and_the_run_record_the_same_splits() {
+    // The fixture configuration with `split_rule = "im2recipe"` (the paper configuration's), run
+    // up to Phase II: the text stage chooses the pairs with its own vectors, the later stages
+    // and the run are given that vocab.bin, and all of them record one definition.
+    let tmp = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(root().join("paper/reproduce/fixture-mini.toml"))
+        .unwrap()
+        .replace("[data]\n", "[data]\nsplit_rule = \"im2recipe\"\n")
+        .replace(
+            "config = \"../configs/fixture-mini.toml\"",
+            &format!(
+                "config = {:?}",
+                root().join("paper/configs/fixture-mini.toml")
+            ),
+        );
+    let config = tmp.path().join("im2recipe.toml");
+    std::fs::write(&config, text).unwrap();
+    let args = ReproduceArgs {
+        config: Some(config.display().to_string()),
+        ..args(tmp.path(), Some("train"))
+    };
+    reproduce::run(&root(), &args).unwrap_or_else(|e| panic!("reproduce failed: {e:#}"));
+    let stages = tmp.path().join("runs/stages");
+    let find = |prefix: &str| {
+        std::fs::read_dir(&stages)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
+            .unwrap_or_else(|| panic!("no {prefix} stage"))
+    };
+    let recorded = |store: &Path| -> serde_json::Value {
+        let s = seje::data::feature_store::FeatureStore::open(store).unwrap();
+        serde_json::from_str(&s.metadata()["splits"]).unwrap()
+    };
+    let term = recorded(&find("text-").join("term.safetensors"));
+    assert_eq!(term["rule"], "im2recipe", "{term}");
+    assert!(
+        term["vocab"][0].as_str().unwrap().ends_with("vocab.bin"),
+        "{term}"
+    );
+    for store in [
+        find("sentences-").join("sentences.safetensors"),
+        find("categories-").join("categories.safetensors"),
+    ] {
+        assert_eq!(
+            recorded(&store)["vocab_sha256"],
+            term["vocab_sha256"],
+            "{}",
+            store.display()
+        );
+    }
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(find("train-").join("run/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(manifest["splits"]["rule"], "im2recipe");
+    assert_eq!(manifest["splits"]["vocab_sha256"], term["vocab_sha256"]);
+}
