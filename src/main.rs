@@ -184,6 +184,35 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// The authors' released checkpoint as a run directory for `seje embed`, `index` and `query`
+    /// (spec/phase2-encoders.md).
+    ///
+    /// Reads `train.py`'s `{'epoch', 'state_dict'}` of the DataParallel model, finds the
+    /// architecture (backbone, widths, classes) from the tensors' names and shapes, and writes a
+    /// run directory whose `best` checkpoint holds the weights. A checkpoint no model fits is
+    /// refused naming its tensors.
+    ImportCheckpoint {
+        /// The authors' checkpoint (`torch.save` file, zip or legacy).
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// Their discriminator's checkpoint (the `_cm` file); without it the run's
+        /// discriminator is freshly initialised, which `import.json` records.
+        #[arg(long)]
+        discriminator: Option<PathBuf>,
+        /// Training configuration for the data, features and behaviour keys (`paper/configs/*.toml`);
+        /// its `[model]` keys are replaced by the checkpoint's architecture.
+        #[arg(long)]
+        config: PathBuf,
+        /// The behaviour preset under a layer config: `paper`, `authors-code` or a preset file.
+        #[arg(long)]
+        preset: Option<String>,
+        /// Override a config value, e.g. --set data.features="DIR" (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// The run directory to create (must not hold a run).
+        #[arg(long)]
+        run_dir: PathBuf,
+    },
     /// Embed a split with a trained run's checkpoint into an embeddings file for `seje eval`.
     Embed {
         #[command(flatten)]
@@ -1152,6 +1181,41 @@ fn run() -> Result<()> {
                     .map(|f| s.out.join(f).display().to_string())
                     .join(", ")
             );
+        }
+        Command::ImportCheckpoint {
+            checkpoint,
+            discriminator,
+            config,
+            preset,
+            set,
+            run_dir,
+        } => {
+            let record = seje::phase2::authors_import::import_checkpoint(
+                &checkpoint,
+                discriminator.as_deref(),
+                &config,
+                preset.as_deref(),
+                &set,
+                &run_dir,
+            )
+            .with_context(|| format!("importing {}", checkpoint.display()))?;
+            println!("architecture  {}", record.architecture.render());
+            println!(
+                "epoch         {}",
+                record
+                    .epoch
+                    .map_or("not recorded".to_string(), |e| e.to_string())
+            );
+            println!(
+                "discriminator {}",
+                record
+                    .discriminator
+                    .as_ref()
+                    .map_or("freshly initialised (not the authors')".to_string(), |d| {
+                        d.0.clone()
+                    })
+            );
+            println!("wrote         {} (checkpoint best)", run_dir.display());
         }
         Command::Embed { from, out } => {
             let split = from.split()?;

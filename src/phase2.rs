@@ -4,6 +4,7 @@
 //! pages as they are implemented, see spec/README.md).
 
 pub mod adam;
+pub mod authors_import;
 pub mod backbone;
 pub mod category_alignment;
 pub mod config;
