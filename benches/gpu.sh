@@ -1,6 +1,6 @@
 #!/bin/bash
 # The GPU rows of the README's performance table (spec/benchmarks.md), for a lent GPU machine with
-# PyTorch 2.11 installed and no Rust (../shared/GPU.md): build `seje` on the project machine
+# PyTorch 2.11 installed and no Rust (spec/runtime.md): build `seje` on the project machine
 # (`cargo build --release`), copy it to .gpu/seje, carry the working tree, then on the GPU machine
 #
 #   OUT=/some/dir bash benches/gpu.sh

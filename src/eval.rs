@@ -4,7 +4,7 @@
 //!
 //! Spec: spec/eval-protocol.md (protocols, ranking, inputs, output) and
 //! spec/eval-cpython-sampling.md (the subsets). Paper: evaluation section and the MedR-vs-size
-//! figure (../shared/SEJE-SPEC.md §6, §7.1; the paper's numbering is not verified).
+//! figure (§6 in our reconstruction; the paper's numbering is not verified).
 //!
 //! Parts: [`cpython_random`] draws the subsets, [`ranking`] computes ranks in blocks with exact
 //! tie handling, [`protocol`] runs a protocol over sizes and subsets, [`embeddings`] and [`npy`]

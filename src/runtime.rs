@@ -1,7 +1,7 @@
 //! Runtime: seeding, CPU threads and what libtorch this binary runs on.
 //!
 //! Spec: spec/runtime.md. Paper: the authors seed `torch.manual_seed(1234)`,
-//! `torch.cuda.manual_seed(1234)` and NumPy with 1234 (SEJE `train.py`, ../shared/SEJE-SPEC.md §5.1);
+//! `torch.cuda.manual_seed(1234)` and NumPy with 1234 (`train.py`, git-disl/SEJE @ 694a835);
 //! every command and test of this package starts with [`seed_everything`]. Devices and CUDA
 //! loading: [`cuda`].
 

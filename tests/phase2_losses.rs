@@ -257,7 +257,10 @@ fn the_paper_discriminator_has_the_authors_parameter_count() {
         .map(Tensor::numel)
         .map(|n| n as i64)
         .sum();
-    assert_eq!(count, 656_385, "../shared/SEJE-SPEC.md §3.5");
+    assert_eq!(
+        count, 656_385,
+        "discriminator parameters (spec/phase2-discriminator-alignment.md)"
+    );
 }
 
 fn unit_rows(b: usize, d: usize) -> impl Strategy<Value = Vec<f32>> {

@@ -4,8 +4,8 @@
 What it is: the SEJE Phase II model and one training iteration written in plain PyTorch, timed on
 one synthetic batch kept on the device. It is the project's OWN reference for timing, not the
 authors' code: it follows the structure of their `trijoint.py` / `train.py` (git-disl/SEJE @
-694a835, ../shared/SEJE-SPEC.md §3-§5) as this package implements it (src/phase2/*.rs), so that
-both sides do the same work:
+694a835; spec/phase2-encoders.md, spec/phase2-training-step.md) as this package implements it
+(src/phase2/*.rs), so that both sides do the same work:
 
 - image branch: torchvision ResNeXt-101 32x8d trunk (children[:-1], random init) -> cat f_cat ->
   Linear -> BatchNorm1d -> LeakyReLU(0.02) -> L2 normalisation;

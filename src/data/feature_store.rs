@@ -4,8 +4,9 @@
 //!
 //! Spec: spec/data-feature-store.md (format, checks, determinism). Replaces the authors' pickled
 //! dicts `id2tfidf_vec.pkl`, `id2img_101_cls_vec.pkl`, `id2class_1005.pkl`
-//! (../shared/SEJE-SPEC.md §8.2). The header JSON is written by this module with sorted keys and no
-//! whitespace, so identical inputs give identical bytes.
+//! (git-disl/SEJE @ 694a835, read by `data_loader.py`; spec/data-authors-release.md). The header
+//! JSON is written by this module with sorted keys and no whitespace, so identical inputs give
+//! identical bytes.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;

@@ -3,8 +3,9 @@
 //! with the recipe id and image index of every row.
 //!
 //! Spec: spec/data-images.md (loader). Image choice as the authors' `data_loader.py`
-//! (../shared/SEJE-SPEC.md §5.3): training draws uniformly among the first min(5, n) images, evaluation
-//! takes image 0. The last partial batch is kept (§9 A20). The order comes from the loader's own
+//! (git-disl/SEJE @ 694a835): training draws uniformly among the first min(5, n) images,
+//! evaluation takes image 0. The last partial batch is kept, as their `DataLoader` keeps it
+//! (`drop_last = False`). The order comes from the loader's own
 //! ChaCha8 generator, never from libtorch's, so model changes do not reshuffle the data.
 
 use std::path::PathBuf;

@@ -3,7 +3,7 @@
 //! optional exclusion list `remove1M.txt`.
 //!
 //! Spec: spec/data-recipe1m.md (file formats, ids, errors). Format from Recipe1M's release as used
-//! by im2recipe `scripts/mk_dataset.py` (../shared/SEJE-SPEC.md §8.1). Every id is checked
+//! by im2recipe `scripts/mk_dataset.py` (torralba-lab/im2recipe-Pytorch). Every id is checked
 //! ([`crate::data::ids`]); a missing field names the recipe and the file.
 
 use std::fmt;

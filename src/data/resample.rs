@@ -3,9 +3,9 @@
 //! horizontal pass first and each pass rounded to 8 bits.
 //!
 //! Spec: spec/data-images.md (resize). torchvision's `Resize` on a PIL image calls
-//! `Image.resize(size, Image.BILINEAR)`, so the authors' images went through this arithmetic
-//! (../shared/SEJE-SPEC.md §9 A18). Written from the description of the algorithm in the spec page,
-//! checked against Pillow by `tests/data_transforms.rs`.
+//! `Image.resize(size, Image.BILINEAR)`, so the authors' images went through this arithmetic.
+//! Written from the description of the algorithm in the spec page, checked against Pillow by
+//! `tests/data_transforms.rs`.
 
 use image::RgbImage;
 

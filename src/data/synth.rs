@@ -1,7 +1,7 @@
 //! The synthetic Recipe1M-format benchmark: a seeded, deterministic generator that writes
 //! `layer1.json`, `layer2.json`, `det_ingrs.json` and the four-level image tree of Recipe1M
-//! (../shared/SEJE-SPEC.md §8.1), and a Food-101-format set from the same world (§8.3), rich enough
-//! that every Phase I step (§2.1–§2.7) has something real to do.
+//! (spec/data-recipe1m.md), and a Food-101-format set from the same world, rich enough that every
+//! Phase I step (§4.a–§4.f in our reconstruction) has something real to do.
 //!
 //! Spec: spec/data-synthetic-benchmark.md. Parts: `world.rs` (categories, ingredients, actions,
 //! utensils), `recipes.rs` (text), `render.rs` and `canvas.rs` (photographs), `writer.rs` (Recipe1M files),

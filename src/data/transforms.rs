@@ -3,8 +3,8 @@
 //! → Normalize; val/test = Resize(256) → CenterCrop(224) → ToTensor → Normalize, with ImageNet's
 //! mean and standard deviation. Sizes are configurable so CPU fixtures can use small images.
 //!
-//! Spec: spec/data-images.md (transforms, per-sample randomness). ../shared/SEJE-SPEC.md §5.3;
-//! resize arithmetic in [`super::resample`] (§9 A18).
+//! Spec: spec/data-images.md (transforms, per-sample randomness). Authors' code: `data_loader.py`
+//! (git-disl/SEJE @ 694a835); resize arithmetic in [`super::resample`].
 
 use image::RgbImage;
 use rand::{Rng, SeedableRng};

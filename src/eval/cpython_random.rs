@@ -4,10 +4,10 @@
 //! and `random.shuffle`, which the POS tagger's training uses (spec/phase1-pos-tagger.md).
 //!
 //! Spec: spec/eval-cpython-sampling.md. Authors' code: `random.seed(1234)` and
-//! `random.sample(range(len(names)), N)` in `test.py::improved_rank_emb` (git-disl/SEJE @ 694a835,
-//! ../shared/SEJE-SPEC.md §6.3). Mirrors CPython 3.7–3.11 `Modules/_randommodule.c` (MT19937 of
-//! Matsumoto and Nishimura, 2002 version of `init_by_array`) and `Lib/random.py::sample` and
-//! `_randbelow_with_getrandbits`, written from their published algorithms.
+//! `random.sample(range(len(names)), N)` in `test.py::improved_rank_emb` (git-disl/SEJE @ 694a835).
+//! Mirrors CPython 3.7–3.11 `Modules/_randommodule.c` (MT19937 of Matsumoto and Nishimura, 2002
+//! version of `init_by_array`) and `Lib/random.py::sample` and `_randbelow_with_getrandbits`,
+//! written from their published algorithms.
 
 use crate::error::{Error, Result};
 

@@ -3,7 +3,7 @@
 //! embeddings file or from two NumPy `.npy` files; written as safetensors.
 //!
 //! Spec: spec/eval-protocol.md (inputs). Authors' code: `test.py` saves `img_embeds` and
-//! `rec_embeds` (float32, loader order) and `rec_ids` (../shared/SEJE-SPEC.md §6.1).
+//! `rec_embeds` (float32, loader order) and `rec_ids` (git-disl/SEJE @ 694a835).
 //!
 //! The safetensors layout: tensors `image` [N, D] and `recipe` [N, D], dtype F32, and the
 //! `__metadata__` key `ids`, a JSON array of N recipe id strings. The writer is deterministic:

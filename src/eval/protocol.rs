@@ -2,7 +2,7 @@
 //! metrics (MedR, R@1/5/10) averaged over the subsets.
 //!
 //! Spec: spec/eval-protocol.md. `seje` follows SEJE `test.py::improved_rank_emb` (git-disl/SEJE @
-//! 694a835; ../shared/SEJE-SPEC.md §6.2–§6.4, A13–A16); `ht` follows image-to-recipe-transformers
+//! 694a835); `ht` follows image-to-recipe-transformers
 //! `src/eval.py` and `src/utils/metrics.py` (amzn/image-to-recipe-transformers @ f198356);
 //! `adamine` follows recipe1m.bootstrap.pytorch `recipe1m/models/metrics/trijoint.py`
 //! (Cadene/recipe1m.bootstrap.pytorch @ 5e65df0).

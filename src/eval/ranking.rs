@@ -2,7 +2,7 @@
 //! blocks of query rows so that memory stays bounded, on the CPU or a CUDA device.
 //!
 //! Spec: spec/eval-protocol.md (ranking, how distances are computed). Authors' code:
-//! `test.py::improved_rank_emb` (git-disl/SEJE @ 694a835; ../shared/SEJE-SPEC.md §6.2 and A14):
+//! `test.py::improved_rank_emb` (git-disl/SEJE @ 694a835):
 //! rank = 1 + |{j : d(q, j) < d(q, q)}|, the optimistic rank, with image→recipe on the rows of the
 //! distance matrix and recipe→image on its columns.
 //!

@@ -4,7 +4,7 @@
 //! whose training centroid of f_term is nearest (cosine), optionally overruled by the image's
 //! predicted Food-101 class, step (iii) numbers the categories 0..C−1.
 //!
-//! Spec: spec/phase1-category-labels.md (../shared/SEJE-SPEC.md §2.7, "recommended fallback").
+//! Spec: spec/phase1-category-labels.md (our fallback: the authors' procedure is not published).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;

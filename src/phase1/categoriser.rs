@@ -3,7 +3,7 @@
 //! transform, top-k classes with probabilities.
 //!
 //! Spec: spec/phase1-categoriser.md. Paper: Phase I image categorisation (§4.e in our
-//! reconstruction, numbering unverified; ../shared/SEJE-SPEC.md §2.6). The authors released only
+//! reconstruction, numbering unverified). The authors released only
 //! its output (`id2img_101_cls_vec.pkl`), not the classifier.
 
 use std::path::{Path, PathBuf};

@@ -4,8 +4,9 @@
 //! (top-1, top-5) on the test split after every epoch, with per-epoch checkpoints and exact
 //! resume; the result loads with [`load_trained`] or `seje classify`.
 //!
-//! Spec: spec/phase1-categoriser-training.md. Paper: ../shared/SEJE-SPEC.md §2.6 (WideResNet-50-2
-//! fine-tuned on Food-101; the fine-tuning hyper-parameters are not given).
+//! Spec: spec/phase1-categoriser-training.md. Paper: Phase I image categorisation, §4.e in our
+//! reconstruction (WideResNet-50-2 fine-tuned on Food-101; the fine-tuning hyper-parameters are
+//! not given).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! `TfidfVectorizer` semantics) or by TextRank (Mihalcea & Tarau 2004, PageRank as networkx
 //! computes it). The BERT-family rating is issue 11.
 //!
-//! Spec: spec/phase1-term-rating.md (../shared/SEJE-SPEC.md §2.3, numbering unverified; the
+//! Spec: spec/phase1-term-rating.md (paper: §4.b in our reconstruction, numbering unverified; the
 //! authors released no code for this step, only TF-IDF-weighted features).
 
 use std::collections::{BTreeMap, BTreeSet};

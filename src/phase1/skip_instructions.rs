@@ -3,7 +3,7 @@
 //! instruction, word by word, over a capped output vocabulary.
 //!
 //! Spec: spec/phase1-skip-instructions.md. Paper: sentence (instruction) features f_sent,
-//! skip-instructions (../shared/SEJE-SPEC.md §2.5), after im2recipe's skip-instructions and
+//! skip-instructions (§4.d in our reconstruction), after im2recipe's skip-instructions and
 //! Kiros et al.'s skip-thoughts. The authors released only the vectors, not this model.
 //!
 //! This module is the model (parameters, the sentence vector, the training loss); tokenising,

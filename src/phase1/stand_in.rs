@@ -4,8 +4,9 @@
 //! skip-instructions, no categoriser, no 1005 categories); it exists so Phase II training and its
 //! tests have inputs before the real Phase I lands. Numbers obtained with it are not the paper's.
 //!
-//! Spec: spec/phase1-stand-in.md (a stand-in for ../shared/SEJE-SPEC.md §2.4–§2.7; not from the
-//! paper or the authors' code). Outputs are feature stores (spec/data-feature-store.md).
+//! Spec: spec/phase1-stand-in.md (a stand-in for Phase I's outputs, §4.c–§4.f in our
+//! reconstruction; not from the paper or the authors' code). Outputs are feature stores
+//! (spec/data-feature-store.md).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;

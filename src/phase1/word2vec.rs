@@ -7,7 +7,7 @@
 //! checked bit for bit by tests/phase1_word2vec_c.rs): `LearnVocabFromTrainFile`, `SortVocab`,
 //! `CreateBinaryTree`, `InitNet` and the skip-gram/HS branch of `TrainModelThread`.
 //!
-//! Spec: spec/phase1-word2vec.md (../shared/SEJE-SPEC.md §2.4).
+//! Spec: spec/phase1-word2vec.md.
 
 pub mod format;
 

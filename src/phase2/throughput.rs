@@ -6,8 +6,7 @@
 //! figure is compared with is `benches/reference/train_step.py` (the project's own script, same
 //! architecture, same synthetic batch shapes, same step).
 //!
-//! Timing follows ../shared/GPU.md: warm-up steps first, then the device is synchronised before
-//! each reading of the clock.
+//! Timing: warm-up steps first, then the device is synchronised before each reading of the clock.
 
 use std::path::Path;
 use std::time::Instant;

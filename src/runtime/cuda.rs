@@ -53,7 +53,7 @@ pub fn device(spec: &str) -> Result<Device> {
                 Err(e) => format!(
                     "this binary is linked against libtorch's CPU library and could not load its \
                      CUDA library: {e}. On a GPU machine with PyTorch 2.11 installed, put torch's \
-                     lib directory first in LD_LIBRARY_PATH (see ../shared/GPU.md) or set \
+                     lib directory first in LD_LIBRARY_PATH (see spec/runtime.md, Devices) or set \
                      SEJE_TORCH_CUDA_DIR to the directory holding libtorch_cuda.so"
                 ),
             };

@@ -4,7 +4,7 @@
 //! 2.11.0 wheel (its `torch/lib` and `torch/include` are a complete libtorch) plus two NVIDIA
 //! runtime wheels, because `libtorch_cpu.so` lists `libcudart.so.13` and `libcupti.so.13` as
 //! needed libraries even when no GPU is used. `libtorch_cuda*.so` are left out: the layout is a
-//! CPU layout, and CUDA is loaded at run time from a machine's own PyTorch (see ../shared/GPU.md).
+//! CPU layout, and CUDA is loaded at run time from a machine's own PyTorch (spec/runtime.md).
 //!
 //! Invariants:
 //! - a wheel is extracted only after its SHA-256 equals the pinned digest;

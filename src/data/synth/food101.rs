@@ -1,7 +1,7 @@
 //! A Food-101-format image set from the synthetic world: one class per dish category,
 //! `images/<class>/<id>.jpg`, `meta/classes.txt`, `meta/labels.txt`, `meta/train.txt`,
-//! `meta/test.txt`. Phase I fine-tunes its image categoriser on it (../shared/SEJE-SPEC.md §2.6,
-//! §8.3).
+//! `meta/test.txt`. Phase I fine-tunes its image categoriser on it, as the paper does on Food-101
+//! (spec/phase1-categoriser-training.md).
 //!
 //! Spec: spec/data-synthetic-benchmark.md (section "Food-101 format"). Each image is a photograph
 //! of a freshly drawn recipe of its class (the text is not written), from its own RNG stream.

@@ -2,8 +2,8 @@
 //! `det_ingrs.json`, `images/{partition}/{c0}/{c1}/{c2}/{c3}/{image id}`, plus `synth.json`
 //! (the config and the ground truth the real dataset lacks: category and true entity per line).
 //!
-//! Spec: spec/data-synthetic-benchmark.md (section "Files"); formats of ../shared/SEJE-SPEC.md
-//! §8.1. Each JSON file is one array with one object per line, so a reader's line/column error
+//! Spec: spec/data-synthetic-benchmark.md (section "Files"); formats of spec/data-recipe1m.md.
+//! Each JSON file is one array with one object per line, so a reader's line/column error
 //! points at one recipe. Recipes are generated in parallel (rayon); files are assembled in index
 //! order, so the bytes do not depend on scheduling.
 

@@ -2,7 +2,7 @@
 //! the authors' `vocab_v4.bin`, readable by gensim's `KeyedVectors.load_word2vec_format(path,
 //! binary=True)`) and its text format, plus cosine nearest neighbours.
 //!
-//! Spec: spec/phase1-word2vec.md (../shared/SEJE-SPEC.md §2.4).
+//! Spec: spec/phase1-word2vec.md.
 
 use std::collections::HashMap;
 use std::io::Write;
