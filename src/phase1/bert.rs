@@ -1,8 +1,9 @@
 //! A BERT encoder (Devlin et al. 2019) in tch with Hugging Face's variable names, its WordPiece
 //! tokeniser (the `tokenizers` crate, never a hand-written WordPiece) and mask-weighted mean
-//! pooling: the model behind the BERT-family term rating of §2.3. It reads a Hugging Face model
-//! directory (`config.json`; `model.safetensors` or the `torch.save` file `pytorch_model.bin`;
-//! `tokenizer.json` or `vocab.txt`) and mirrors transformers' `BertModel` in evaluation mode.
+//! pooling: the model behind the BERT-family term rating (§4.b in our reconstruction). It reads a
+//! Hugging Face model directory (`config.json`; `model.safetensors` or the `torch.save` file
+//! `pytorch_model.bin`; `tokenizer.json` or `vocab.txt`) and mirrors transformers' `BertModel` in
+//! evaluation mode.
 //!
 //! Spec: spec/phase1-bert-rating.md.
 

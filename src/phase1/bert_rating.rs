@@ -1,7 +1,8 @@
-//! The BERT-family term rating of §2.3, KeyBERT-style: s(t, r) = max(0, cos(e(r), e(t))), with
-//! e(·) the mask-weighted mean of a BERT model's last hidden states (src/phase1/bert.rs) over
-//! the recipe's text and over the term alone. The paper names "deep NLP models from the BERT
-//! family" but not how they score a term; KeyBERT's scoring is this package's choice.
+//! The BERT-family term rating (§4.b in our reconstruction), KeyBERT-style:
+//! s(t, r) = max(0, cos(e(r), e(t))), with e(·) the mask-weighted mean of a BERT model's last
+//! hidden states (src/phase1/bert.rs) over the recipe's text and over the term alone. The paper
+//! names "deep NLP models from the BERT family" but not how they score a term; KeyBERT's scoring
+//! is this package's choice.
 //!
 //! Spec: spec/phase1-bert-rating.md.
 

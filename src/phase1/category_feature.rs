@@ -1,6 +1,6 @@
-//! The image category feature f_cat (§2.6): the categoriser's top-1 Food-101 class of each of a
-//! recipe's first five images, as the word2vec vector of the class name (the whole snake_case
-//! token if the vocabulary has it, else the mean of its words' vectors).
+//! The image category feature f_cat (§4.e in our reconstruction): the categoriser's top-1
+//! Food-101 class of each of a recipe's first five images, as the word2vec vector of the class
+//! name (the whole snake_case token if the vocabulary has it, else the mean of its words' vectors).
 //!
 //! Spec: spec/phase1-category-feature.md.
 

@@ -1,8 +1,8 @@
-//! Phase I ingredient entities (§2.1): the set E of entities labelled valid anywhere in
-//! `det_ingrs.json`, underscored single tokens (`greek yogurt` → `greek_yogurt`), their
-//! replacement in titles and instructions (longest match first, whole words), the
-//! re-examination of lines the tagger labelled invalid, and its score on the synthetic
-//! benchmark (`synth_truth.json`).
+//! Phase I ingredient entities (§4.a in our reconstruction): the set E of entities labelled valid
+//! anywhere in `det_ingrs.json`, underscored single tokens (`greek yogurt` → `greek_yogurt`), their
+//! replacement in titles and instructions (longest match first, whole words), the re-examination of
+//! lines the tagger labelled invalid, and its score on the synthetic benchmark
+//! (`synth_truth.json`).
 //!
 //! Spec: spec/phase1-text.md (sections "Ingredient entities" and "Re-examination"). Entity
 //! canonicalisation follows im2recipe `scripts/tokenize_instructions.py`; the re-examination

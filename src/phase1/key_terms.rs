@@ -1,10 +1,10 @@
-//! Phase I key terms (§2.2): ingredient entities ∪ cooking actions ∪ utensils of a recipe, found
-//! in its title and instructions after entity replacement. The paper POS-tags the text (tagger
-//! unstated, NLTK likely); this module matches curated lexicons instead, shipped inside the
-//! binary (`src/phase1/lexicons/*.txt`). It is the default extractor because no pretrained
-//! tagger model can be obtained here; the paper's tagger extractor (NLTK's averaged perceptron,
-//! loading NLTK's model file, which a user can copy in) is `pos_tagger::tagged_key_terms`,
-//! spec/phase1-pos-tagger.md.
+//! Phase I key terms (§4.a in our reconstruction): ingredient entities ∪ cooking actions ∪ utensils
+//! of a recipe, found in its title and instructions after entity replacement. The paper POS-tags
+//! the text (tagger unstated, NLTK likely); this module matches curated lexicons instead, shipped
+//! inside the binary (`src/phase1/lexicons/*.txt`). It is the default extractor because no
+//! pretrained tagger model can be obtained here; the paper's tagger extractor (NLTK's averaged
+//! perceptron, loading NLTK's model file, which a user can copy in) is
+//! `pos_tagger::tagged_key_terms`, spec/phase1-pos-tagger.md.
 //!
 //! Spec: spec/phase1-key-terms.md.
 
@@ -27,7 +27,7 @@ const DETERMINERS: &[&str] = &[
 /// What a key term is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Kind {
-    /// An ingredient entity of E (§2.1).
+    /// An ingredient entity of E (spec/phase1-text.md, "Ingredient entities").
     Entity,
     /// A cooking action (base form).
     Action,

@@ -1,9 +1,9 @@
-//! Phase I part-of-speech tagging, the paper's way of finding cooking actions and utensils
-//! (§2.2): NLTK's averaged perceptron tagger (`nltk.tag.perceptron.PerceptronTagger`, the model
-//! behind `nltk.pos_tag`), loading NLTK's JSON model files, tagging exactly as NLTK does, and
-//! training exactly as NLTK does (same features, same updates, same `random.shuffle`); and the
-//! tagger-based key-term extractor (verbs → actions, nouns → utensil candidates), the
-//! alternative to the lexicon extractor of `key_terms.rs`.
+//! Phase I part-of-speech tagging, the paper's way of finding cooking actions and utensils (§4.a in
+//! our reconstruction): NLTK's averaged perceptron tagger (`nltk.tag.perceptron.PerceptronTagger`,
+//! the model behind `nltk.pos_tag`), loading NLTK's JSON model files, tagging exactly as NLTK does,
+//! and training exactly as NLTK does (same features, same updates, same `random.shuffle`); and the
+//! tagger-based key-term extractor (verbs → actions, nouns → utensil candidates), the alternative
+//! to the lexicon extractor of `key_terms.rs`.
 //!
 //! Spec: spec/phase1-pos-tagger.md. Mirrors NLTK 3.9–3.10 `nltk/tag/perceptron.py`
 //! (`PerceptronTagger.tag`, `normalize`, `_get_features`, `train`, `_make_tagdict`,

@@ -18,7 +18,7 @@ fn invalid(what: &str, problem: impl Into<String>) -> Error {
 
 /// TF-IDF fitted on a corpus of already-tokenised documents, as scikit-learn's
 /// `TfidfVectorizer(analyzer=identity, smooth_idf=True, sublinear_tf=False, norm="l2")`:
-/// idf(t) = ln((1 + N) / (1 + df(t))) + 1, raw counts, rows scaled to unit L2 norm (§2.3).
+/// idf(t) = ln((1 + N) / (1 + df(t))) + 1, raw counts, rows scaled to unit L2 norm.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tfidf {
     /// Term → column index; the columns are the terms in sorted (code point) order, as

@@ -1,8 +1,8 @@
-//! Phase I sentence features end to end (§2.5), what `seje features sentences` runs: every
-//! instruction tokenised as the word2vec corpus spells it, the skip-instructions model trained on
-//! the training split to predict each next instruction (per-epoch checkpoints, exact resume), then
-//! every recipe with a pair encoded, its first 20 instructions as 1024-d rows, into the feature
-//! store's `sentences.safetensors`.
+//! Phase I sentence features end to end (§4.d in our reconstruction), what
+//! `seje features sentences` runs: every instruction tokenised as the word2vec corpus spells it,
+//! the skip-instructions model trained on the training split to predict each next instruction
+//! (per-epoch checkpoints, exact resume), then every recipe with a pair encoded, its first 20
+//! instructions as 1024-d rows, into the feature store's `sentences.safetensors`.
 //!
 //! Spec: spec/phase1-sentence-features.md.
 

@@ -1,6 +1,6 @@
-//! The weighted term feature of one recipe (§2.4): the rating-weighted mean of its key terms'
-//! word2vec vectors, f_term(r) = Σ_t s(t, r)·v(t) / Σ_t s(t, r), over the key terms that have a
-//! vector; the zero vector when none is left or their ratings sum to zero.
+//! The weighted term feature of one recipe (§4.c in our reconstruction): the rating-weighted mean
+//! of its key terms' word2vec vectors, f_term(r) = Σ_t s(t, r)·v(t) / Σ_t s(t, r), over the key
+//! terms that have a vector; the zero vector when none is left or their ratings sum to zero.
 //!
 //! Spec: spec/phase1-term-feature.md.
 

@@ -1,6 +1,6 @@
 //! Phase I text normalisation: lower-casing, tokenisation of titles, instructions and ingredient
-//! lines into words, quantities, units and punctuation (§2.1 preprocessing; the rules are ours,
-//! the paper states none).
+//! lines into words, quantities, units and punctuation (the preprocessing of §4.a in our
+//! reconstruction; the rules are ours, the paper states none).
 //!
 //! Spec: spec/phase1-text.md (section "Normalisation and tokens").
 

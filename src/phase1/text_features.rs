@@ -1,8 +1,8 @@
-//! Phase I text features end to end (§2.1–§2.4), what `seje features text` runs: ingredient
-//! entities and key terms of every recipe, the word2vec corpus, the term rating (TF-IDF fitted
-//! on the training split, TextRank, or a BERT model's cosines), word2vec vectors (trained on
-//! that corpus or loaded), and the weighted term feature f_term of every recipe with a pair, into
-//! the feature store.
+//! Phase I text features end to end (§4.a–§4.c in our reconstruction), what `seje features text`
+//! runs: ingredient entities and key terms of every recipe, the word2vec corpus, the term rating
+//! (TF-IDF fitted on the training split, TextRank, or a BERT model's cosines), word2vec vectors
+//! (trained on that corpus or loaded), and the weighted term feature f_term of every recipe with a
+//! pair, into the feature store.
 //!
 //! Spec: spec/phase1-term-feature.md (the BERT rating: spec/phase1-bert-rating.md).
 

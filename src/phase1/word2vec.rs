@@ -35,7 +35,8 @@ fn invalid(what: &str, problem: impl Into<String>) -> Error {
     }
 }
 
-/// Hyper-parameters; [`Word2VecConfig::paper`] is the authors' command (§2.4).
+/// Hyper-parameters; [`Word2VecConfig::paper`] is the authors' command (from their README;
+/// spec/phase1-word2vec.md, "Hyper-parameters").
 #[derive(Debug, Clone, PartialEq)]
 pub struct Word2VecConfig {
     /// `-size`: vector dimension.
