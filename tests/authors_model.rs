@@ -1,0 +1,123 @@
+//! The authors' release evaluated with the package's own commands, on a miniature of it made by
+//! PyTorch for the recipes of the fixture (`fixtures/authors-model/generate.py`): their Phase I
+//! pickles (`cargo xtask import`), im2recipe's `.t7` sentence vectors (`seje features sentences
+//! --from-t7`), their checkpoint (`seje import-checkpoint`), then `seje embed` of the test split;
+//! the embeddings are compared with what their model computes in PyTorch.
+//!
+//! Spec: spec/reproduce.md ("The authors' released model").
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use tch::Tensor;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn release() -> PathBuf {
+    root().join("fixtures/authors-model")
+}
+
+fn seje() -> Command {
+    let mut c = Command::cargo_bin("seje").unwrap();
+    c.env("SEJE_LOG", "warn");
+    c
+}
+
+/// The largest |a − b| of two equally shaped float32 buffers.
+fn max_abs(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+fn floats(t: &Tensor) -> Vec<f32> {
+    Vec::<f32>::try_from(t.flatten(0, -1)).unwrap()
+}
+
+/// Features, run directory and test embeddings from the miniature release, in `dir`.
+fn evaluate(dir: &Path) -> seje::eval::Embeddings {
+    let features = dir.join("features");
+    xtask::import::run(
+        &root(),
+        &xtask::import::ImportArgs {
+            from: release().join("authors"),
+            out: features.clone(),
+            python: "python3".into(),
+            dim: 8,
+            num_classes: 5,
+        },
+    )
+    .unwrap_or_else(|e| panic!("cargo xtask import: {e:#}"));
+    seje()
+        .args(["features", "sentences", "--from-t7"])
+        .arg(release().join("im2recipe"))
+        .arg("--root")
+        .arg(root().join("fixtures/recipe1m-mini"))
+        .arg("--out")
+        .arg(&features)
+        .assert()
+        .success();
+    let run = dir.join("run");
+    seje()
+        .args(["import-checkpoint", "--checkpoint"])
+        .arg(release().join("seje_fixture.pth.tar"))
+        .arg("--config")
+        .arg(root().join("paper/configs/fixture-mini.toml"))
+        .args(["--preset", "authors-code", "--set"])
+        .arg(format!("data.features=\"{}\"", features.display()))
+        .arg("--run-dir")
+        .arg(&run)
+        .assert()
+        .success();
+    let out = dir.join("test.safetensors");
+    seje()
+        .args(["embed", "--split", "test", "--run-dir"])
+        .arg(&run)
+        .arg("--out")
+        .arg(&out)
+        .assert()
+        .success();
+    seje::eval::Embeddings::read_safetensors(&out).unwrap()
+}
+
+#[test]
+fn the_miniature_release_embeds_as_the_authors_model_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ours = evaluate(tmp.path());
+    let g: HashMap<String, Tensor> = Tensor::read_npz(release().join("golden.npz"))
+        .unwrap()
+        .into_iter()
+        .collect();
+
+    // The same pairs in the same order (the valid-count rule's test split, layer1.json order).
+    let ids = &g["ids"];
+    let bytes = Vec::<u8>::try_from(ids.flatten(0, -1)).unwrap();
+    let theirs: Vec<String> = bytes
+        .chunks(10)
+        .map(|c| String::from_utf8(c.to_vec()).unwrap())
+        .collect();
+    assert_eq!(ours.ids.as_deref(), Some(theirs.as_slice()));
+    assert_eq!((ours.n, ours.d), (32, 8));
+
+    // Recipes: their f_term, the LSTM over the .t7 vectors, their checkpoint: equal to PyTorch.
+    let d_r = max_abs(&ours.recipe, &floats(&g["e_r"]));
+    assert!(
+        d_r <= 1e-5,
+        "recipe embeddings: max |ours - theirs| = {d_r:e}"
+    );
+    // Images: the decoded JPEG differs from Pillow's (libjpeg-turbo) by up to 2 of 255 levels on
+    // some pixels (spec/data-images.md, "Decoding"), so the image embeddings agree to 1e-3, not
+    // 1e-5; everything after decoding (resize, crop, normalisation, the network, their f_cat) is
+    // exact (tests/data_transforms.rs, tests/authors_checkpoint.rs).
+    let d_v = max_abs(&ours.image, &floats(&g["e_v"]));
+    assert!(
+        d_v <= 1e-3,
+        "image embeddings: max |ours - theirs| = {d_v:e}"
+    );
+    eprintln!("max |ours - PyTorch|: recipes {d_r:e}, images {d_v:e}");
+}
