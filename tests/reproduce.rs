@@ -218,3 +218,61 @@ fn under_im2recipes_rule_every_stage_and_the_run_record_the_same_splits() {
     assert_eq!(manifest["splits"]["rule"], "im2recipe");
     assert_eq!(manifest["splits"]["vocab_sha256"], term["vocab_sha256"]);
 }
+
+#[test]
+fn the_authors_model_configuration_evaluates_their_release_without_training() {
+    // `--config authors-model-fixture --data fixtures`: the miniature of the authors' release
+    // (fixtures/authors-model) converted and evaluated; a second run computes nothing.
+    let tmp = tempfile::tempdir().unwrap();
+    let args = ReproduceArgs {
+        config: Some("authors-model-fixture".into()),
+        ..args(tmp.path(), None)
+    };
+    let first = reproduce::run(&root(), &args)
+        .unwrap_or_else(|e| panic!("reproduce failed: {e:#}"))
+        .results
+        .expect("not stopped");
+    let stages: Vec<&str> = first.stages.iter().map(|s| s.stage.as_str()).collect();
+    assert_eq!(stages, ["features", "import", "eval"]);
+    assert_eq!(first.variants.len(), 1);
+    let v = &first.variants[0];
+    assert_eq!(
+        v.name,
+        "the authors' released model (tiny backbone, f_cat 8, f_term 8, sentence 6, embedding 8, \
+         5 classes)"
+    );
+    assert_eq!((v.test_pairs, v.classes), (32, 5));
+    assert_eq!(v.preset, "authors-code");
+    assert!(first.title.contains("TSC paper (MSJE)"), "{}", first.title);
+    let md = std::fs::read_to_string(tmp.path().join("tables/tables.md")).unwrap();
+    assert!(md.contains("the checkpoint holds: tiny backbone"), "{md}");
+
+    // The evaluated embeddings are their model's (tests/authors_model.rs has the tolerances).
+    let eval = tmp.path().join("runs/stages").join(
+        first.stages[2]
+            .dir
+            .strip_prefix("{stages}")
+            .expect("a stage directory under {stages}"),
+    );
+    let ours = seje::eval::Embeddings::read_safetensors(&eval.join("test.safetensors")).unwrap();
+    let golden: std::collections::HashMap<String, tch::Tensor> =
+        tch::Tensor::read_npz(root().join("fixtures/authors-model/golden.npz"))
+            .unwrap()
+            .into_iter()
+            .collect();
+    let theirs = Vec::<f32>::try_from(golden["e_r"].flatten(0, -1)).unwrap();
+    let d = ours
+        .recipe
+        .iter()
+        .zip(&theirs)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(d <= 1e-5, "recipe embeddings differ by {d:e}");
+
+    let second = reproduce::run(&root(), &args).unwrap().results.unwrap();
+    assert!(
+        second.stages.iter().all(|s| s.cached),
+        "{:?}",
+        second.stages
+    );
+}

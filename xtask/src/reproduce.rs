@@ -73,6 +73,7 @@ pub struct ReproduceConfig {
     /// Where the data come from.
     pub data: DataConfig,
     /// Extra arguments of each Phase I command.
+    #[serde(default)]
     pub phase1: Phase1Config,
     /// Phase II configuration and overrides.
     pub phase2: Phase2Config,
@@ -81,7 +82,34 @@ pub struct ReproduceConfig {
     /// Variants run next to the main configuration.
     #[serde(default)]
     pub ablation: Vec<Ablation>,
+    /// Evaluate the authors' released model instead of training one (no Phase I, no
+    /// training; `phase1` and `ablation` must be empty, `data.food101` absent).
+    #[serde(default)]
+    pub authors: Option<AuthorsRelease>,
 }
+
+/// The authors' release, under `--data` (spec/reproduce.md, "The authors' released model").
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthorsRelease {
+    /// Their checkpoint (`train.py`'s `.pth.tar`).
+    pub checkpoint: String,
+    /// The folder holding their three Phase I pickles (`cargo xtask import --from`).
+    pub pickles: String,
+    /// The folder holding im2recipe's `encs_{train,val,test}_1024.t7`.
+    pub t7: String,
+    /// Width of their f_term and f_cat vectors (300).
+    pub dim: usize,
+    /// Their number of classes (1005).
+    pub classes: usize,
+    /// The im2recipe split rule's vocabulary (read only without the key files), when
+    /// `data.split_rule` is `im2recipe`.
+    #[serde(default)]
+    pub vocab: Option<String>,
+}
+
+/// Name of the variant of an authors' release configuration.
+pub const AUTHORS_VARIANT: &str = "the authors' released model";
 
 /// Where the data come from: generated, or two directories under `--data`.
 #[derive(Debug, Clone, Deserialize)]
@@ -295,11 +323,32 @@ pub fn load_config(path: &Path) -> Result<ReproduceConfig> {
     let cfg: ReproduceConfig = toml::from_str(&text)
         .with_context(|| format!("reproduce configuration {}", path.display()))?;
     match (&cfg.data.generate, &cfg.data.recipe1m, &cfg.data.food101) {
-        (Some(_), None, None) | (None, Some(_), Some(_)) => {}
+        (Some(_), None, None) | (None, Some(_), Some(_)) if cfg.authors.is_none() => {}
+        (None, Some(_), None) if cfg.authors.is_some() => {}
+        _ if cfg.authors.is_some() => bail!(
+            "reproduce configuration {}: with [authors], [data] needs `recipe1m` only (no \
+             Phase I runs, so no `generate` and no `food101`)",
+            path.display()
+        ),
         _ => bail!(
             "reproduce configuration {}: [data] needs either `generate` or both `recipe1m` and `food101`",
             path.display()
         ),
+    }
+    if cfg.authors.is_some() {
+        let p = &cfg.phase1;
+        if !(p.text.is_empty()
+            && p.sentences.is_empty()
+            && p.categoriser.is_empty()
+            && p.categories.is_empty()
+            && cfg.ablation.is_empty())
+        {
+            bail!(
+                "reproduce configuration {}: with [authors] nothing is trained, so [phase1] \
+                 and [[ablation]] must be empty",
+                path.display()
+            );
+        }
     }
     if !["im2recipe", "valid-count"].contains(&cfg.data.split_rule.as_str()) {
         bail!(
@@ -525,6 +574,121 @@ impl Runner {
     }
 }
 
+impl Runner {
+    /// The `eval` stage: embed the test split of the run in `run_dir` with its best checkpoint,
+    /// then evaluate every size of `eval` the split holds (`plan.json`, `eval.json`).
+    fn evaluate(&mut self, variant: &str, run_dir: &Path, eval: &EvalConfig) -> Result<PathBuf> {
+        let key = self.key(
+            "eval",
+            &[
+                path_str(run_dir),
+                format!("{:?}", eval.sizes),
+                eval.subsets.to_string(),
+            ],
+            "",
+        );
+        let (seje, dev) = (self.seje.clone(), self.device.clone());
+        let sizes = eval.sizes.clone();
+        let subsets = eval.subsets;
+        let embed = |out: &Path| -> Result<()> {
+            let emb = out.join("test.safetensors");
+            let status = Command::new(&seje)
+                .args(["embed", "--run-dir"])
+                .arg(run_dir)
+                .args(["--split", "test", "--checkpoint", "best", "--device", &dev])
+                .arg("--out")
+                .arg(&emb)
+                .stdout(Stdio::null())
+                .status()
+                .context("cannot run seje embed")?;
+            if !status.success() {
+                bail!("stage `eval`: seje embed failed ({status})");
+            }
+            let n = safetensors_rows(&emb)?;
+            let (ok, skipped): (Vec<usize>, Vec<usize>) = sizes.iter().partition(|&&s| s <= n);
+            let plan = serde_json::json!({
+                "test_pairs": n,
+                "sizes": ok,
+                "not_evaluated": skipped
+                    .iter()
+                    .map(|s| format!("{s}: the test split holds {n} pairs"))
+                    .collect::<Vec<_>>(),
+            });
+            write_atomic(
+                &out.join("plan.json"),
+                serde_json::to_string_pretty(&plan)?.as_bytes(),
+            )
+        };
+        let eval_cmds = |out: &Path| {
+            let plan: serde_json::Value = fs::read_to_string(out.join("plan.json"))
+                .ok()
+                .and_then(|t| serde_json::from_str(&t).ok())
+                .unwrap_or(serde_json::Value::Null);
+            let ok: Vec<String> = plan["sizes"]
+                .as_array()
+                .map(|a| a.iter().map(|s| s.to_string()).collect())
+                .unwrap_or_default();
+            if ok.is_empty() {
+                return Vec::new();
+            }
+            vec![Cmd {
+                args: vec![
+                    "eval".into(),
+                    "--embeddings".into(),
+                    path_str(&out.join("test.safetensors")),
+                    "--sizes".into(),
+                    ok.join(","),
+                    "--subsets".into(),
+                    subsets.to_string(),
+                    "--device".into(),
+                    if dev.starts_with("cuda") {
+                        "cuda".into()
+                    } else {
+                        "cpu".into()
+                    },
+                    "--json".into(),
+                ],
+                stdout_to: Some(out.join("eval.json")),
+            }]
+        };
+        self.stage(variant, "eval", &key, false, &embed, &eval_cmds)
+    }
+}
+
+/// The `plan.json` and `eval.json` (null when no size was evaluated) of an `eval` stage.
+fn read_evaluation(eval: &Path) -> Result<(serde_json::Value, serde_json::Value)> {
+    let plan: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(eval.join("plan.json"))?)?;
+    let report = match fs::read_to_string(eval.join("eval.json")) {
+        Ok(t) => serde_json::from_str(&t)
+            .with_context(|| format!("{}: not JSON", eval.join("eval.json").display()))?,
+        Err(_) => serde_json::Value::Null,
+    };
+    Ok((plan, report))
+}
+
+/// The sizes a plan could not evaluate, in words.
+fn not_evaluated_of(plan: &serde_json::Value) -> Vec<String> {
+    plan["not_evaluated"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The pickles of an authors' release folder that exist (for the data fingerprint).
+fn xtask_release_files(dir: &Path) -> Vec<PathBuf> {
+    crate::import::TERM_NAMES
+        .iter()
+        .chain([crate::import::CATEGORIES_NAME, crate::import::CLASSES_NAME].iter())
+        .map(|n| dir.join(n))
+        .filter(|p| p.exists())
+        .collect()
+}
+
 fn read_done(path: &Path, key: &str) -> Option<f64> {
     let v: serde_json::Value = serde_json::from_str(&fs::read_to_string(path).ok()?).ok()?;
     (v.get("key")?.as_str()? == key).then(|| v.get("seconds")?.as_f64())?
@@ -681,6 +845,22 @@ pub fn run(root: &Path, args: &ReproduceArgs) -> Result<Outcome> {
     let subs = |v: &[String]| v.iter().map(|s| sub(s)).collect::<Vec<_>>();
 
     let (data_fp, given) = match (&cfg.data.recipe1m, &cfg.data.food101) {
+        (Some(r), None) => {
+            // The authors' release: no Food-101; their files are part of the data.
+            let a = cfg.authors.as_ref().expect("checked by load_config");
+            let (r, p) = (data_dir.join(r), data_dir.join(&a.pickles));
+            let mut files = vec![
+                r.join("layer1.json"),
+                r.join("layer2.json"),
+                r.join("det_ingrs.json"),
+                data_dir.join(&a.checkpoint),
+            ];
+            files.extend(xtask_release_files(&p));
+            (
+                data_fingerprint(&data_dir, &files)?,
+                Some((r, PathBuf::new())),
+            )
+        }
         (Some(r), Some(f)) => {
             let (r, f) = (data_dir.join(r), data_dir.join(f));
             let files = [
@@ -785,7 +965,136 @@ pub fn run(root: &Path, args: &ReproduceArgs) -> Result<Outcome> {
     let (root_s, food_s) = (path_str(&recipe1m), path_str(&food101));
 
     let mut variant_results = Vec::new();
-    for v in &variants {
+    let mut authors_architecture: Option<String> = None;
+    if let Some(a) = &cfg.authors {
+        // Their features: the three pickles converted, im2recipe's sentence vectors converted.
+        let im2recipe = cfg.data.split_rule == "im2recipe";
+        let vocab = a.vocab.as_ref().map(|v| path_str(&data_dir.join(v)));
+        let mut split_args: Vec<String> = vec!["--split-rule".into(), cfg.data.split_rule.clone()];
+        match (&vocab, im2recipe) {
+            (Some(v), true) => split_args.extend(["--split-vocab".to_string(), v.clone()]),
+            (None, true) => bail!(
+                "reproduce configuration {}: split_rule = \"im2recipe\" needs [authors] vocab",
+                cfg_path.display()
+            ),
+            _ => {}
+        }
+        let (pickles, t7) = (data_dir.join(&a.pickles), data_dir.join(&a.t7));
+        let features_key = runner.key(
+            "features",
+            &[
+                path_str(&pickles),
+                path_str(&t7),
+                root_s.clone(),
+                a.dim.to_string(),
+                a.classes.to_string(),
+                split_args.join(" "),
+            ],
+            "",
+        );
+        let convert = |out: &Path| -> Result<()> {
+            crate::import::run(
+                root,
+                &crate::import::ImportArgs {
+                    from: pickles.clone(),
+                    out: out.to_path_buf(),
+                    python: "python3".into(),
+                    dim: a.dim,
+                    num_classes: a.classes,
+                },
+            )
+            .map(|_| ())
+        };
+        let sentences = |out: &Path| {
+            let mut args = vec![
+                "features".to_string(),
+                "sentences".into(),
+                "--from-t7".into(),
+                path_str(&t7),
+                "--root".into(),
+                root_s.clone(),
+                "--out".into(),
+                path_str(out),
+            ];
+            args.extend(split_args.iter().cloned());
+            vec![Cmd {
+                args,
+                stdout_to: None,
+            }]
+        };
+        let features = or_stop!(runner.stage(
+            AUTHORS_VARIANT,
+            "features",
+            &features_key,
+            false,
+            &convert,
+            &sentences
+        ));
+
+        // Their checkpoint as a run directory (the architecture read from its tensors).
+        let checkpoint = path_str(&data_dir.join(&a.checkpoint));
+        let mut sets: Vec<String> = vec![
+            format!("data.root={}", toml_string(&root_s)),
+            format!("data.features={}", toml_string(&path_str(&features))),
+            format!("data.split_rule={}", toml_string(&cfg.data.split_rule)),
+            format!(
+                "data.split_vocab={}",
+                toml_string(if im2recipe {
+                    vocab.as_deref().unwrap_or("")
+                } else {
+                    ""
+                })
+            ),
+        ];
+        sets.extend(subs(&cfg.phase2.set));
+        let import_args = |out: &Path| {
+            let mut v = vec![
+                "import-checkpoint".to_string(),
+                "--checkpoint".into(),
+                checkpoint.clone(),
+                "--config".into(),
+                path_str(&phase2_config),
+                "--run-dir".into(),
+                path_str(&out.join("run")),
+            ];
+            if let Some(p) = &cfg.phase2.preset {
+                v.extend(["--preset".to_string(), p.clone()]);
+            }
+            for s in &sets {
+                v.extend(["--set".to_string(), s.clone()]);
+            }
+            v
+        };
+        let imported =
+            or_stop!(runner.command_stage(AUTHORS_VARIANT, "import", false, &import_args));
+        let run_dir = imported.join("run");
+        let eval = or_stop!(runner.evaluate(AUTHORS_VARIANT, &run_dir, &cfg.eval));
+        let record: serde_json::Value = serde_json::from_str(
+            &fs::read_to_string(run_dir.join("import.json"))
+                .with_context(|| format!("{}: no import.json", run_dir.display()))?,
+        )?;
+        let arch = &record["architecture"];
+        let words = format!(
+            "{} backbone, f_cat {}, f_term {}, sentence {}, embedding {}, {} classes",
+            arch["backbone"].as_str().unwrap_or("?"),
+            arch["category_feature"],
+            arch["term"],
+            arch["sentence"],
+            arch["embedding"],
+            arch["classes"]
+        );
+        let (plan, report) = read_evaluation(&eval)?;
+        authors_architecture = Some(words.clone());
+        variant_results.push(VariantResult {
+            name: format!("{AUTHORS_VARIANT} ({words})"),
+            test_pairs: plan["test_pairs"].as_u64().unwrap_or(0) as usize,
+            not_evaluated: not_evaluated_of(&plan),
+            classes: arch["classes"].as_u64().unwrap_or(0) as usize,
+            preset: run_preset(&run_dir)?,
+            eval: report,
+        });
+    }
+    for v in variants.iter().filter(|_| cfg.authors.is_none()) {
         let name = v.name.as_str();
         let dev = runner.device.clone();
         let with = |base: &[String], extra: &[String], device: bool| {
@@ -955,107 +1264,30 @@ pub fn run(root: &Path, args: &ReproduceArgs) -> Result<Outcome> {
         let train = or_stop!(runner.stage(name, "train", &key, true, &prepare, &train_cmds));
 
         // Evaluation: embed the test split with the best checkpoint, then every size it holds.
-        let run_dir = train.join("run");
-        let eval_key = runner.key(
-            "eval",
-            &[
-                path_str(&run_dir),
-                format!("{:?}", cfg.eval.sizes),
-                cfg.eval.subsets.to_string(),
-            ],
-            "",
-        );
-        let sizes = cfg.eval.sizes.clone();
-        let subsets = cfg.eval.subsets;
-        let embed = |out: &Path| -> Result<()> {
-            let emb = out.join("test.safetensors");
-            let status = Command::new(&seje)
-                .args(["embed", "--run-dir"])
-                .arg(&run_dir)
-                .args(["--split", "test", "--checkpoint", "best", "--device", &dev])
-                .arg("--out")
-                .arg(&emb)
-                .stdout(Stdio::null())
-                .status()
-                .context("cannot run seje embed")?;
-            if !status.success() {
-                bail!("stage `eval`: seje embed failed ({status})");
-            }
-            let n = safetensors_rows(&emb)?;
-            let (ok, skipped): (Vec<usize>, Vec<usize>) = sizes.iter().partition(|&&s| s <= n);
-            let plan = serde_json::json!({
-                "test_pairs": n,
-                "sizes": ok,
-                "not_evaluated": skipped
-                    .iter()
-                    .map(|s| format!("{s}: the test split holds {n} pairs"))
-                    .collect::<Vec<_>>(),
-            });
-            write_atomic(
-                &out.join("plan.json"),
-                serde_json::to_string_pretty(&plan)?.as_bytes(),
-            )
-        };
-        let eval_cmds = |out: &Path| {
-            let plan: serde_json::Value = fs::read_to_string(out.join("plan.json"))
-                .ok()
-                .and_then(|t| serde_json::from_str(&t).ok())
-                .unwrap_or(serde_json::Value::Null);
-            let ok: Vec<String> = plan["sizes"]
-                .as_array()
-                .map(|a| a.iter().map(|s| s.to_string()).collect())
-                .unwrap_or_default();
-            if ok.is_empty() {
-                return Vec::new();
-            }
-            vec![Cmd {
-                args: vec![
-                    "eval".into(),
-                    "--embeddings".into(),
-                    path_str(&out.join("test.safetensors")),
-                    "--sizes".into(),
-                    ok.join(","),
-                    "--subsets".into(),
-                    subsets.to_string(),
-                    "--device".into(),
-                    if dev.starts_with("cuda") {
-                        "cuda".into()
-                    } else {
-                        "cpu".into()
-                    },
-                    "--json".into(),
-                ],
-                stdout_to: Some(out.join("eval.json")),
-            }]
-        };
-        let eval = or_stop!(runner.stage(name, "eval", &eval_key, false, &embed, &eval_cmds));
-        let plan: serde_json::Value =
-            serde_json::from_str(&fs::read_to_string(eval.join("plan.json"))?)?;
-        let report = match fs::read_to_string(eval.join("eval.json")) {
-            Ok(t) => serde_json::from_str(&t)
-                .with_context(|| format!("{}: not JSON", eval.join("eval.json").display()))?,
-            Err(_) => serde_json::Value::Null,
-        };
+        let eval = or_stop!(runner.evaluate(name, &train.join("run"), &cfg.eval));
+        let (plan, report) = read_evaluation(&eval)?;
         variant_results.push(VariantResult {
             name: name.to_string(),
             test_pairs: plan["test_pairs"].as_u64().unwrap_or(0) as usize,
-            not_evaluated: plan["not_evaluated"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|s| s.as_str().map(str::to_string))
-                        .collect()
-                })
-                .unwrap_or_default(),
+            not_evaluated: not_evaluated_of(&plan),
             classes,
             preset: run_preset(&train.join("run"))?,
             eval: report,
         });
     }
 
+    let title = match &authors_architecture {
+        Some(words) => format!(
+            "{} (the checkpoint holds: {words}). Their README calls the released model that of \
+             their TSC paper (MSJE), whose table is not transcribed here; the paper column is \
+             SEJE's",
+            cfg.title
+        ),
+        None => cfg.title.clone(),
+    };
     let results = Results {
         config: config_label.clone(),
-        title: cfg.title.clone(),
+        title,
         synthetic: cfg.synthetic,
         banner: if cfg.synthetic {
             SYNTHETIC_BANNER.into()
@@ -1135,6 +1367,29 @@ mod tests {
             format!("{e:#}").contains("\"im2recipes\" is neither"),
             "{e:#}"
         );
+
+        // The authors' release: nothing trained, so no Phase I arguments and no Food-101.
+        let authors = load_config(&dir.join("authors-model.toml")).unwrap();
+        assert_eq!(authors.data.split_rule, "im2recipe");
+        assert_eq!(authors.authors.unwrap().dim, 300);
+        let fixture = fs::read_to_string(dir.join("authors-model-fixture.toml")).unwrap();
+        for (change, problem) in [
+            (
+                fixture.replace(
+                    "[phase2]",
+                    "[phase1]\ntext = [\"--iter\", \"1\"]\n\n[phase2]",
+                ),
+                "[phase1] and [[ablation]] must be empty",
+            ),
+            (
+                fixture.replace("[authors]", "food101 = \"food101-mini\"\n\n[authors]"),
+                "with [authors], [data] needs `recipe1m` only",
+            ),
+        ] {
+            fs::write(&path, change).unwrap();
+            let e = format!("{:#}", load_config(&path).unwrap_err());
+            assert!(e.contains(problem), "{e}");
+        }
     }
 
     #[test]
