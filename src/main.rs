@@ -478,9 +478,15 @@ struct SplitArgs {
 }
 
 impl SplitArgs {
-    /// The rule, reading `default_vocab` when the im2recipe rule is named without a vocabulary.
-    fn rule(&self, default_vocab: Option<&std::path::Path>) -> Result<SplitRule> {
+    /// The rule for the dataset in `root`, reading `default_vocab` when the im2recipe rule is
+    /// named without a vocabulary (and no vocabulary when `root` holds the key files).
+    fn rule(
+        &self,
+        root: &std::path::Path,
+        default_vocab: Option<&std::path::Path>,
+    ) -> Result<SplitRule> {
         split_rule_of(
+            root,
             self.split_rule.as_deref(),
             self.split_vocab.as_deref(),
             default_vocab,
@@ -492,6 +498,7 @@ impl SplitArgs {
 /// A split rule from its name and vocabulary as a command line gives them: a vocabulary alone
 /// means the im2recipe rule; the im2recipe rule without one reads `default_vocab`.
 fn split_rule_of(
+    root: &std::path::Path,
     rule: Option<&str>,
     vocab: Option<&std::path::Path>,
     default_vocab: Option<&std::path::Path>,
@@ -507,8 +514,8 @@ fn split_rule_of(
         RuleName::Im2recipe => vocab.or(default_vocab),
         RuleName::ValidCount => vocab,
     };
-    Ok(seje::phase1::split_vocabulary::split_rule(
-        name, vocab, what,
+    Ok(seje::phase1::split_vocabulary::split_rule_for(
+        root, name, vocab, what,
     )?)
 }
 
@@ -846,7 +853,7 @@ fn run() -> Result<()> {
                     splits,
                 },
         } => {
-            let rule = splits.rule(None)?;
+            let rule = splits.rule(&root, None)?;
             seje::runtime::seed_everything(seed, None);
             let cfg = StandInConfig {
                 classes,
@@ -879,7 +886,7 @@ fn run() -> Result<()> {
             use seje::phase1::text_features::TermSplits;
             let splits = match (splits.split_rule.as_deref(), &splits.split_vocab) {
                 (Some("im2recipe"), None) => TermSplits::Im2recipeOwnVectors,
-                _ => TermSplits::Rule(splits.rule(None)?),
+                _ => TermSplits::Rule(splits.rule(&root, None)?),
             };
             use seje::phase1::text_features::KeyTermSource;
             let key_terms = match (key_terms.as_str(), tagger_model) {
@@ -933,7 +940,7 @@ fn run() -> Result<()> {
             if let Some(n) = threads {
                 tch::set_num_threads(n as i32);
             }
-            let rule = splits.rule(w2v.as_deref())?;
+            let rule = splits.rule(&root, w2v.as_deref())?;
             match (from_t7, w2v) {
                 (Some(dir), _) => sentences_from_t7(&root, &rule, &dir, &out)?,
                 (None, Some(w2v)) => {
@@ -1020,7 +1027,7 @@ fn run() -> Result<()> {
                 ..Default::default()
             };
             let features = features.unwrap_or_else(|| out.clone());
-            let rule = splits.rule(Some(&w2v))?;
+            let rule = splits.rule(&root, Some(&w2v))?;
             categories(
                 &root,
                 &rule,
@@ -1724,7 +1731,7 @@ fn data_check(
     json: bool,
 ) -> Result<()> {
     let policy: seje::data::images::ImagePolicy = images.parse().map_err(anyhow::Error::msg)?;
-    let rule = split_rule_of(rule, vocab, None, "--rule")?;
+    let rule = split_rule_of(root, rule, vocab, None, "--rule")?;
     let bar = progress_bar("{spinner} checking images: {pos} ({per_sec})")?;
     let result = seje::data::check::check(root, policy, &rule, &|_| bar.inc(1));
     bar.finish_and_clear();

@@ -537,3 +537,45 @@ fn a_vocabulary_is_refused_by_the_valid_count_rule() {
         "{e}"
     );
 }
+
+#[test]
+fn key_files_are_recorded_by_their_bytes_and_need_no_vocabulary() {
+    let dir = with_key_files();
+    let (_, report) = pairs::open(dir.path()).unwrap();
+    let ours = report.source;
+    let mut bytes = Vec::new();
+    for f in ["train_keys.pkl", "val_keys.pkl", "test_keys.pkl"] {
+        bytes.extend(std::fs::read(dir.path().join(f)).unwrap());
+    }
+    let expected = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(&bytes))
+    };
+    assert_eq!(ours.key_files_sha256.as_deref(), Some(expected.as_str()));
+    assert_eq!(ours.difference(&ours.clone()), None);
+    // Key files of the same names but other contents (another root's) are other splits.
+    let other = splits::SplitSource {
+        key_files_sha256: Some("0".repeat(64)),
+        ..ours.clone()
+    };
+    let d = ours.difference(&other).expect("other key files differ");
+    assert!(d.contains("key files train_keys.pkl"), "{d}");
+
+    // With the key files present the im2recipe rule's vocabulary is not read.
+    let out = tempfile::tempdir().unwrap();
+    seje()
+        .args([
+            "features",
+            "stand-in",
+            "--split-rule",
+            "im2recipe",
+            "--root",
+        ])
+        .arg(dir.path())
+        .arg("--split-vocab")
+        .arg(dir.path().join("no-such-vocab.bin"))
+        .arg("--out")
+        .arg(out.path())
+        .assert()
+        .success();
+}

@@ -309,6 +309,7 @@ pub fn open_with(root: &Path, rule: &SplitRule) -> Result<(Dataset, JoinReport)>
                     .unwrap_or_default()
             })
             .collect(),
+        key_files_sha256: keys.as_deref().map(splits::key_files_sha256).transpose()?,
     };
     if let Some(keys) = keys {
         return from_key_files(root, slots, &index, &keys, report);

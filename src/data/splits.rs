@@ -192,6 +192,10 @@ pub struct SplitSource {
     pub vocab_sha256: Option<String>,
     /// The key files, when they defined the splits (relative to the root).
     pub key_files: Vec<String>,
+    /// SHA-256 over the key files' bytes, in train, val, test order, when they defined the
+    /// splits.
+    #[serde(default)]
+    pub key_files_sha256: Option<String>,
 }
 
 impl SplitSource {
@@ -201,7 +205,7 @@ impl SplitSource {
     pub fn difference(&self, other: &SplitSource) -> Option<String> {
         let same = self.kind == other.kind
             && if self.kind == "key files" {
-                self.key_files == other.key_files
+                self.key_files == other.key_files && self.key_files_sha256 == other.key_files_sha256
             } else {
                 self.rule == other.rule && self.vocab_sha256 == other.vocab_sha256
             };
@@ -212,18 +216,26 @@ impl SplitSource {
     /// vocabulary of FILE (N words, sha256 …)`.
     pub fn describe(&self) -> String {
         if self.kind == "key files" {
-            return format!("key files {}", self.key_files.join(", "));
+            return format!(
+                "key files {} (sha256 {})",
+                self.key_files.join(", "),
+                short(self.key_files_sha256.as_deref())
+            );
         }
         match (&self.vocab, &self.vocab_sha256) {
             (Some((file, words)), sha) => format!(
                 "rule {} with the vocabulary of {file} ({words} words, sha256 {})",
                 self.rule,
-                sha.as_deref()
-                    .map_or("unrecorded", |s| &s[..s.len().min(12)])
+                short(sha.as_deref())
             ),
             (None, _) => format!("rule {}", self.rule),
         }
     }
+}
+
+/// The first 12 characters of a recorded digest, or `unrecorded`.
+fn short(sha: Option<&str>) -> String {
+    sha.map_or("unrecorded".into(), |s| s.chars().take(12).collect())
 }
 
 /// `remove1M.txt` as `mk_dataset.py:51-52` reads it: `{id: line index}` (a repeated id keeps its
@@ -291,6 +303,19 @@ pub fn key_files(root: &Path) -> Result<Option<Vec<(PathBuf, Partition)>>> {
             })
         }
     }
+}
+
+/// SHA-256 over the bytes of `keys`, in their order (train, val, test).
+pub fn key_files_sha256(keys: &[(PathBuf, Partition)]) -> Result<String> {
+    let mut digest = Sha256::new();
+    for (file, _) in keys {
+        let bytes = std::fs::read(file).map_err(|e| Error::Io {
+            file: file.display().to_string(),
+            problem: e.to_string().to_lowercase(),
+        })?;
+        digest.update(&bytes);
+    }
+    Ok(hex::encode(digest.finalize()))
 }
 
 /// The recipe ids of a key file: a pickle (protocol 0, as Python 2 writes by default, or

@@ -105,18 +105,13 @@ impl DataSection {
     /// Errors: an incomplete set of key files; those of
     /// [`crate::phase1::split_vocabulary::split_rule`].
     pub fn split_rule(&self) -> Result<SplitRule> {
-        if self.split_rule == RuleName::Im2recipe
-            && crate::data::splits::key_files(Path::new(&self.root))?.is_some()
-        {
-            return Ok(SplitRule::Im2recipe(
-                crate::data::splits::IngredientVocab::from_words(
-                    [],
-                    "not read: the key files define the splits",
-                ),
-            ));
-        }
         let vocab = (!self.split_vocab.is_empty()).then(|| Path::new(&self.split_vocab));
-        crate::phase1::split_vocabulary::split_rule(self.split_rule, vocab, "data.split_rule")
+        crate::phase1::split_vocabulary::split_rule_for(
+            Path::new(&self.root),
+            self.split_rule,
+            vocab,
+            "data.split_rule",
+        )
     }
 }
 

@@ -335,6 +335,20 @@ pub fn load_config(path: &Path) -> Result<ReproduceConfig> {
             path.display()
         ),
     }
+    if let Some(a) = &cfg.authors {
+        match (&a.vocab, cfg.data.split_rule.as_str()) {
+            (None, "im2recipe") => bail!(
+                "reproduce configuration {}: split_rule = \"im2recipe\" needs [authors] vocab",
+                path.display()
+            ),
+            (Some(_), "valid-count") => bail!(
+                "reproduce configuration {}: [authors] vocab is given, but the valid-count rule \
+                 reads no vocabulary (split_rule = \"im2recipe\" does)",
+                path.display()
+            ),
+            _ => {}
+        }
+    }
     if cfg.authors.is_some() {
         let p = &cfg.phase1;
         if !(p.text.is_empty()
@@ -679,6 +693,15 @@ fn not_evaluated_of(plan: &serde_json::Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// im2recipe's key files present in the Recipe1M folder `r` (for the data fingerprint).
+fn present_key_files(r: &Path) -> Vec<PathBuf> {
+    ["train_keys.pkl", "val_keys.pkl", "test_keys.pkl"]
+        .map(|f| r.join(f))
+        .into_iter()
+        .filter(|f| f.exists())
+        .collect()
+}
+
 /// The pickles of an authors' release folder that exist (for the data fingerprint).
 fn xtask_release_files(dir: &Path) -> Vec<PathBuf> {
     crate::import::TERM_NAMES
@@ -856,6 +879,15 @@ pub fn run(root: &Path, args: &ReproduceArgs) -> Result<Outcome> {
                 data_dir.join(&a.checkpoint),
             ];
             files.extend(xtask_release_files(&p));
+            let t7 = data_dir.join(&a.t7);
+            files.extend(
+                ["train", "val", "test"]
+                    .map(|s| t7.join(format!("encs_{s}_1024.t7")))
+                    .into_iter()
+                    .filter(|f| f.exists()),
+            );
+            files.extend(a.vocab.as_ref().map(|v| data_dir.join(v)));
+            files.extend(present_key_files(&r));
             (
                 data_fingerprint(&data_dir, &files)?,
                 Some((r, PathBuf::new())),
@@ -863,7 +895,7 @@ pub fn run(root: &Path, args: &ReproduceArgs) -> Result<Outcome> {
         }
         (Some(r), Some(f)) => {
             let (r, f) = (data_dir.join(r), data_dir.join(f));
-            let files = [
+            let mut files = vec![
                 r.join("layer1.json"),
                 r.join("layer2.json"),
                 r.join("det_ingrs.json"),
@@ -871,6 +903,8 @@ pub fn run(root: &Path, args: &ReproduceArgs) -> Result<Outcome> {
                 f.join("meta/train.txt"),
                 f.join("meta/test.txt"),
             ];
+            // im2recipe's key files define the splits when present.
+            files.extend(present_key_files(&r));
             (data_fingerprint(&data_dir, &files)?, Some((r, f)))
         }
         _ => (
@@ -971,13 +1005,9 @@ pub fn run(root: &Path, args: &ReproduceArgs) -> Result<Outcome> {
         let im2recipe = cfg.data.split_rule == "im2recipe";
         let vocab = a.vocab.as_ref().map(|v| path_str(&data_dir.join(v)));
         let mut split_args: Vec<String> = vec!["--split-rule".into(), cfg.data.split_rule.clone()];
-        match (&vocab, im2recipe) {
-            (Some(v), true) => split_args.extend(["--split-vocab".to_string(), v.clone()]),
-            (None, true) => bail!(
-                "reproduce configuration {}: split_rule = \"im2recipe\" needs [authors] vocab",
-                cfg_path.display()
-            ),
-            _ => {}
+        if let Some(v) = &vocab {
+            // Present exactly under the im2recipe rule (checked by load_config).
+            split_args.extend(["--split-vocab".to_string(), v.clone()]);
         }
         let (pickles, t7) = (data_dir.join(&a.pickles), data_dir.join(&a.t7));
         let features_key = runner.key(
@@ -1065,8 +1095,22 @@ pub fn run(root: &Path, args: &ReproduceArgs) -> Result<Outcome> {
             }
             v
         };
-        let imported =
-            or_stop!(runner.command_stage(AUTHORS_VARIANT, "import", false, &import_args));
+        // Keyed with the Phase II configuration's digest too: it decides the run's transforms.
+        let import_key = runner.key("import", &import_args(Path::new("{out}")), &phase2_sha);
+        let import_cmds = |d: &Path| {
+            vec![Cmd {
+                args: import_args(d),
+                stdout_to: None,
+            }]
+        };
+        let imported = or_stop!(runner.stage(
+            AUTHORS_VARIANT,
+            "import",
+            &import_key,
+            false,
+            &|_| Ok(()),
+            &import_cmds
+        ));
         let run_dir = imported.join("run");
         let eval = or_stop!(runner.evaluate(AUTHORS_VARIANT, &run_dir, &cfg.eval));
         let record: serde_json::Value = serde_json::from_str(
@@ -1384,6 +1428,14 @@ mod tests {
             (
                 fixture.replace("[authors]", "food101 = \"food101-mini\"\n\n[authors]"),
                 "with [authors], [data] needs `recipe1m` only",
+            ),
+            (
+                fixture.replace("classes = 5\n", "classes = 5\nvocab = \"v.bin\"\n"),
+                "the valid-count rule reads no vocabulary",
+            ),
+            (
+                fixture.replace("[authors]", "split_rule = \"im2recipe\"\n\n[authors]"),
+                "needs [authors] vocab",
             ),
         ] {
             fs::write(&path, change).unwrap();
