@@ -293,6 +293,10 @@ pub struct Results {
     pub wall_seconds: f64,
     /// The main configuration first, then the ablations.
     pub variants: Vec<VariantResult>,
+    /// The paper table the main results are compared with when it is not SEJE's: `msje` for a
+    /// released checkpoint of MSJE's architecture (spec/reproduce.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compare_with: Option<String>,
 }
 
 /// What [`run`] returns.
@@ -693,6 +697,13 @@ fn not_evaluated_of(plan: &serde_json::Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// Whether an imported checkpoint's architecture (`import.json`) is MSJE's, by its
+/// `trijoint.py` and `args.py` (git-disl/MSJE @ bd886fa): a ResNet-50 backbone and 1024-d
+/// category vectors. Such a checkpoint is compared with MSJE's table, any other with SEJE's.
+fn is_msje_architecture(arch: &serde_json::Value) -> bool {
+    arch["backbone"] == "resnet50" && arch["category_feature"] == 1024
+}
+
 /// im2recipe's key files present in the Recipe1M folder `r` (for the data fingerprint).
 fn present_key_files(r: &Path) -> Vec<PathBuf> {
     ["train_keys.pkl", "val_keys.pkl", "test_keys.pkl"]
@@ -999,7 +1010,7 @@ pub fn run(root: &Path, args: &ReproduceArgs) -> Result<Outcome> {
     let (root_s, food_s) = (path_str(&recipe1m), path_str(&food101));
 
     let mut variant_results = Vec::new();
-    let mut authors_architecture: Option<String> = None;
+    let mut authors_architecture: Option<(String, bool)> = None;
     if let Some(a) = &cfg.authors {
         // Their features: the three pickles converted, im2recipe's sentence vectors converted.
         let im2recipe = cfg.data.split_rule == "im2recipe";
@@ -1128,7 +1139,8 @@ pub fn run(root: &Path, args: &ReproduceArgs) -> Result<Outcome> {
             arch["classes"]
         );
         let (plan, report) = read_evaluation(&eval)?;
-        authors_architecture = Some(words.clone());
+        let msje = is_msje_architecture(arch);
+        authors_architecture = Some((words.clone(), msje));
         variant_results.push(VariantResult {
             name: format!("{AUTHORS_VARIANT} ({words})"),
             test_pairs: plan["test_pairs"].as_u64().unwrap_or(0) as usize,
@@ -1321,13 +1333,22 @@ pub fn run(root: &Path, args: &ReproduceArgs) -> Result<Outcome> {
     }
 
     let title = match &authors_architecture {
-        Some(words) => format!(
+        Some((words, true)) => format!(
+            "{} (the checkpoint holds: {words}). That is MSJE's architecture (their TSC paper, \
+             which their README names for the released model): the paper column is MSJE's",
+            cfg.title
+        ),
+        Some((words, false)) => format!(
             "{} (the checkpoint holds: {words}). Their README calls the released model that of \
-             their TSC paper (MSJE), whose table is not transcribed here; the paper column is \
-             SEJE's",
+             their TSC paper (MSJE), but this is not MSJE's architecture (ResNet-50, 1024-d \
+             category vectors): the paper column is SEJE's",
             cfg.title
         ),
         None => cfg.title.clone(),
+    };
+    let compare_with = match &authors_architecture {
+        Some((_, true)) => Some("msje".to_string()),
+        _ => None,
     };
     let results = Results {
         config: config_label.clone(),
@@ -1345,6 +1366,7 @@ pub fn run(root: &Path, args: &ReproduceArgs) -> Result<Outcome> {
         stages: runner.records.clone(),
         wall_seconds: wall.elapsed().as_secs_f64(),
         variants: variant_results,
+        compare_with,
     };
     let paper = tables::PaperTables::load(&root.join("paper/tables"))?;
     let rendered = tables::render(&results, &paper)?;
@@ -1378,6 +1400,15 @@ pub fn run(root: &Path, args: &ReproduceArgs) -> Result<Outcome> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_msjes_architecture_is_compared_with_msjes_table() {
+        let arch = |backbone: &str, f_cat: u64| serde_json::json!({"backbone": backbone, "category_feature": f_cat});
+        assert!(is_msje_architecture(&arch("resnet50", 1024)));
+        assert!(!is_msje_architecture(&arch("resnext101_32x8d", 300)));
+        assert!(!is_msje_architecture(&arch("resnet50", 300)));
+        assert!(!is_msje_architecture(&arch("tiny", 1024)));
+    }
 
     #[test]
     fn every_committed_reproduce_configuration_loads() {

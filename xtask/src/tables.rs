@@ -79,6 +79,9 @@ pub struct ScalingTable {
 pub struct PaperTables {
     /// SEJE's main table.
     pub main: MainTable,
+    /// MSJE's main table (the authors' TSC model), for a released checkpoint of its
+    /// architecture.
+    pub msje: MainTable,
     /// The scalability figure.
     pub scaling: ScalingTable,
 }
@@ -94,17 +97,40 @@ impl PaperTables {
             toml::from_str(&read("seje_main.toml")?).context("paper/tables/seje_main.toml")?;
         let scaling: ScalingTable = toml::from_str(&read("medr_vs_test_size.toml")?)
             .context("paper/tables/medr_vs_test_size.toml")?;
-        if main.columns != ["test_size", "direction", "medr", "r1", "r5", "r10"] {
-            bail!(
-                "paper/tables/seje_main.toml: columns {:?} are not the ones the tables read",
-                main.columns
-            );
+        let msje: MainTable =
+            toml::from_str(&read("msje_main.toml")?).context("paper/tables/msje_main.toml")?;
+        for (name, t) in [("seje_main.toml", &main), ("msje_main.toml", &msje)] {
+            if t.columns != ["test_size", "direction", "medr", "r1", "r5", "r10"] {
+                bail!(
+                    "paper/tables/{name}: columns {:?} are not the ones the tables read",
+                    t.columns
+                );
+            }
         }
-        Ok(Self { main, scaling })
+        Ok(Self {
+            main,
+            scaling,
+            msje,
+        })
     }
 
-    fn main_value(&self, size: u64, dir: &str, metric: &str) -> Option<(f64, bool)> {
-        let row = self.main.rows.iter().find(|r| r.0 == size && r.1 == dir)?;
+    /// The main table results are compared with: MSJE's when `compare_with` says `msje`.
+    fn main_table(&self, compare_with: Option<&str>) -> (&MainTable, &'static str, &'static str) {
+        match compare_with {
+            Some("msje") => (&self.msje, "msje_main.toml", "MSJE"),
+            _ => (&self.main, "seje_main.toml", "SEJE"),
+        }
+    }
+
+    fn main_value(
+        &self,
+        compare_with: Option<&str>,
+        size: u64,
+        dir: &str,
+        metric: &str,
+    ) -> Option<(f64, bool)> {
+        let table = self.main_table(compare_with).0;
+        let row = table.rows.iter().find(|r| r.0 == size && r.1 == dir)?;
         let v = match metric {
             "medr" => row.2,
             "r1" => row.3,
@@ -112,9 +138,8 @@ impl PaperTables {
             "r10" => row.5,
             _ => return None,
         };
-        let verified = self.main.verified
-            || self
-                .main
+        let verified = table.verified
+            || table
                 .verified_cells
                 .iter()
                 .any(|c| c.test_size == size && c.direction == dir && c.column == metric);
@@ -190,6 +215,8 @@ pub fn render(r: &Results, paper: &PaperTables) -> Result<Vec<(String, String)>>
         String::new()
     };
 
+    let compare_with = r.compare_with.as_deref();
+    let (main_table, main_file, model) = paper.main_table(compare_with);
     let mut md = String::new();
     md.push_str(&format!("# Regenerated tables: {}\n\n", r.title));
     md.push_str(&banner_md);
@@ -197,7 +224,7 @@ pub fn render(r: &Results, paper: &PaperTables) -> Result<Vec<(String, String)>>
         "Written by `cargo xtask reproduce --config {}` (spec/reproduce.md) from `results.json` \
          beside this file; `cargo xtask tables --check` fails when this file is stale. Device \
          `{}`, commit `{}`, `seje` binary SHA-256 `{}…`. Test split: {} pairs. Paper values: \
-         `paper/tables/seje_main.toml` (verified: {}; cells marked \"yes\" are verified, see its \
+         `paper/tables/{}` (verified: {}; cells marked \"yes\" are verified, see its \
          `verified_cells`) and `paper/tables/medr_vs_test_size.toml` (verified: {}). Phase II \
          behaviour of every row: its preset (spec/phase2-training-config.md); the main results' \
          is `{}`.\n\n",
@@ -206,7 +233,8 @@ pub fn render(r: &Results, paper: &PaperTables) -> Result<Vec<(String, String)>>
         r.commit,
         &r.seje_sha256[..r.seje_sha256.len().min(12)],
         main.test_pairs,
-        paper.main.verified,
+        main_file,
+        main_table.verified,
         paper.scaling.verified,
         if main.preset.is_empty() {
             "unrecorded"
@@ -221,7 +249,7 @@ pub fn render(r: &Results, paper: &PaperTables) -> Result<Vec<(String, String)>>
         "test_size,direction,metric,paper,paper_verified,ours,ours_preset,ours_minus_paper\n",
     );
     md.push_str(&format!(
-        "## Main results: SEJE on the 1K and 10K test sets (ours: {})\n\n",
+        "## Main results: {model} on the 1K and 10K test sets (ours: {})\n\n",
         preset_label(main)
     ));
     md.push_str(
@@ -233,7 +261,7 @@ pub fn render(r: &Results, paper: &PaperTables) -> Result<Vec<(String, String)>>
     for size in [1000u64, 10000] {
         for (dir, dir_words) in DIRECTIONS {
             for (metric, metric_words) in METRICS {
-                let p = paper.main_value(size, dir, metric);
+                let p = paper.main_value(compare_with, size, dir, metric);
                 let o = ours(main, size, dir, metric);
                 let (p_s, v_s) = match p {
                     Some((x, v)) => (format!("{x:.1}"), if v { "yes" } else { "no" }),

@@ -69,7 +69,39 @@ fn results(synthetic: bool) -> Results {
             variant(MAIN_VARIANT, &all, 1.0, 51303),
             variant("without the image category feature", &all, 1.5, 51303),
         ],
+        compare_with: None,
     }
+}
+
+#[test]
+fn a_released_msje_checkpoint_is_compared_with_msjes_table() {
+    // MSJE's table (git-disl/MSJE's README figure, read from the image): verified, every cell.
+    let paper = PaperTables::load(&root().join("paper/tables")).unwrap();
+    let r = Results {
+        compare_with: Some("msje".into()),
+        ..results(false)
+    };
+    let rendered = tables::render(&r, &paper).unwrap();
+    let get = |n: &str| &rendered.iter().find(|(name, _)| name == n).unwrap().1;
+    let md = get("tables.md");
+    assert!(
+        md.contains("## Main results: MSJE on the 1K and 10K test sets"),
+        "{md}"
+    );
+    assert!(
+        md.contains("`paper/tables/msje_main.toml` (verified: true"),
+        "{md}"
+    );
+    let csv = get("main.csv");
+    assert!(csv.contains("1000,image_to_recipe,r1,56.5,true,"), "{csv}");
+    assert!(
+        csv.contains("10000,recipe_to_image,r10,64.1,true,"),
+        "{csv}"
+    );
+    // Without it, SEJE's.
+    let seje = tables::render(&results(false), &paper).unwrap();
+    let csv = &seje.iter().find(|(n, _)| n == "main.csv").unwrap().1;
+    assert!(csv.contains("1000,image_to_recipe,r1,58.1,false,"), "{csv}");
 }
 
 #[test]
