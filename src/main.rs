@@ -623,6 +623,10 @@ enum FeaturesCommand {
         /// (encs_train_1024.t7, encs_val_1024.t7, encs_test_1024.t7) instead of training.
         #[arg(long, conflicts_with = "w2v")]
         from_t7: Option<PathBuf>,
+        /// With --from-t7: rows for the pairs of this split only (repeatable; default all three),
+        /// e.g. `test` to evaluate a released model when the other splits are not im2recipe's.
+        #[arg(long = "only-split", requires = "from_t7", value_parser = ["train", "val", "test"])]
+        only_split: Vec<String>,
         /// Checkpoint directory (default OUT/skip_instructions).
         #[arg(long)]
         checkpoint: Option<PathBuf>,
@@ -923,6 +927,7 @@ fn run() -> Result<()> {
                     out,
                     w2v,
                     from_t7,
+                    only_split,
                     checkpoint,
                     splits,
                     force,
@@ -942,7 +947,7 @@ fn run() -> Result<()> {
             }
             let rule = splits.rule(&root, w2v.as_deref())?;
             match (from_t7, w2v) {
-                (Some(dir), _) => sentences_from_t7(&root, &rule, &dir, &out)?,
+                (Some(dir), _) => sentences_from_t7(&root, &rule, &only_split, &dir, &out)?,
                 (None, Some(w2v)) => {
                     let cfg = SentenceFeaturesConfig {
                         hidden,
@@ -1561,6 +1566,7 @@ fn sentence_features(
 fn sentences_from_t7(
     root: &std::path::Path,
     rule: &SplitRule,
+    only: &[String],
     dir: &std::path::Path,
     out: &std::path::Path,
 ) -> Result<()> {
@@ -1578,7 +1584,12 @@ fn sentences_from_t7(
         dir.display()
     );
     let (dataset, _) = seje::data::pairs::open_with(root, rule)?;
-    let ids: Vec<String> = dataset.rows().into_iter().map(|(id, _)| id).collect();
+    let ids: Vec<String> = dataset
+        .rows()
+        .into_iter()
+        .filter(|(_, p)| only.is_empty() || only.iter().any(|s| s == p.as_str()))
+        .map(|(id, _)| id)
+        .collect();
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
     let summary = write_sentence_store(&sources, &ids, MAX_SENTENCES, out)?;
     println!(

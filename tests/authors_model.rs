@@ -121,3 +121,32 @@ fn the_miniature_release_embeds_as_the_authors_model_does() {
     );
     eprintln!("max |ours - PyTorch|: recipes {d_r:e}, images {d_v:e}");
 }
+
+#[test]
+fn only_the_test_split_is_converted_when_asked() {
+    // `--only-split test`: rows for the test pairs only, so .t7 files that hold im2recipe's
+    // pairs need not cover splits made by another rule.
+    let out = tempfile::tempdir().unwrap();
+    seje()
+        .args(["features", "sentences", "--only-split", "test", "--from-t7"])
+        .arg(release().join("im2recipe"))
+        .arg("--root")
+        .arg(root().join("fixtures/recipe1m-mini"))
+        .arg("--out")
+        .arg(out.path())
+        .assert()
+        .success();
+    let store =
+        seje::data::feature_store::FeatureStore::open(&out.path().join("sentences.safetensors"))
+            .unwrap();
+    let (ds, _) = seje::data::pairs::open(&root().join("fixtures/recipe1m-mini")).unwrap();
+    let mut test: Vec<String> = ds
+        .split(seje::data::recipe1m::Partition::Test)
+        .iter()
+        .map(|p| p.recipe_id.clone())
+        .collect();
+    test.sort();
+    let mut rows = store.ids().to_vec();
+    rows.sort();
+    assert_eq!(rows, test);
+}

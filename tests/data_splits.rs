@@ -264,11 +264,6 @@ fn bad_key_files_are_named() {
         b.push(b'.');
         b
     };
-    let e = check(&|r| std::fs::remove_file(r.join("val_keys.pkl")).unwrap());
-    assert!(
-        e.contains("2 of the three are present; val_keys.pkl missing"),
-        "{e}"
-    );
     let e = check(&|r| std::fs::write(r.join("val_keys.pkl"), py2(&["00000000ee"])).unwrap());
     assert!(
         e.contains("val_keys.pkl: recipe 00000000ee: is not in layer1.json"),
@@ -292,6 +287,44 @@ fn bad_key_files_are_named() {
     assert!(
         e.contains("test_keys.pkl: recipe 0000000009: has no image in layer2.json"),
         "{e}"
+    );
+}
+
+#[test]
+fn a_partial_set_of_key_files_defines_its_splits_and_the_rule_the_others() {
+    // Only im2recipe's test.tar downloaded (to evaluate a released model): the test split is
+    // test_keys.pkl's, in its order; train and val are made by the rule.
+    let root = with_key_files();
+    for f in ["train_keys.pkl", "val_keys.pkl"] {
+        std::fs::remove_file(root.path().join(f)).unwrap();
+    }
+    let out = tempfile::tempdir().unwrap();
+    let report = check_json_with_vocab(root.path(), out.path());
+    let mut expected = im2recipe_keys();
+    expected[2] = ids(&["000000000d", "0000000008", "0000000007"]);
+    assert_eq!(read_keys(out.path()), expected);
+    let source = &report["join"]["source"];
+    assert_eq!(source["kind"], "key files and rule", "{source}");
+    assert_eq!(source["key_files"], serde_json::json!(["test_keys.pkl"]));
+    assert_eq!(source["rule"], "im2recipe");
+    // Excluded by the rule in train (remove1M's second line, 20 instructions), by the key file
+    // in test.
+    assert_eq!(
+        report["join"]["train"]["excluded"]["removed"], 1,
+        "{report}"
+    );
+    assert_eq!(report["join"]["test"]["excluded"]["not_in_key_files"], 1);
+    let text = String::from_utf8(check_output(
+        root.path(),
+        &["--vocab".as_ref(), set().join("vocab.txt").as_os_str()],
+    ))
+    .unwrap();
+    assert!(
+        text.contains(
+            "splits: im2recipe's key files (test_keys.pkl); the other splits by the im2recipe \
+             rule, vocabulary"
+        ),
+        "{text}"
     );
 }
 

@@ -88,21 +88,17 @@ impl CheckReport {
             );
         }
         let src = &self.join.source;
-        let _ = if src.kind == "key files" {
-            writeln!(
-                s,
-                "splits: im2recipe's key files ({})",
-                src.key_files.join(", ")
-            )
-        } else {
-            match &src.vocab {
-                Some((file, words)) => writeln!(
-                    s,
-                    "splits: the {} rule, vocabulary {file} ({words} words)",
-                    src.rule
-                ),
-                None => writeln!(s, "splits: the {} rule", src.rule),
+        let rule = match &src.vocab {
+            Some((file, words)) => {
+                format!("the {} rule, vocabulary {file} ({words} words)", src.rule)
             }
+            None => format!("the {} rule", src.rule),
+        };
+        let keys = format!("im2recipe's key files ({})", src.key_files.join(", "));
+        let _ = match src.kind.as_str() {
+            "key files" => writeln!(s, "splits: {keys}"),
+            "rule" => writeln!(s, "splits: {rule}"),
+            _ => writeln!(s, "splits: {keys}; the other splits by {rule}"),
         };
         let _ = writeln!(s, "excluded recipes (first rule broken):");
         for k in 0..6 {

@@ -290,7 +290,12 @@ pub fn open_with(root: &Path, rule: &SplitRule) -> Result<(Dataset, JoinReport)>
     let removed = recipe1m::read_exclusions(root)?;
     report.exclusion_list = removed.is_some();
     report.source = SplitSource {
-        kind: if keys.is_some() { "key files" } else { "rule" }.into(),
+        kind: match &keys {
+            Some(k) if k.len() == splits::KEY_FILES.len() => "key files",
+            Some(_) => "key files and rule",
+            None => "rule",
+        }
+        .into(),
         rule: rule.name().into(),
         vocab: match rule {
             SplitRule::Im2recipe(v) => Some((v.source().to_string(), v.len())),
@@ -311,15 +316,16 @@ pub fn open_with(root: &Path, rule: &SplitRule) -> Result<(Dataset, JoinReport)>
             .collect(),
         key_files_sha256: keys.as_deref().map(splits::key_files_sha256).transpose()?,
     };
-    if let Some(keys) = keys {
-        return from_key_files(root, slots, &index, &keys, report);
-    }
+    let mut splits: [Vec<Pair>; 3] = Default::default();
+    let slots = match keys {
+        Some(keys) => from_key_files(slots, &index, &keys, &mut report, &mut splits)?,
+        None => slots,
+    };
     let is_removed = |id: &str| match (&removed, rule) {
         (None, _) => false,
         (Some(r), SplitRule::ValidCount) => r.contains(id),
         (Some(r), SplitRule::Im2recipe(_)) => r.removes_as_im2recipe(id),
     };
-    let mut splits: [Vec<Pair>; 3] = Default::default();
     for slot in slots {
         let Some(n_detected) = slot.n_detected else {
             return Err(Error::MissingRecord {
@@ -371,20 +377,21 @@ pub fn open_with(root: &Path, rule: &SplitRule) -> Result<(Dataset, JoinReport)>
     ))
 }
 
-/// The splits of im2recipe's key files: every key a `layer1.json` recipe of that split with at
-/// least one image, in the file's order; the first 5 images kept.
+/// The splits of im2recipe's key files into `splits`: every key a `layer1.json` recipe of that
+/// split with at least one image, in the file's order; the first 5 images kept. Returns the
+/// recipes of the splits without a key file, in `layer1.json` order, for the rule.
 fn from_key_files(
-    root: &Path,
     slots: Vec<Slot>,
     index: &HashMap<String, usize>,
     keys: &[(PathBuf, Partition)],
-    mut report: JoinReport,
-) -> Result<(Dataset, JoinReport)> {
+    report: &mut JoinReport,
+    splits: &mut [Vec<Pair>; 3],
+) -> Result<Vec<Slot>> {
+    let covered = |p: Partition| keys.iter().any(|(_, k)| *k == p);
     let mut slots: Vec<Option<Slot>> = slots.into_iter().map(Some).collect();
-    for s in slots.iter().flatten() {
+    for s in slots.iter().flatten().filter(|s| covered(s.partition)) {
         report.split_mut(s.partition).recipes += 1;
     }
-    let mut splits: [Vec<Pair>; 3] = Default::default();
     for (file, partition) in keys {
         let name = file
             .file_name()
@@ -424,20 +431,19 @@ fn from_key_files(
             });
         }
     }
+    let mut rest = Vec::new();
     for s in slots.into_iter().flatten() {
-        report.split_mut(s.partition).excluded.not_in_key_files += 1;
+        if covered(s.partition) {
+            report.split_mut(s.partition).excluded.not_in_key_files += 1;
+        } else {
+            rest.push(s);
+        }
     }
-    for p in Partition::ALL {
-        let c = report.split(p);
-        tracing::info!(split = %p, recipes = c.recipes, pairs = c.pairs, "splits from im2recipe's key files");
+    for (_, p) in keys {
+        let c = report.split(*p);
+        tracing::info!(split = %p, recipes = c.recipes, pairs = c.pairs, "split from im2recipe's key file");
     }
-    Ok((
-        Dataset {
-            root: root.to_path_buf(),
-            splits,
-        },
-        report,
-    ))
+    Ok(rest)
 }
 
 fn duplicate(file: &str, id: String, first: usize, second: usize) -> Error {

@@ -180,7 +180,8 @@ impl std::str::FromStr for RuleName {
 /// What defined the splits of a dataset, as reports and run manifests record it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct SplitSource {
-    /// `rule` (computed) or `key files` (im2recipe's `{train,val,test}_keys.pkl`).
+    /// `rule` (computed), `key files` (im2recipe's `{train,val,test}_keys.pkl`, all three) or
+    /// `key files and rule` (the splits with a key file from it, the others by the rule).
     pub kind: String,
     /// The rule's name (`im2recipe`, `valid-count`); for key files, the rule that would have
     /// been used without them.
@@ -203,11 +204,14 @@ impl SplitSource {
     /// both came from the same key files, or from the same rule with the same vocabulary (the
     /// vocabulary's file name is not compared, its words are).
     pub fn difference(&self, other: &SplitSource) -> Option<String> {
+        let keys_same =
+            self.key_files == other.key_files && self.key_files_sha256 == other.key_files_sha256;
+        let rule_same = self.rule == other.rule && self.vocab_sha256 == other.vocab_sha256;
         let same = self.kind == other.kind
-            && if self.kind == "key files" {
-                self.key_files == other.key_files && self.key_files_sha256 == other.key_files_sha256
-            } else {
-                self.rule == other.rule && self.vocab_sha256 == other.vocab_sha256
+            && match self.kind.as_str() {
+                "key files" => keys_same,
+                "rule" => rule_same,
+                _ => keys_same && rule_same,
             };
         (!same).then(|| format!("{} against {}", self.describe(), other.describe()))
     }
@@ -215,13 +219,19 @@ impl SplitSource {
     /// `key files train_keys.pkl, …`, `rule valid-count`, or `rule im2recipe with the
     /// vocabulary of FILE (N words, sha256 …)`.
     pub fn describe(&self) -> String {
-        if self.kind == "key files" {
-            return format!(
-                "key files {} (sha256 {})",
-                self.key_files.join(", "),
-                short(self.key_files_sha256.as_deref())
-            );
+        let keys = format!(
+            "key files {} (sha256 {})",
+            self.key_files.join(", "),
+            short(self.key_files_sha256.as_deref())
+        );
+        match self.kind.as_str() {
+            "key files" => keys,
+            "rule" => self.describe_rule(),
+            _ => format!("{keys}, the other splits by {}", self.describe_rule()),
         }
+    }
+
+    fn describe_rule(&self) -> String {
         match (&self.vocab, &self.vocab_sha256) {
             (Some((file, words)), sha) => format!(
                 "rule {} with the vocabulary of {file} ({words} words, sha256 {})",
@@ -275,34 +285,21 @@ impl RemoveList {
     }
 }
 
-/// The key files present in `root`: all three (they define the splits), none, or an error naming
-/// the missing ones (a partial set would silently mix two definitions).
+/// The key files present in `root`, or `None` when there is none. Each defines its split
+/// (membership and order); a split without one is made by the rule. A partial set is what a
+/// reviewer has who downloaded only im2recipe's `test.tar` to evaluate a released model.
 pub fn key_files(root: &Path) -> Result<Option<Vec<(PathBuf, Partition)>>> {
     let present: Vec<(PathBuf, Partition)> = KEY_FILES
         .iter()
         .map(|(f, p)| (root.join(f), *p))
         .filter(|(f, _)| f.is_file())
         .collect();
-    match present.len() {
-        0 => Ok(None),
-        3 => Ok(Some(present)),
-        _ => {
-            let missing: Vec<&str> = KEY_FILES
-                .iter()
-                .filter(|(f, _)| !root.join(f).is_file())
-                .map(|(f, _)| *f)
-                .collect();
-            Err(Error::Invalid {
-                what: format!("the key files in {}", root.display()),
-                problem: format!(
-                    "{} of the three are present; {} missing (im2recipe's \
-                     {{train,val,test}}_keys.pkl define the splits only together)",
-                    present.len(),
-                    missing.join(", ")
-                ),
-            })
-        }
-    }
+    Ok((!present.is_empty()).then_some(present))
+}
+
+/// Whether `root` holds all three key files, so that no rule (and no vocabulary) makes a split.
+pub fn all_key_files(root: &Path) -> Result<bool> {
+    Ok(key_files(root)?.is_some_and(|k| k.len() == KEY_FILES.len()))
 }
 
 /// SHA-256 over the bytes of `keys`, in their order (train, val, test).

@@ -27,18 +27,18 @@ pub fn ingredient_vocab(path: &Path) -> Result<IngredientVocab> {
     }
 }
 
-/// [`split_rule`] for the dataset in `root`: when `root` holds im2recipe's key files, which
-/// define the splits whatever the rule, the im2recipe rule's vocabulary is not read (it need not
-/// exist); otherwise as [`split_rule`].
+/// [`split_rule`] for the dataset in `root`: when `root` holds all three of im2recipe's key
+/// files, which define the splits whatever the rule, the im2recipe rule's vocabulary is not read
+/// (it need not exist); otherwise as [`split_rule`].
 ///
-/// Errors: an incomplete set of key files; those of [`split_rule`].
+/// Errors: those of [`split_rule`].
 pub fn split_rule_for(
     root: &Path,
     rule: RuleName,
     vocab: Option<&Path>,
     what: &str,
 ) -> Result<SplitRule> {
-    if rule == RuleName::Im2recipe && crate::data::splits::key_files(root)?.is_some() {
+    if rule == RuleName::Im2recipe && crate::data::splits::all_key_files(root)? {
         return Ok(SplitRule::Im2recipe(IngredientVocab::from_words(
             [],
             "not read: the key files define the splits",

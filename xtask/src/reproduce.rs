@@ -1052,6 +1052,10 @@ pub fn run(root: &Path, args: &ReproduceArgs) -> Result<Outcome> {
                 "sentences".into(),
                 "--from-t7".into(),
                 path_str(&t7),
+                // Only the test split is evaluated; the others may be the rule's, which the
+                // .t7 files (im2recipe's pairs) need not cover.
+                "--only-split".into(),
+                "test".into(),
                 "--root".into(),
                 root_s.clone(),
                 "--out".into(),
