@@ -7,30 +7,16 @@ model"). Needs PyTorch 2.11 and torchvision 0.26 (no download: random weights).
 
     python benches/reference/paper_size_checkpoint.py OUT.pth.tar
 """
+import os
 import sys
 
 import torch
-import torch.nn as nn
 import torchvision
 
-
-class Holder(nn.Module):
-    pass
-
-
-class PaperSize(nn.Module):
-    def __init__(self):
-        super().__init__()
-        resnet = torchvision.models.resnext101_32x8d(weights=None)
-        self.visionMLP = nn.DataParallel(nn.Sequential(*list(resnet.children())[:-1]))
-        self.visual_embedding = nn.Sequential(nn.Linear(2048 + 300, 1024), nn.BatchNorm1d(1024), nn.LeakyReLU(0.02))
-        self.recipe_embedding = nn.Sequential(nn.Linear(1024 + 1024, 1024), nn.BatchNorm1d(1024), nn.LeakyReLU(0.02))
-        self.stRNN_ = Holder()
-        self.stRNN_.lstm = nn.LSTM(1024, 1024, batch_first=True)
-        self.tfidf_embedding = nn.Sequential(nn.Linear(300, 1024), nn.LeakyReLU(0.02))
-        self.semantic_branch = nn.Linear(1024, 1005)
-
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "fixtures", "golden"))
+from authors_model import AuthorsModel  # noqa: E402
 
 if __name__ == "__main__":
     torch.manual_seed(1)
-    torch.save({"epoch": 1, "state_dict": PaperSize().state_dict()}, sys.argv[1])
+    model = AuthorsModel(torchvision.models.resnext101_32x8d(weights=None), 2048, 300, 300, 1024, 1024, 1024, 1005)
+    torch.save({"epoch": 1, "state_dict": model.state_dict()}, sys.argv[1])
