@@ -120,6 +120,56 @@ fn the_miniature_release_embeds_as_the_authors_model_does() {
         "image embeddings: max |ours - theirs| = {d_v:e}"
     );
     eprintln!("max |ours - PyTorch|: recipes {d_r:e}, images {d_v:e}");
+
+    // The metrics: test.py's ranking (the literal loop, run by the generator) on their
+    // embeddings equals `seje eval` on the same embeddings; on ours, at these sizes, too.
+    let expected: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(release().join("metrics.json")).unwrap())
+            .unwrap();
+    let dir = tmp.path();
+    let theirs_eval = eval_npy(dir, "theirs", &g["e_v"], &g["e_r"]);
+    let ours_v = Tensor::from_slice(&ours.image).view([32, 8]);
+    let ours_r = Tensor::from_slice(&ours.recipe).view([32, 8]);
+    let ours_eval = eval_npy(dir, "ours", &ours_v, &ours_r);
+    for (who, report) in [("their embeddings", &theirs_eval), ("ours", &ours_eval)] {
+        for (i, size) in ["16", "32"].iter().enumerate() {
+            let got = &report["sizes"][i];
+            assert_eq!(got["size"].as_u64().unwrap().to_string(), *size);
+            for dir in ["image_to_recipe", "recipe_to_image"] {
+                for k in ["medr", "r1", "r5", "r10"] {
+                    let (a, b) = (
+                        got[dir][k].as_f64().unwrap(),
+                        expected[size][dir][k].as_f64().unwrap(),
+                    );
+                    assert!(
+                        (a - b).abs() <= 1e-9,
+                        "{who}, {size} {dir} {k}: {a} vs test.py {b}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// `seje eval --json` of two [n, d] float32 embeddings written as `.npy` files into `dir`.
+fn eval_npy(dir: &Path, name: &str, image: &Tensor, recipe: &Tensor) -> serde_json::Value {
+    let (i, r) = (
+        dir.join(format!("{name}_image.npy")),
+        dir.join(format!("{name}_recipe.npy")),
+    );
+    image.write_npy(&i).unwrap();
+    recipe.write_npy(&r).unwrap();
+    let out = seje()
+        .args(["eval", "--sizes", "16,32", "--json", "--image-emb"])
+        .arg(&i)
+        .arg("--recipe-emb")
+        .arg(&r)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    serde_json::from_slice(&out).unwrap()
 }
 
 #[test]
