@@ -270,7 +270,16 @@ pub fn read_torch_file(path: impl AsRef<Path>) -> Result<Value> {
 /// something other than string keys and tensor values.
 pub fn read_state_dict(path: impl AsRef<Path>, key: Option<&str>) -> Result<Vec<(String, Tensor)>> {
     let path = path.as_ref();
-    let root = read_torch_file(path)?;
+    state_dict_of(&read_torch_file(path)?, path, key)
+}
+
+/// [`read_state_dict`] of a file already read with [`read_torch_file`] (`path` names it in
+/// errors), for a caller that also needs the file's other entries.
+pub fn state_dict_of(
+    root: &Value,
+    path: &Path,
+    key: Option<&str>,
+) -> Result<Vec<(String, Tensor)>> {
     let unexpected = |expected: String, found: String| Error::Checkpoint {
         file: path.to_path_buf(),
         expected,

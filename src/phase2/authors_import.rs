@@ -12,12 +12,11 @@ use std::path::Path;
 use serde::Serialize;
 use tch::{nn, Device, Tensor};
 
-use crate::checkpoint::{load_into, read_state_dict, read_torch_file};
+use crate::checkpoint::{load_into, read_state_dict, read_torch_file, state_dict_of};
 use crate::error::{Error, Result};
 use crate::phase2::backbone::BackboneConfig;
-use crate::phase2::config::TrainConfig;
+use crate::phase2::config::{ModelSection, TrainConfig};
 use crate::phase2::model::{authors_checkpoint_name, authors_name, JointEmbedding, ModelConfig};
-use crate::phase2::recipe_encoder::RecipeEncoderConfig;
 use crate::phase2::run_dir::{self, Manifest, RunDir, TrainState};
 use crate::phase2::train::new_trainer;
 
@@ -77,17 +76,19 @@ impl Architecture {
     }
 
     fn model_config(&self) -> Result<ModelConfig> {
-        Ok(ModelConfig {
-            backbone: BackboneConfig::by_name(&self.backbone)?,
+        ModelSection {
+            backbone: self.backbone.clone(),
             category_feature: self.category_feature,
-            recipe: RecipeEncoderConfig {
-                sentence: self.sentence,
-                hidden: self.hidden,
-                term: self.term,
-                embedding: self.embedding,
-            },
-            classes: Some(self.classes),
-        })
+            sentence: self.sentence,
+            hidden: self.hidden,
+            term: self.term,
+            embedding: self.embedding,
+            classes: self.classes,
+            pretrained: String::new(),
+            use_term_feature: true,
+            use_category_feature: true,
+        }
+        .model_config()
     }
 }
 
@@ -259,7 +260,8 @@ pub fn import_checkpoint(
     overrides: &[String],
     run_dir: &Path,
 ) -> Result<ImportRecord> {
-    let tensors = read_state_dict(checkpoint, Some("state_dict"))?;
+    let file = read_torch_file(checkpoint)?;
+    let tensors = state_dict_of(&file, checkpoint, Some("state_dict"))?;
     let architecture = read_architecture(&tensors, checkpoint)?;
     tracing::info!(architecture = %architecture.render(), "authors' checkpoint");
     let mut sets = overrides.to_vec();
@@ -286,9 +288,8 @@ pub fn import_checkpoint(
         }
         (None, _) => None,
     };
-    let epoch = read_torch_file(checkpoint)?
-        .get("epoch")
-        .and_then(|v| v.as_int());
+    let epoch = file.get("epoch").and_then(|v| v.as_int());
+    drop(file);
     let record = ImportRecord {
         checkpoint: checkpoint.display().to_string(),
         checkpoint_sha256: run_dir::sha256_file(checkpoint)?,
