@@ -8,7 +8,9 @@
 //!
 //! Parts: [`cpython_random`] draws the subsets, [`ranking`] computes ranks in blocks with exact
 //! tie handling, [`protocol`] runs a protocol over sizes and subsets, [`embeddings`] and [`npy`]
-//! read and write the inputs, [`report`] renders the table.
+//! read and write the inputs, [`report`] renders the table, [`significance`] tests whether a
+//! model learned anything (a permutation test on the ranks), [`synthetic_reference`] builds the
+//! synthetic benchmark's oracle and category-ceiling rankings from the generator's truth.
 
 pub mod cpython_random;
 pub mod embeddings;
@@ -16,6 +18,8 @@ pub mod npy;
 pub mod protocol;
 pub mod ranking;
 pub mod report;
+pub mod significance;
+pub mod synthetic_reference;
 
 pub use embeddings::Embeddings;
 

@@ -318,6 +318,19 @@ enum Command {
         /// CPU threads for libtorch (default: libtorch's choice).
         #[arg(long)]
         threads: Option<usize>,
+        /// Also run the permutation test on every pair with this many random pairings (0: none):
+        /// the probability that a model that learned nothing ranks as well
+        /// (spec/eval-protocol.md; at most 5000 pairs).
+        #[arg(long, default_value_t = 0)]
+        permutations: usize,
+        /// Evaluate a reference ranking built from the synthetic benchmark's truth instead of the
+        /// embeddings (their pair ids only): `oracle` or `category-ceiling`
+        /// (spec/eval-protocol.md).
+        #[arg(long, value_name = "KIND", requires = "truth")]
+        reference: Option<seje::eval::synthetic_reference::Reference>,
+        /// The synthetic benchmark's root, holding `synth_truth.json` (with --reference).
+        #[arg(long, value_name = "DIR")]
+        truth: Option<PathBuf>,
         /// Print JSON instead of the table.
         #[arg(long)]
         json: bool,
@@ -1335,14 +1348,21 @@ fn run() -> Result<()> {
             device,
             block_elems,
             threads,
+            permutations,
+            reference,
+            truth,
             json,
         } => {
             seje::runtime::seed_everything(seed, threads);
-            let emb = match (embeddings, image_emb, recipe_emb) {
+            let mut emb = match (embeddings, image_emb, recipe_emb) {
                 (Some(path), _, _) => seje::eval::Embeddings::read_safetensors(&path)?,
                 (None, Some(a), Some(b)) => seje::eval::Embeddings::read_npy_pair(&a, &b)?,
                 _ => anyhow::bail!("give --embeddings FILE or --image-emb A --recipe-emb B"),
             };
+            if let (Some(kind), Some(root)) = (reference, truth) {
+                emb = seje::eval::synthetic_reference::for_pairs_of(&emb, &root, kind, seed)
+                    .with_context(|| format!("{} reference", kind.name()))?;
+            }
             let cfg = seje::eval::EvalConfig {
                 protocol: match protocol {
                     ProtocolArg::Seje => seje::eval::Protocol::Seje,
@@ -1360,7 +1380,18 @@ fn run() -> Result<()> {
                     block_elems: block_elems.max(1),
                 },
             };
-            let report = seje::eval::evaluate(&emb, &cfg).context("evaluation failed")?;
+            let mut report = seje::eval::evaluate(&emb, &cfg).context("evaluation failed")?;
+            if permutations > 0 {
+                report.permutation_test = Some(
+                    seje::eval::significance::permutation_test(
+                        &emb,
+                        cfg.protocol.measure(),
+                        permutations,
+                        seed,
+                    )
+                    .context("permutation test failed")?,
+                );
+            }
             if json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {

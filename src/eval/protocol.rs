@@ -12,6 +12,7 @@ use serde::Serialize;
 use super::cpython_random::CpythonRandom;
 use super::embeddings::Embeddings;
 use super::ranking::{subset_ranks, Measure, RankOptions};
+use super::significance::PermutationTest;
 use crate::error::{Error, Result};
 
 /// Printed with every result: numbers of different protocols must not be put side by side.
@@ -162,6 +163,9 @@ pub struct EvalReport {
     pub remarks: Vec<String>,
     /// One entry per requested size.
     pub sizes: Vec<SizeResult>,
+    /// The permutation test on every pair, when asked for (`seje eval --permutations M`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub permutation_test: Option<PermutationTest>,
 }
 
 /// NumPy's `np.median` of integer ranks.
@@ -320,6 +324,7 @@ pub fn evaluate(emb: &Embeddings, cfg: &EvalConfig) -> Result<EvalReport> {
         seed: cfg.seed,
         remarks,
         sizes,
+        permutation_test: None,
     })
 }
 

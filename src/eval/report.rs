@@ -59,5 +59,13 @@ pub fn render_table(report: &EvalReport) -> String {
             &s.recipe_to_image,
         );
     }
+    if let Some(t) = &report.permutation_test {
+        let _ = writeln!(
+            out,
+            "\npermutation test on all {} pairs: mean rank {:.2} (learned nothing: {:.2} on \
+             average); {} of {} random pairings as good; p = {:.4}",
+            t.pairs, t.mean_rank, t.null_mean_rank, t.as_good, t.permutations, t.p_value
+        );
+    }
     out
 }

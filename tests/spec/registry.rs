@@ -371,6 +371,22 @@ pub fn run(op: &str, ex: &Table) -> Result<Value, String> {
                 ("recipe_to_image".to_string(), ints(r.recipe_to_image)),
             ])))
         }
+        "eval_permutation" => {
+            let e = embeddings(ex)?;
+            let t = seje::eval::significance::permutation_test(
+                &e,
+                Measure::Euclidean,
+                int(ex, "permutations")? as usize,
+                int(ex, "seed")? as u64,
+            )
+            .map_err(err)?;
+            Ok(Value::Table(Table::from_iter([
+                ("mean_rank".to_string(), Value::Float(t.mean_rank)),
+                ("null_mean_rank".to_string(), Value::Float(t.null_mean_rank)),
+                ("as_good".to_string(), Value::Integer(t.as_good as i64)),
+                ("p_value".to_string(), Value::Float(t.p_value)),
+            ])))
+        }
         "eval_metrics" => {
             let ranks: Vec<u32> = get(ex, "ranks")?
                 .as_array()
