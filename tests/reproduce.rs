@@ -54,11 +54,14 @@ fn reproduce_runs_the_pipeline_on_the_fixtures_then_reuses_and_resumes() {
             "categories",
             "train",
             "eval",
+            "references",
             "train",
             "eval"
         ]
     );
     assert!(first.stages.iter().all(|s| !s.cached));
+    let refs: Vec<&str> = first.references.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(refs, ["oracle", "category-ceiling"]);
     assert_eq!(first.variants.len(), 2);
     for v in &first.variants {
         assert_eq!(v.test_pairs, 32, "{}", v.name);
@@ -69,10 +72,8 @@ fn reproduce_runs_the_pipeline_on_the_fixtures_then_reuses_and_resumes() {
             .map(|s| s["size"].as_u64().unwrap())
             .collect();
         assert_eq!(sizes, [16, 32], "{}", v.name);
-        let medr = v.eval["sizes"][1]["image_to_recipe"]["medr"]
-            .as_f64()
-            .unwrap();
-        assert!((1.0..=32.0).contains(&medr), "{}: MedR {medr}", v.name);
+        // Whether the model learned is not asked here (32 test pairs cannot show it): see
+        // the_ci_learning_benchmark_passes_the_permutation_test below.
     }
     // The tables, the figure and the results, each saying the data are synthetic.
     for name in [
@@ -81,6 +82,7 @@ fn reproduce_runs_the_pipeline_on_the_fixtures_then_reuses_and_resumes() {
         "main.csv",
         "medr_vs_test_size.csv",
         "ablations.csv",
+        "references.csv",
         "medr_vs_test_size.svg",
     ] {
         for dir in [
@@ -124,11 +126,72 @@ fn reproduce_runs_the_pipeline_on_the_fixtures_then_reuses_and_resumes() {
             ("categories", true),
             ("train", false),
             ("eval", false),
+            ("references", false),
             ("train", false),
             ("eval", false)
         ]
     );
     assert_eq!(numbers(&first), numbers(&resumed));
+    assert_eq!(first.references, resumed.references);
+}
+
+/// The learning check of the pipeline (spec/eval-protocol.md, "Did the model learn anything?"):
+/// `paper/reproduce/ci-learning.toml` generates a benchmark of 300 test pairs, runs every stage
+/// and the permutation test with M = 9999 random pairings. Threshold p <= 1e-3: a model that
+/// learned nothing (its ranks as good as a random pairing's) passes with probability at most
+/// 1e-3, since a permutation p-value is valid (P(p <= a) <= a under the null). Measured once on
+/// an untrained (epoch-0) checkpoint of this configuration: p = 0.872.
+#[test]
+fn the_ci_learning_benchmark_passes_the_permutation_test() {
+    let tmp = tempfile::tempdir().unwrap();
+    let args = ReproduceArgs {
+        data: None,
+        config: Some("ci-learning".into()),
+        ..args(tmp.path(), None)
+    };
+    let r = reproduce::run(&root(), &args)
+        .unwrap_or_else(|e| panic!("reproduce failed: {e:#}"))
+        .results
+        .expect("not stopped");
+    let stages: Vec<&str> = r.stages.iter().map(|s| s.stage.as_str()).collect();
+    assert_eq!(
+        stages,
+        [
+            "synth",
+            "text",
+            "sentences",
+            "categoriser",
+            "categories",
+            "train",
+            "eval",
+            "references"
+        ]
+    );
+    let v = &r.variants[0];
+    assert_eq!(v.test_pairs, 300);
+    let test = &v.eval["permutation_test"];
+    let p = test["p_value"].as_f64().expect("a permutation test");
+    assert_eq!(test["permutations"].as_u64(), Some(9999));
+    assert!(
+        p <= 1e-3,
+        "the model ranks no better than a random pairing would (p = {p} > 1e-3): {test}"
+    );
+
+    // The generator's photographs carry instance-level evidence: the oracle beats the
+    // category ceiling on the whole test split, in both directions.
+    let medr = |name: &str, dir: &str| {
+        let r = r.references.iter().find(|x| x.name == name).unwrap();
+        let s = r.eval["sizes"].as_array().unwrap();
+        let full = s.iter().find(|s| s["size"].as_u64() == Some(300)).unwrap();
+        full[dir]["medr"].as_f64().unwrap()
+    };
+    for dir in ["image_to_recipe", "recipe_to_image"] {
+        let (oracle, ceiling) = (medr("oracle", dir), medr("category-ceiling", dir));
+        assert!(
+            oracle < ceiling,
+            "{dir}: oracle MedR {oracle}, ceiling {ceiling}"
+        );
+    }
 }
 
 #[test]

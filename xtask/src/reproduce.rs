@@ -144,6 +144,12 @@ pub struct Generate {
     pub food101_train: usize,
     /// Food-101-format test images per class.
     pub food101_test: usize,
+    /// Shorter image side in pixels (`seje synth`'s default, 128, when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_size: Option<u32>,
+    /// Most images per recipe, 1 to 5 (`seje synth`'s default, 5, when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_images: Option<usize>,
 }
 
 /// Extra arguments of the four Phase I commands (`{data}` stands for the data directory).
@@ -187,6 +193,13 @@ pub struct EvalConfig {
     pub sizes: Vec<usize>,
     /// Subsets per size.
     pub subsets: usize,
+    /// Also evaluate the whole test split (one more size, the split's pair count).
+    #[serde(default)]
+    pub full_split: bool,
+    /// Random pairings of the permutation test on the whole test split (`seje eval
+    /// --permutations`); 0: no test.
+    #[serde(default)]
+    pub permutations: usize,
 }
 
 /// A variant: extra arguments appended to the main configuration's.
@@ -268,6 +281,18 @@ pub struct VariantResult {
     pub eval: serde_json::Value,
 }
 
+/// One reference ranking of the synthetic benchmark (`oracle`, `category-ceiling`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ReferenceResult {
+    /// `oracle` or `category-ceiling`.
+    pub name: String,
+    /// The report of `seje eval --reference NAME --json`, at the sizes of the main variant.
+    pub eval: serde_json::Value,
+}
+
+/// The kinds of reference ranking, in the order of the tables.
+pub const REFERENCES: [&str; 2] = ["oracle", "category-ceiling"];
+
 /// Everything a reproduce run produced; `paper/regenerated/<config>/results.json`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Results {
@@ -293,6 +318,11 @@ pub struct Results {
     pub wall_seconds: f64,
     /// The main configuration first, then the ablations.
     pub variants: Vec<VariantResult>,
+    /// The reference rankings of a synthetic benchmark, built from its truth on the main
+    /// variant's test pairs (`seje eval --reference`; spec/eval-protocol.md): the oracle first,
+    /// then the category ceiling. Empty for real data.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub references: Vec<ReferenceResult>,
     /// The paper table the main results are compared with when it is not SEJE's: `msje` for a
     /// released checkpoint of MSJE's architecture (spec/reproduce.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -602,12 +632,17 @@ impl Runner {
                 path_str(run_dir),
                 format!("{:?}", eval.sizes),
                 eval.subsets.to_string(),
+                format!(
+                    "full {} permutations {}",
+                    eval.full_split, eval.permutations
+                ),
             ],
             "",
         );
         let (seje, dev) = (self.seje.clone(), self.device.clone());
         let sizes = eval.sizes.clone();
-        let subsets = eval.subsets;
+        let (subsets, full_split, permutations) =
+            (eval.subsets, eval.full_split, eval.permutations);
         let embed = |out: &Path| -> Result<()> {
             let emb = out.join("test.safetensors");
             let status = Command::new(&seje)
@@ -623,7 +658,10 @@ impl Runner {
                 bail!("stage `eval`: seje embed failed ({status})");
             }
             let n = safetensors_rows(&emb)?;
-            let (ok, skipped): (Vec<usize>, Vec<usize>) = sizes.iter().partition(|&&s| s <= n);
+            let (mut ok, skipped): (Vec<usize>, Vec<usize>) = sizes.iter().partition(|&&s| s <= n);
+            if full_split && !ok.contains(&n) {
+                ok.push(n);
+            }
             let plan = serde_json::json!({
                 "test_pairs": n,
                 "sizes": ok,
@@ -649,28 +687,112 @@ impl Runner {
             if ok.is_empty() {
                 return Vec::new();
             }
+            let mut args: Vec<String> = vec![
+                "eval".into(),
+                "--embeddings".into(),
+                path_str(&out.join("test.safetensors")),
+                "--sizes".into(),
+                ok.join(","),
+                "--subsets".into(),
+                subsets.to_string(),
+                "--device".into(),
+                if dev.starts_with("cuda") {
+                    "cuda".into()
+                } else {
+                    "cpu".into()
+                },
+                "--json".into(),
+            ];
+            if permutations > 0 {
+                args.extend(["--permutations".to_string(), permutations.to_string()]);
+            }
             vec![Cmd {
-                args: vec![
-                    "eval".into(),
-                    "--embeddings".into(),
-                    path_str(&out.join("test.safetensors")),
-                    "--sizes".into(),
-                    ok.join(","),
-                    "--subsets".into(),
-                    subsets.to_string(),
-                    "--device".into(),
-                    if dev.starts_with("cuda") {
-                        "cuda".into()
-                    } else {
-                        "cpu".into()
-                    },
-                    "--json".into(),
-                ],
+                args,
                 stdout_to: Some(out.join("eval.json")),
             }]
         };
         self.stage(variant, "eval", &key, false, &embed, &eval_cmds)
     }
+}
+
+impl Runner {
+    /// The `references` stage of a synthetic benchmark: the oracle and the category ceiling
+    /// (spec/eval-protocol.md) on the test pairs of the `eval` stage in `eval_dir`, at the sizes
+    /// it evaluated, from the truth in `benchmark` (`synth_truth.json`).
+    fn references(
+        &mut self,
+        eval_dir: &Path,
+        benchmark: &Path,
+        eval: &EvalConfig,
+    ) -> Result<PathBuf> {
+        let key = self.key(
+            "references",
+            &[
+                path_str(eval_dir),
+                path_str(benchmark),
+                eval.subsets.to_string(),
+            ],
+            "",
+        );
+        let (plan, _) = read_evaluation(eval_dir)?;
+        let sizes: Vec<String> = plan["sizes"]
+            .as_array()
+            .map(|a| a.iter().map(|s| s.to_string()).collect())
+            .unwrap_or_default();
+        let emb = path_str(&eval_dir.join("test.safetensors"));
+        let (truth, subsets) = (path_str(benchmark), eval.subsets.to_string());
+        let cmds = |out: &Path| {
+            if sizes.is_empty() {
+                return Vec::new();
+            }
+            REFERENCES
+                .iter()
+                .map(|kind| Cmd {
+                    args: [
+                        "eval",
+                        "--embeddings",
+                        &emb,
+                        "--sizes",
+                        &sizes.join(","),
+                        "--subsets",
+                        &subsets,
+                        "--reference",
+                        kind,
+                        "--truth",
+                        &truth,
+                        "--json",
+                    ]
+                    .map(String::from)
+                    .to_vec(),
+                    stdout_to: Some(out.join(format!("{kind}.json"))),
+                })
+                .collect()
+        };
+        self.stage(
+            MAIN_VARIANT,
+            "references",
+            &key,
+            false,
+            &|_: &Path| Ok(()),
+            &cmds,
+        )
+    }
+}
+
+/// The reports of a `references` stage, in the order of [`REFERENCES`] (those it wrote).
+fn read_references(dir: &Path) -> Result<Vec<ReferenceResult>> {
+    let mut out = Vec::new();
+    for kind in REFERENCES {
+        let f = dir.join(format!("{kind}.json"));
+        if let Ok(text) = fs::read_to_string(&f) {
+            out.push(ReferenceResult {
+                name: kind.to_string(),
+                eval: serde_json::from_str(&text)
+                    .with_context(|| format!("{}: not JSON", f.display()))?,
+            });
+        }
+    }
+    Ok(out)
 }
 
 /// The `plan.json` and `eval.json` (null when no size was evaluated) of an `eval` stage.
@@ -1001,6 +1123,12 @@ pub fn run(root: &Path, args: &ReproduceArgs) -> Result<Outcome> {
                     "--food101-test".into(),
                     g.food101_test.to_string(),
                 ]);
+                if let Some(px) = g.image_size {
+                    a.extend(["--image-size".to_string(), px.to_string()]);
+                }
+                if let Some(m) = g.max_images {
+                    a.extend(["--max-images".to_string(), m.to_string()]);
+                }
                 a
             };
             let dir = or_stop!(runner.command_stage(MAIN_VARIANT, "synth", false, &synth_args));
@@ -1010,6 +1138,7 @@ pub fn run(root: &Path, args: &ReproduceArgs) -> Result<Outcome> {
     let (root_s, food_s) = (path_str(&recipe1m), path_str(&food101));
 
     let mut variant_results = Vec::new();
+    let mut references = Vec::new();
     let mut authors_architecture: Option<(String, bool)> = None;
     if let Some(a) = &cfg.authors {
         // Their features: the three pickles converted, im2recipe's sentence vectors converted.
@@ -1326,6 +1455,10 @@ pub fn run(root: &Path, args: &ReproduceArgs) -> Result<Outcome> {
         // Evaluation: embed the test split with the best checkpoint, then every size it holds.
         let eval = or_stop!(runner.evaluate(name, &train.join("run"), &cfg.eval));
         let (plan, report) = read_evaluation(&eval)?;
+        if name == MAIN_VARIANT && cfg.synthetic && recipe1m.join("synth_truth.json").exists() {
+            let dir = or_stop!(runner.references(&eval, &recipe1m, &cfg.eval));
+            references = read_references(&dir)?;
+        }
         variant_results.push(VariantResult {
             name: name.to_string(),
             test_pairs: plan["test_pairs"].as_u64().unwrap_or(0) as usize,
@@ -1370,6 +1503,7 @@ pub fn run(root: &Path, args: &ReproduceArgs) -> Result<Outcome> {
         stages: runner.records.clone(),
         wall_seconds: wall.elapsed().as_secs_f64(),
         variants: variant_results,
+        references,
         compare_with,
     };
     let paper = tables::PaperTables::load(&root.join("paper/tables"))?;

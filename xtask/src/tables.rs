@@ -149,7 +149,13 @@ impl PaperTables {
 
 /// A metric of a variant at a size: MedR as reported, R@K in percent.
 fn ours(v: &VariantResult, size: u64, dir: &str, metric: &str) -> Option<f64> {
-    let sizes = v.eval.get("sizes")?.as_array()?;
+    metric_of(&v.eval, size, dir, metric)
+}
+
+/// A metric of an evaluation report (`seje eval --json`) at a size: MedR as reported, R@K in
+/// percent.
+fn metric_of(eval: &serde_json::Value, size: u64, dir: &str, metric: &str) -> Option<f64> {
+    let sizes = eval.get("sizes")?.as_array()?;
     let s = sizes
         .iter()
         .find(|s| s.get("size").and_then(|x| x.as_u64()) == Some(size))?;
@@ -400,7 +406,10 @@ pub fn render(r: &Results, paper: &PaperTables) -> Result<Vec<(String, String)>>
         }
     }
 
+    let references = references_section(r);
+
     // Stages.
+    md.push_str(&references.0);
     md.push_str("\n## Stages\n\n");
     md.push_str("Seconds are those of the run that computed the stage.\n\n");
     md.push_str("| stage | first needed by | key | seconds |\n|---|---|---|---|\n");
@@ -414,13 +423,77 @@ pub fn render(r: &Results, paper: &PaperTables) -> Result<Vec<(String, String)>>
         ));
     }
 
-    Ok(vec![
+    let mut files = vec![
         (MARKDOWN.to_string(), md),
         ("main.csv".to_string(), main_csv),
         ("medr_vs_test_size.csv".to_string(), scaling_csv),
         ("ablations.csv".to_string(), abl_csv),
         (FIGURE.to_string(), figure(r, paper, main)),
-    ])
+    ];
+    if !r.references.is_empty() {
+        files.push(("references.csv".to_string(), banner_csv + &references.1));
+    }
+    Ok(files)
+}
+
+/// The section "What the generator knows is achievable" and its CSV rows: the oracle, every
+/// variant and the category ceiling at each size the main variant was evaluated at
+/// (spec/eval-protocol.md). Empty without references (real data).
+fn references_section(r: &Results) -> (String, String) {
+    let mut csv = String::from("ranking,test_size,direction,medr,r1,r5,r10\n");
+    let (Some(main), false) = (r.variants.first(), r.references.is_empty()) else {
+        return (String::new(), csv);
+    };
+    let mut md = String::from(
+        "\n## What the generator knows is achievable\n\n\
+         Reference rankings built from the synthetic benchmark's truth on the same test pairs and \
+         subsets (spec/eval-protocol.md): the *oracle* knows each item's dish and the ingredients \
+         its photographs show; the *category ceiling* knows each item's dish and orders the items \
+         of a dish at random, which is what recognising the dish alone achieves. A model below \
+         the ceiling's MedR retrieves instances, not only dishes. R@K in percent.\n\n",
+    );
+    md.push_str("| test size | ranking | image→recipe MedR | R@1 | R@5 | R@10 | recipe→image MedR | R@1 | R@5 | R@10 |\n");
+    md.push_str("|---|---|---|---|---|---|---|---|---|---|\n");
+    let oracle = r.references.iter().filter(|x| x.name == "oracle");
+    let rest = r.references.iter().filter(|x| x.name != "oracle");
+    for size in evaluated_sizes(main) {
+        let rows: Vec<(String, &serde_json::Value)> = oracle
+            .clone()
+            .map(|x| (x.name.clone(), &x.eval))
+            .chain(
+                r.variants
+                    .iter()
+                    .map(|v| (format!("ours: {}", v.name), &v.eval)),
+            )
+            .chain(rest.clone().map(|x| (x.name.clone(), &x.eval)))
+            .collect();
+        for (name, eval) in rows {
+            let mut row = format!("| {} | {name}", size_label(size));
+            for (dir, _) in DIRECTIONS {
+                let vals: Vec<Option<f64>> = METRICS
+                    .iter()
+                    .map(|(m, _)| metric_of(eval, size, dir, m))
+                    .collect();
+                for ((m, _), x) in METRICS.iter().zip(&vals) {
+                    row.push_str(&format!(
+                        " | {}",
+                        x.map(|x| fmt_ours(m, x)).unwrap_or_else(|| "—".into())
+                    ));
+                }
+                csv.push_str(&format!(
+                    "\"{}\",{size},{dir},{}\n",
+                    name.replace('"', "\"\""),
+                    vals.iter()
+                        .map(|x| x.map(|x| format!("{x:.4}")).unwrap_or_default())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                ));
+            }
+            row.push_str(" |\n");
+            md.push_str(&row);
+        }
+    }
+    (md, csv)
 }
 
 /// A line of the figure: label, colour, dashed, points (size, MedR).
@@ -634,11 +707,111 @@ pub fn refresh(root: &Path, dir: &Path, write: bool) -> Result<Vec<PathBuf>> {
     Ok(stale)
 }
 
-/// `cargo xtask tables [--check]`.
+/// Why the committed results in `dir` cannot vouch for their tables, if they cannot: their
+/// recorded commit is `-dirty` (uncommitted changes) or `unknown`, is not in this repository, or
+/// is not an ancestor of HEAD; or a string in them is an absolute path of the machine that made
+/// them. Outside a git checkout the ancestry cannot be asked and only the rest is checked.
+pub fn provenance_problems(root: &Path, dir: &Path) -> Result<Vec<String>> {
+    let p = dir.join("results.json");
+    let text = fs::read_to_string(&p).with_context(|| format!("cannot read {}", p.display()))?;
+    let results: Results = serde_json::from_str(&text)
+        .with_context(|| format!("{}: not a reproduce results file", p.display()))?;
+    let mut problems = Vec::new();
+    let commit = results.commit.as_str();
+    let clean = "rerun `cargo xtask reproduce` from a clean checkout of a commit on main";
+    if commit.ends_with("-dirty") {
+        problems.push(format!(
+            "{}: made from a tree with uncommitted changes (commit {commit}): {clean}",
+            p.display()
+        ));
+    } else if commit == "unknown" || commit.is_empty() {
+        problems.push(format!("{}: records no commit: {clean}", p.display()));
+    } else {
+        let git = |args: &[&str]| {
+            std::process::Command::new("git")
+                .current_dir(root)
+                .args(args)
+                .output()
+                .ok()
+        };
+        let in_checkout = git(&["rev-parse", "HEAD"]).is_some_and(|o| o.status.success());
+        let shallow = git(&["rev-parse", "--is-shallow-repository"])
+            .is_some_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "true");
+        if in_checkout && !shallow {
+            let ancestor = git(&["merge-base", "--is-ancestor", commit, "HEAD"]);
+            match ancestor.map(|o| o.status.code()) {
+                Some(Some(0)) => {}
+                Some(Some(1)) => problems.push(format!(
+                    "{}: made from commit {commit}, which is not an ancestor of HEAD: {clean}",
+                    p.display()
+                )),
+                _ => problems.push(format!(
+                    "{}: made from commit {commit}, which this repository does not hold: {clean}",
+                    p.display()
+                )),
+            }
+        } else {
+            eprintln!(
+                "tables: {}: not a full git checkout, so whether commit {commit} is an \
+                 ancestor of HEAD is not checked",
+                root.display()
+            );
+        }
+    }
+    let value: serde_json::Value = serde_json::from_str(&text)?;
+    let mut absolute = Vec::new();
+    absolute_paths(&value, "", &mut absolute);
+    for (at, path) in absolute {
+        problems.push(format!(
+            "{}: {at} holds the absolute path `{path}` of the machine that made it",
+            p.display()
+        ));
+    }
+    Ok(problems)
+}
+
+/// Every string of `v` that is an absolute path (starts with `/` or a drive letter), with where.
+fn absolute_paths(v: &serde_json::Value, at: &str, out: &mut Vec<(String, String)>) {
+    match v {
+        serde_json::Value::String(s) => {
+            let b = s.as_bytes();
+            let drive = b.len() > 2 && b[0].is_ascii_alphabetic() && &b[1..3] == b":\\";
+            if s.starts_with('/') || drive {
+                out.push((at.to_string(), s.clone()));
+            }
+        }
+        serde_json::Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                absolute_paths(x, &format!("{at}[{i}]"), out);
+            }
+        }
+        serde_json::Value::Object(m) => {
+            for (k, x) in m {
+                absolute_paths(x, &format!("{at}.{k}"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `cargo xtask tables [--check]`: with `--check`, also the provenance of every committed
+/// results file ([`provenance_problems`]).
 pub fn run(root: &Path, check: bool) -> Result<()> {
     let dirs = regenerated_dirs(root)?;
     if dirs.is_empty() {
         bail!("no paper/regenerated/*/results.json: run `cargo xtask reproduce` first");
+    }
+    if check {
+        let mut problems = Vec::new();
+        for d in &dirs {
+            problems.extend(provenance_problems(root, d)?);
+        }
+        if !problems.is_empty() {
+            bail!(
+                "regenerated tables of unproven origin:\n  {}",
+                problems.join("\n  ")
+            );
+        }
     }
     let mut all = Vec::new();
     for d in &dirs {

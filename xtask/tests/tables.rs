@@ -4,7 +4,9 @@
 //! Spec: spec/reproduce.md (section "Tables").
 
 use serde_json::json;
-use xtask::reproduce::{Results, StageRecord, VariantResult, MAIN_VARIANT, SYNTHETIC_BANNER};
+use xtask::reproduce::{
+    ReferenceResult, Results, StageRecord, VariantResult, MAIN_VARIANT, SYNTHETIC_BANNER,
+};
 use xtask::tables::{self, PaperTables};
 
 fn root() -> std::path::PathBuf {
@@ -60,7 +62,7 @@ fn results(synthetic: bool) -> Results {
             stage: "train".into(),
             variant: MAIN_VARIANT.into(),
             key: "cd".repeat(32),
-            dir: "/runs/stages/train-cdcd".into(),
+            dir: "{stages}/train-cdcd".into(),
             cached: false,
             seconds: 1234.5,
         }],
@@ -69,8 +71,57 @@ fn results(synthetic: bool) -> Results {
             variant(MAIN_VARIANT, &all, 1.0, 51303),
             variant("without the image category feature", &all, 1.5, 51303),
         ],
+        // A synthetic benchmark's truth gives the two reference rankings (made-up values).
+        references: if synthetic {
+            ["oracle", "category-ceiling"]
+                .iter()
+                .zip([0.01, 3.0])
+                .map(|(name, scale)| ReferenceResult {
+                    name: name.to_string(),
+                    eval: report(&all, scale),
+                })
+                .collect()
+        } else {
+            Vec::new()
+        },
         compare_with: None,
     }
+}
+
+#[test]
+fn a_synthetic_run_shows_the_oracle_above_and_the_category_ceiling_below_its_variants() {
+    let paper = PaperTables::load(&root().join("paper/tables")).unwrap();
+    let files = tables::render(&results(true), &paper).unwrap();
+    let md = &files.iter().find(|(n, _)| n == "tables.md").unwrap().1;
+    let section = md
+        .split("## What the generator knows is achievable")
+        .nth(1)
+        .expect("the section")
+        .split("\n## ")
+        .next()
+        .unwrap();
+    let rows: Vec<&str> = section
+        .lines()
+        .filter(|l| l.starts_with("| 1K |"))
+        .map(|l| l.split(" | ").nth(1).unwrap())
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            "oracle",
+            "ours: SEJE (all features)",
+            "ours: without the image category feature",
+            "category-ceiling"
+        ]
+    );
+    assert!(section.contains("| 1K | oracle | 1.50 |"), "{section}");
+    let csv = &files.iter().find(|(n, _)| n == "references.csv").unwrap().1;
+    assert!(csv.contains("\"oracle\",1000,image_to_recipe,1.5"), "{csv}");
+    // Real data has no truth, hence no section and no file.
+    let real = tables::render(&results(false), &paper).unwrap();
+    assert!(real
+        .iter()
+        .all(|(n, t)| n != "references.csv" && !t.contains("What the generator knows")));
 }
 
 #[test]
@@ -200,5 +251,33 @@ fn committed_regenerated_tables_are_not_stale() {
             stale.is_empty(),
             "stale (run `cargo xtask tables` and commit): {stale:?}"
         );
+        let problems = tables::provenance_problems(&root(), &d).unwrap();
+        assert!(problems.is_empty(), "{problems:#?}");
     }
+}
+
+#[test]
+fn results_from_a_dirty_tree_a_foreign_commit_or_with_a_machine_path_are_refused() {
+    let head = xtask::git_commit(&root());
+    let head = head.trim_end_matches("-dirty").to_string();
+    let problems = |edit: &dyn Fn(&mut Results)| {
+        let dir = tempfile::tempdir().unwrap();
+        let mut r = results(true);
+        r.commit = head.clone();
+        edit(&mut r);
+        let json = serde_json::to_string_pretty(&r).unwrap();
+        std::fs::write(dir.path().join("results.json"), json).unwrap();
+        tables::provenance_problems(&root(), dir.path()).unwrap()
+    };
+    assert_eq!(problems(&|_| {}), Vec::<String>::new());
+    let dirty = problems(&|r| r.commit = format!("{}-dirty", r.commit));
+    assert!(dirty[0].contains("uncommitted changes"), "{dirty:?}");
+    let foreign = problems(&|r| r.commit = "0123456789abcdef0123456789abcdef01234567".into());
+    assert!(foreign[0].contains("does not hold"), "{foreign:?}");
+    assert!(problems(&|r| r.commit = "unknown".into())[0].contains("records no commit"));
+    let path = problems(&|r| r.title = "/home/someone/seje".into());
+    assert!(
+        path[0].contains(".title holds the absolute path `/home/someone/seje`"),
+        "{path:?}"
+    );
 }
