@@ -119,6 +119,16 @@ enum Command {
         /// Food-101-format test images per class [preset: benchmark 10, fixture-mini 1].
         #[arg(long)]
         food101_test: Option<usize>,
+        /// Also write the pretraining set (the stand-in for ImageNet: one class per visible
+        /// ingredient) into this directory (spec/data-synthetic-benchmark.md).
+        #[arg(long, value_name = "DIR")]
+        pretrain: Option<PathBuf>,
+        /// Pretraining set: training images per class.
+        #[arg(long, default_value_t = 60)]
+        pretrain_train: usize,
+        /// Pretraining set: test images per class.
+        #[arg(long, default_value_t = 10)]
+        pretrain_test: usize,
     },
     /// Train the Phase II joint embedding (spec/phase2-training-loop.md): per iteration a
     /// discriminator step then the main step; validation every epoch; the authors' two-stage
@@ -1108,6 +1118,9 @@ fn run() -> Result<()> {
             max_images,
             food101_train,
             food101_test,
+            pretrain,
+            pretrain_train,
+            pretrain_test,
         } => {
             let mut cfg = match preset {
                 Preset::Benchmark => SynthConfig::benchmark(recipes.unwrap_or(10_000)),
@@ -1121,6 +1134,20 @@ fn run() -> Result<()> {
             cfg.food101_train = food101_train.unwrap_or(cfg.food101_train);
             cfg.food101_test = food101_test.unwrap_or(cfg.food101_test);
             synth_cmd(&cfg, &out, food101.as_deref())?;
+            if let Some(dir) = pretrain {
+                let start = Instant::now();
+                let f = synth::generate_pretrain(&cfg, &dir, pretrain_train, pretrain_test)
+                    .with_context(|| format!("generating {}", dir.display()))?;
+                println!(
+                    "pretraining set  {}: {} classes, {} train + {} test images ({:.1} MB), {:.1} s",
+                    dir.display(),
+                    f.classes,
+                    f.train,
+                    f.test,
+                    f.image_bytes as f64 / 1e6,
+                    start.elapsed().as_secs_f64()
+                );
+            }
         }
         Command::Train {
             config,

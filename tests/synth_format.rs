@@ -184,8 +184,9 @@ fn check_recipe1m(root: &Path, size: u32) -> Checked {
     }
 }
 
-/// Checks the Food-101 layout; returns (classes, train, test).
-fn check_food101(root: &Path, size: u32) -> (usize, usize, usize) {
+/// Checks the Food-101 layout whose first readable label is `first_label`; returns (classes,
+/// train, test).
+fn check_food101(root: &Path, size: u32, first_label: &str) -> (usize, usize, usize) {
     let lines = |name: &str| -> Vec<String> {
         std::fs::read_to_string(root.join("meta").join(name))
             .unwrap_or_else(|e| panic!("meta/{name}: {e}"))
@@ -203,7 +204,7 @@ fn check_food101(root: &Path, size: u32) -> (usize, usize, usize) {
         .all(|c| c.chars().all(|ch| ch.is_ascii_lowercase() || ch == '_')));
     let labels = lines("labels.txt");
     assert_eq!(labels.len(), classes.len());
-    assert_eq!(labels[0], "Apple pie");
+    assert_eq!(labels[0], first_label);
     let mut seen = HashSet::new();
     let mut count = |list: &[String]| {
         for l in list {
@@ -247,7 +248,11 @@ fn fixture_recipe1m_mini_keeps_the_format_contract() {
 fn fixture_food101_mini_keeps_the_format_contract() {
     let cfg = SynthConfig::fixture_mini();
     let world = synth::World::standard();
-    let (classes, train, test) = check_food101(&fixtures().join("food101-mini"), cfg.image_size);
+    let (classes, train, test) = check_food101(
+        &fixtures().join("food101-mini"),
+        cfg.image_size,
+        "Apple pie",
+    );
     assert_eq!(classes, world.categories.len());
     assert_eq!(train, classes * cfg.food101_train);
     assert_eq!(test, classes * cfg.food101_test);
@@ -267,8 +272,44 @@ fn a_generated_benchmark_with_several_images_per_recipe_keeps_the_contract() {
     assert_eq!(c.mislabelled, s.mislabelled_lines);
     let f = synth::generate_food101(&cfg, &dir.path().join("f")).expect("food101");
     assert_eq!(
-        check_food101(&dir.path().join("f"), 24),
+        check_food101(&dir.path().join("f"), 24, "Apple pie"),
         (f.classes, f.train, f.test)
+    );
+}
+
+#[test]
+fn the_pretraining_set_keeps_the_food101_contract_with_one_class_per_visible_ingredient() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cfg = SynthConfig::benchmark(10);
+    cfg.image_size = 24;
+    let p = synth::generate_pretrain(&cfg, &dir.path().join("p"), 2, 1).expect("pretrain");
+    let world = synth::World::standard();
+    let visible = synth::pretrain::pretrain_classes(&world);
+    assert_eq!(p.classes, visible.len());
+    assert_eq!(
+        check_food101(&dir.path().join("p"), 24, "anchovies"),
+        (visible.len(), 2 * visible.len(), visible.len())
+    );
+    let classes = std::fs::read_to_string(dir.path().join("p/meta/classes.txt")).unwrap();
+    assert!(classes.lines().any(|c| c == "cherry_tomatoes"), "{classes}");
+    // Its own RNG purpose: the same seed, another set of photographs than the Food-101 one.
+    let again = tempfile::tempdir().expect("tempdir");
+    synth::generate_pretrain(&cfg, again.path(), 2, 1).expect("pretrain");
+    let a = std::fs::read(dir.path().join("p/meta/train.txt")).unwrap();
+    assert_eq!(
+        a,
+        std::fs::read(again.path().join("meta/train.txt")).unwrap()
+    );
+    let first = String::from_utf8(a)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    let bytes = |root: &Path| std::fs::read(root.join("images").join(format!("{first}.jpg")));
+    assert_eq!(
+        bytes(&dir.path().join("p")).unwrap(),
+        bytes(again.path()).unwrap()
     );
 }
 

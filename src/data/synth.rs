@@ -5,13 +5,14 @@
 //!
 //! Spec: spec/data-synthetic-benchmark.md. Parts: `world.rs` (categories, ingredients, actions,
 //! utensils), `recipes.rs` (text), `render.rs` and `canvas.rs` (photographs), `writer.rs` (Recipe1M files),
-//! `food101.rs` (Food-101 files).
+//! `food101.rs` (Food-101 files), `pretrain.rs` (the stand-in for ImageNet).
 //!
 //! Determinism: every recipe draws from its own ChaCha8 stream keyed by (seed, purpose) with the
 //! recipe index as stream number, so output does not depend on how rayon schedules the work.
 
 mod canvas;
 pub mod food101;
+pub mod pretrain;
 pub mod recipes;
 pub mod render;
 pub mod world;
@@ -29,6 +30,7 @@ use sha2::{Digest, Sha256};
 use crate::{Error, Result};
 
 pub use food101::{generate_food101, Food101Summary};
+pub use pretrain::generate_pretrain;
 pub use recipes::{recipe_text, IngredientLine, RecipeText};
 pub use world::World;
 pub use writer::{generate, image_path, make_recipe, SynthSummary};

@@ -150,6 +150,13 @@ pub struct Generate {
     /// Most images per recipe, 1 to 5 (`seje synth`'s default, 5, when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_images: Option<usize>,
+    /// Pretraining set (the stand-in for ImageNet, one class per visible ingredient): training
+    /// images per class; absent: no pretraining set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pretrain_train: Option<usize>,
+    /// Pretraining set: test images per class (`seje synth`'s default when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pretrain_test: Option<usize>,
 }
 
 /// Extra arguments of the four Phase I commands (`{data}` stands for the data directory).
@@ -168,6 +175,11 @@ pub struct Phase1Config {
     /// `seje features categories`.
     #[serde(default)]
     pub categories: Vec<String>,
+    /// `seje features categoriser` on the generated pretraining set (stage `pretrain`; needs
+    /// `[data.generate] pretrain_train`). Its weights initialise the categoriser (`--init`)
+    /// and the Phase II image backbone (`model.pretrained`), as ImageNet's do in the paper.
+    #[serde(default)]
+    pub pretrain: Option<Vec<String>>,
 }
 
 /// Phase II: a training configuration (relative to the reproduce configuration) and overrides.
@@ -382,6 +394,18 @@ pub fn load_config(path: &Path) -> Result<ReproduceConfig> {
             ),
             _ => {}
         }
+    }
+    let pretrain_set = cfg
+        .data
+        .generate
+        .as_ref()
+        .is_some_and(|g| g.pretrain_train.is_some());
+    if cfg.phase1.pretrain.is_some() && !pretrain_set {
+        bail!(
+            "reproduce configuration {}: [phase1] pretrain needs a generated pretraining set \
+             ([data.generate] pretrain_train)",
+            path.display()
+        );
     }
     if cfg.authors.is_some() {
         let p = &cfg.phase1;
@@ -1105,6 +1129,7 @@ pub fn run(root: &Path, args: &ReproduceArgs) -> Result<Outcome> {
     }
 
     // The data.
+    let mut pretrain_set: Option<PathBuf> = None;
     let (recipe1m, food101) = match given {
         Some(g) => g,
         None => {
@@ -1129,9 +1154,23 @@ pub fn run(root: &Path, args: &ReproduceArgs) -> Result<Outcome> {
                 if let Some(m) = g.max_images {
                     a.extend(["--max-images".to_string(), m.to_string()]);
                 }
+                if let Some(n) = g.pretrain_train {
+                    a.extend([
+                        "--pretrain".to_string(),
+                        path_str(&out.join("pretrain")),
+                        "--pretrain-train".into(),
+                        n.to_string(),
+                    ]);
+                    if let Some(m) = g.pretrain_test {
+                        a.extend(["--pretrain-test".to_string(), m.to_string()]);
+                    }
+                }
                 a
             };
             let dir = or_stop!(runner.command_stage(MAIN_VARIANT, "synth", false, &synth_args));
+            if g.pretrain_train.is_some() {
+                pretrain_set = Some(dir.join("pretrain"));
+            }
             (dir.join("recipe1m"), dir.join("food101"))
         }
     };
@@ -1327,8 +1366,28 @@ pub fn run(root: &Path, args: &ReproduceArgs) -> Result<Outcome> {
             with_out(&head, out, &tail)
         }));
 
+        // The stand-in for ImageNet: a backbone trained on the generated pretraining set
+        // (resumes from its checkpoints); its weights start the categoriser and Phase II.
+        let pretrained = match (&cfg.phase1.pretrain, &pretrain_set) {
+            (Some(extra), Some(set)) => {
+                let (tail, set_s) = (with(extra, &[], true), path_str(set));
+                let dir = or_stop!(runner.command_stage(name, "pretrain", true, &|out| {
+                    with_out(
+                        &["features", "categoriser", "--food101", &set_s],
+                        out,
+                        &tail,
+                    )
+                }));
+                Some(dir.join("model.safetensors"))
+            }
+            _ => None,
+        };
+
         // Phase I: the image categoriser (resumes from its checkpoints).
-        let tail = with(&cfg.phase1.categoriser, &v.categoriser, true);
+        let mut tail = with(&cfg.phase1.categoriser, &v.categoriser, true);
+        if let Some(w) = &pretrained {
+            tail.extend(["--init".to_string(), path_str(w)]);
+        }
         let categoriser = or_stop!(runner.command_stage(name, "categoriser", true, &|out| {
             with_out(
                 &["features", "categoriser", "--food101", &food_s],
@@ -1370,6 +1429,9 @@ pub fn run(root: &Path, args: &ReproduceArgs) -> Result<Outcome> {
                 toml_string(if im2recipe { &vocab } else { "" })
             ),
         ];
+        if let Some(w) = &pretrained {
+            sets.push(format!("model.pretrained={}", toml_string(&path_str(w))));
+        }
         sets.extend(subs(&cfg.phase2.set));
         sets.extend(subs(&v.phase2_set));
         let preset = v
@@ -1626,6 +1688,28 @@ mod tests {
         .unwrap();
         let e = load_config(&p).unwrap_err();
         assert!(format!("{e:#}").contains("either `generate`"), "{e:#}");
+    }
+
+    #[test]
+    fn a_pretrain_stage_without_a_generated_pretraining_set_is_refused() {
+        let root = crate::workspace_root();
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.toml");
+        let text = fs::read_to_string(root.join("paper/reproduce/ci-learning.toml")).unwrap();
+        let with_stage = text.replace(
+            "categories = []\n",
+            "categories = []\npretrain = [\"--arch\", \"tiny\"]\n",
+        );
+        fs::write(&p, &with_stage).unwrap();
+        let e = format!("{:#}", load_config(&p).unwrap_err());
+        assert!(
+            e.contains("[phase1] pretrain needs a generated pretraining set"),
+            "{e}"
+        );
+        let with_set = with_stage.replace("max_images = 1 ", "pretrain_train = 2\nmax_images = 1 ");
+        fs::write(&p, &with_set).unwrap();
+        let cfg = load_config(&p).unwrap();
+        assert_eq!(cfg.data.generate.unwrap().pretrain_train, Some(2));
     }
 
     #[test]

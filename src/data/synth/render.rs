@@ -42,6 +42,20 @@ pub fn render<R: Rng>(
     height: u32,
     rng: &mut R,
 ) -> RgbImage {
+    render_zoomed(world, text, width, height, 1.0, rng)
+}
+
+/// [`render`] with the camera `zoom` times closer (the same random draws, so `zoom = 1` is
+/// [`render`]): a close-up of the middle of the dish, its toppings `zoom` times larger, as the
+/// object-centred photographs of the pretraining set.
+pub fn render_zoomed<R: Rng>(
+    world: &World,
+    text: &RecipeText,
+    width: u32,
+    height: u32,
+    zoom: f32,
+    rng: &mut R,
+) -> RgbImage {
     let (w, h) = (width as usize, height as usize);
     let cat = &world.categories[text.category];
     let short = w.min(h) as f32;
@@ -49,7 +63,7 @@ pub fn render<R: Rng>(
     let view = View {
         cx: w as f32 * (0.5 + rng.gen_range(-0.08..0.08)),
         cy: h as f32 * (0.5 + rng.gen_range(-0.08..0.08)),
-        scale: short * 0.5 * rng.gen_range(0.7..0.95),
+        scale: short * 0.5 * rng.gen_range(0.7..0.95) * zoom,
         squash: rng.gen_range(0.62..1.0),
         cos: angle.cos(),
         sin: angle.sin(),
