@@ -1138,15 +1138,7 @@ fn run() -> Result<()> {
                 let start = Instant::now();
                 let f = synth::generate_pretrain(&cfg, &dir, pretrain_train, pretrain_test)
                     .with_context(|| format!("generating {}", dir.display()))?;
-                println!(
-                    "pretraining set  {}: {} classes, {} train + {} test images ({:.1} MB), {:.1} s",
-                    dir.display(),
-                    f.classes,
-                    f.train,
-                    f.test,
-                    f.image_bytes as f64 / 1e6,
-                    start.elapsed().as_secs_f64()
-                );
+                print_image_set("pretraining set ", &dir, &f, start);
             }
         }
         Command::Train {
@@ -1452,17 +1444,22 @@ fn synth_cmd(
         let start = Instant::now();
         let f = synth::generate_food101(cfg, dir)
             .with_context(|| format!("generating {}", dir.display()))?;
-        println!(
-            "food101-format   {}: {} classes, {} train + {} test images ({:.1} MB), {:.1} s",
-            dir.display(),
-            f.classes,
-            f.train,
-            f.test,
-            f.image_bytes as f64 / 1e6,
-            start.elapsed().as_secs_f64()
-        );
+        print_image_set("food101-format  ", dir, &f, start);
     }
     Ok(())
+}
+
+/// One line of `seje synth` for a Food-101-format set it wrote.
+fn print_image_set(kind: &str, dir: &std::path::Path, f: &synth::Food101Summary, start: Instant) {
+    println!(
+        "{kind} {}: {} classes, {} train + {} test images ({:.1} MB), {:.1} s",
+        dir.display(),
+        f.classes,
+        f.train,
+        f.test,
+        f.image_bytes as f64 / 1e6,
+        start.elapsed().as_secs_f64()
+    );
 }
 
 fn classify(

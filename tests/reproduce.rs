@@ -8,6 +8,9 @@ use std::path::{Path, PathBuf};
 
 use xtask::reproduce::{self, ReproduceArgs, Results, SYNTHETIC_BANNER};
 
+/// The Phase I stages, in the order they run.
+const PHASE_ONE: [&str; 4] = ["text", "sentences", "categoriser", "categories"];
+
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -25,7 +28,12 @@ fn args(dir: &Path, stop_after: Option<&str>) -> ReproduceArgs {
 }
 
 fn run(dir: &Path, stop_after: Option<&str>) -> Option<Results> {
-    reproduce::run(&root(), &args(dir, stop_after))
+    run_with(&args(dir, stop_after))
+}
+
+/// `cargo xtask reproduce` with `args`; its results, `None` when stopped early.
+fn run_with(args: &ReproduceArgs) -> Option<Results> {
+    reproduce::run(&root(), args)
         .unwrap_or_else(|e| panic!("reproduce failed: {e:#}"))
         .results
 }
@@ -45,20 +53,8 @@ fn reproduce_runs_the_pipeline_on_the_fixtures_then_reuses_and_resumes() {
 
     // Every stage ran: 4 Phase I stages once (shared by the ablation), train and eval per variant.
     let stages: Vec<&str> = first.stages.iter().map(|s| s.stage.as_str()).collect();
-    assert_eq!(
-        stages,
-        [
-            "text",
-            "sentences",
-            "categoriser",
-            "categories",
-            "train",
-            "eval",
-            "references",
-            "train",
-            "eval"
-        ]
-    );
+    let variants = ["train", "eval", "references", "train", "eval"];
+    assert_eq!(stages, [&PHASE_ONE[..], &variants].concat());
     assert!(first.stages.iter().all(|s| !s.cached));
     let refs: Vec<&str> = first.references.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(refs, ["oracle", "category-ceiling"]);
@@ -149,24 +145,10 @@ fn the_ci_learning_benchmark_passes_the_permutation_test() {
         config: Some("ci-learning".into()),
         ..args(tmp.path(), None)
     };
-    let r = reproduce::run(&root(), &args)
-        .unwrap_or_else(|e| panic!("reproduce failed: {e:#}"))
-        .results
-        .expect("not stopped");
+    let r = run_with(&args).expect("not stopped");
     let stages: Vec<&str> = r.stages.iter().map(|s| s.stage.as_str()).collect();
-    assert_eq!(
-        stages,
-        [
-            "synth",
-            "text",
-            "sentences",
-            "categoriser",
-            "categories",
-            "train",
-            "eval",
-            "references"
-        ]
-    );
+    let after = ["train", "eval", "references"];
+    assert_eq!(stages, [&["synth"][..], &PHASE_ONE, &after].concat());
     let v = &r.variants[0];
     assert_eq!(v.test_pairs, 300);
     let test = &v.eval["permutation_test"];
@@ -291,10 +273,7 @@ fn the_authors_model_configuration_evaluates_their_release_without_training() {
         config: Some("authors-model-fixture".into()),
         ..args(tmp.path(), None)
     };
-    let first = reproduce::run(&root(), &args)
-        .unwrap_or_else(|e| panic!("reproduce failed: {e:#}"))
-        .results
-        .expect("not stopped");
+    let first = run_with(&args).expect("not stopped");
     let stages: Vec<&str> = first.stages.iter().map(|s| s.stage.as_str()).collect();
     assert_eq!(stages, ["features", "import", "eval"]);
     assert_eq!(first.variants.len(), 1);

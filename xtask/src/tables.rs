@@ -152,6 +152,31 @@ fn ours(v: &VariantResult, size: u64, dir: &str, metric: &str) -> Option<f64> {
     metric_of(&v.eval, size, dir, metric)
 }
 
+/// The four metrics of one direction of an evaluation report at a size: as Markdown cells
+/// (` | x` each, `—` where missing) and as comma-separated CSV values (empty where missing).
+fn direction_cells(eval: &serde_json::Value, size: u64, dir: &str) -> (String, String) {
+    let vals: Vec<Option<f64>> = METRICS
+        .iter()
+        .map(|(m, _)| metric_of(eval, size, dir, m))
+        .collect();
+    let cells = METRICS
+        .iter()
+        .zip(&vals)
+        .map(|((m, _), x)| {
+            format!(
+                " | {}",
+                x.map(|x| fmt_ours(m, x)).unwrap_or_else(|| "—".into())
+            )
+        })
+        .collect();
+    let values = vals
+        .iter()
+        .map(|x| x.map(|x| format!("{x:.4}")).unwrap_or_default())
+        .collect::<Vec<_>>()
+        .join(",");
+    (cells, values)
+}
+
 /// A metric of an evaluation report (`seje eval --json`) at a size: MedR as reported, R@K in
 /// percent.
 fn metric_of(eval: &serde_json::Value, size: u64, dir: &str, metric: &str) -> Option<f64> {
@@ -382,22 +407,12 @@ pub fn render(r: &Results, paper: &PaperTables) -> Result<Vec<(String, String)>>
                 };
                 let mut row = format!("| {} (C = {}) | {preset}", v.name, v.classes);
                 for (dir, _) in DIRECTIONS {
-                    let vals: Vec<Option<f64>> =
-                        METRICS.iter().map(|(m, _)| ours(v, size, dir, m)).collect();
-                    for ((m, _), x) in METRICS.iter().zip(&vals) {
-                        row.push_str(&format!(
-                            " | {}",
-                            x.map(|x| fmt_ours(m, x)).unwrap_or_else(|| "—".into())
-                        ));
-                    }
+                    let (cells, values) = direction_cells(&v.eval, size, dir);
+                    row.push_str(&cells);
                     abl_csv.push_str(&format!(
-                        "\"{}\",{},{size},{dir},{}\n",
+                        "\"{}\",{},{size},{dir},{values}\n",
                         v.name.replace('"', "\"\""),
                         v.preset,
-                        vals.iter()
-                            .map(|x| x.map(|x| format!("{x:.4}")).unwrap_or_default())
-                            .collect::<Vec<_>>()
-                            .join(",")
                     ));
                 }
                 row.push_str(" |\n");
@@ -470,23 +485,11 @@ fn references_section(r: &Results) -> (String, String) {
         for (name, eval) in rows {
             let mut row = format!("| {} | {name}", size_label(size));
             for (dir, _) in DIRECTIONS {
-                let vals: Vec<Option<f64>> = METRICS
-                    .iter()
-                    .map(|(m, _)| metric_of(eval, size, dir, m))
-                    .collect();
-                for ((m, _), x) in METRICS.iter().zip(&vals) {
-                    row.push_str(&format!(
-                        " | {}",
-                        x.map(|x| fmt_ours(m, x)).unwrap_or_else(|| "—".into())
-                    ));
-                }
+                let (cells, values) = direction_cells(eval, size, dir);
+                row.push_str(&cells);
                 csv.push_str(&format!(
-                    "\"{}\",{size},{dir},{}\n",
-                    name.replace('"', "\"\""),
-                    vals.iter()
-                        .map(|x| x.map(|x| format!("{x:.4}")).unwrap_or_default())
-                        .collect::<Vec<_>>()
-                        .join(",")
+                    "\"{}\",{size},{dir},{values}\n",
+                    name.replace('"', "\"\"")
                 ));
             }
             row.push_str(" |\n");
