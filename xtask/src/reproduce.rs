@@ -704,10 +704,7 @@ impl Runner {
                 .ok()
                 .and_then(|t| serde_json::from_str(&t).ok())
                 .unwrap_or(serde_json::Value::Null);
-            let ok: Vec<String> = plan["sizes"]
-                .as_array()
-                .map(|a| a.iter().map(|s| s.to_string()).collect())
-                .unwrap_or_default();
+            let ok = planned_sizes(&plan);
             if ok.is_empty() {
                 return Vec::new();
             }
@@ -759,10 +756,7 @@ impl Runner {
             "",
         );
         let (plan, _) = read_evaluation(eval_dir)?;
-        let sizes: Vec<String> = plan["sizes"]
-            .as_array()
-            .map(|a| a.iter().map(|s| s.to_string()).collect())
-            .unwrap_or_default();
+        let sizes = planned_sizes(&plan);
         let emb = path_str(&eval_dir.join("test.safetensors"));
         let (truth, subsets) = (path_str(benchmark), eval.subsets.to_string());
         let cmds = |out: &Path| {
@@ -829,6 +823,14 @@ fn read_evaluation(eval: &Path) -> Result<(serde_json::Value, serde_json::Value)
         Err(_) => serde_json::Value::Null,
     };
     Ok((plan, report))
+}
+
+/// The sizes a plan evaluates, as `seje eval --sizes` takes them.
+fn planned_sizes(plan: &serde_json::Value) -> Vec<String> {
+    plan["sizes"]
+        .as_array()
+        .map(|a| a.iter().map(|s| s.to_string()).collect())
+        .unwrap_or_default()
 }
 
 /// The sizes a plan could not evaluate, in words.
