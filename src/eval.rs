@@ -10,11 +10,13 @@
 //! tie handling, [`protocol`] runs a protocol over sizes and subsets, [`embeddings`] and [`npy`]
 //! read and write the inputs, [`report`] renders the table, [`significance`] tests whether a
 //! model learned anything (a permutation test on the ranks), [`synthetic_reference`] builds the
-//! synthetic benchmark's oracle and category-ceiling rankings from the generator's truth.
+//! synthetic benchmark's oracle and category-ceiling rankings from the generator's truth, and
+//! [`phase1_truth`] measures the Phase I outputs of that benchmark against the same truth.
 
 pub mod cpython_random;
 pub mod embeddings;
 pub mod npy;
+pub mod phase1_truth;
 pub mod protocol;
 pub mod ranking;
 pub mod report;

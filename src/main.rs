@@ -345,6 +345,27 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Measure Phase I's outputs on a synthetic benchmark against the generator's truth: key terms
+    /// against each recipe's ingredients, actions and utensils, the categoriser's top-1 (f_cat's
+    /// class) against each photograph's dish, the categories against the dishes
+    /// (spec/eval-phase1-truth.md). Give any of the outputs.
+    Truth {
+        /// The synthetic benchmark's root (`synth.json`, `synth_truth.json`).
+        #[arg(long, value_name = "DIR")]
+        root: PathBuf,
+        /// A `seje features text --dump-terms` file.
+        #[arg(long, value_name = "FILE")]
+        terms: Option<PathBuf>,
+        /// The output directory of `seje features categories` (`predictions.jsonl`, `labels.json`).
+        #[arg(long, value_name = "DIR")]
+        categories: Option<PathBuf>,
+        /// The categoriser's directory (`classes.txt`: which dishes it can name).
+        #[arg(long, value_name = "DIR")]
+        categoriser: Option<PathBuf>,
+        /// Also write the measures as JSON to this file.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -1356,6 +1377,50 @@ fn run() -> Result<()> {
                 print!("{}", report.render());
             }
         }
+        Command::Truth {
+            root,
+            terms,
+            categories,
+            categoriser,
+            out,
+        } => {
+            use seje::eval::phase1_truth::{measure, Phase1Outputs};
+            if terms.is_none() && categories.is_none() {
+                anyhow::bail!("nothing to measure: give --terms and/or --categories");
+            }
+            if let Some(dir) = out.as_ref().and_then(|o| o.parent()) {
+                if !dir.as_os_str().is_empty() {
+                    std::fs::create_dir_all(dir)
+                        .with_context(|| format!("cannot create {}", dir.display()))?;
+                }
+            }
+            let predictions = categories
+                .as_ref()
+                .map(|d| d.join(seje::phase1::category_feature::PREDICTIONS_FILE));
+            let labels = categories
+                .as_ref()
+                .map(|d| d.join(seje::phase1::categories::LABELS_FILE));
+            let classes = categoriser
+                .as_ref()
+                .map(|d| d.join(seje::phase1::categoriser_training::CLASSES_FILE));
+            let report = measure(
+                &root,
+                &Phase1Outputs {
+                    terms: terms.as_deref(),
+                    predictions: predictions.as_deref(),
+                    classes: classes.as_deref(),
+                    labels: labels.as_deref(),
+                },
+            )?;
+            print!("{}", report.render());
+            if let Some(o) = &out {
+                seje::phase2::run_dir::write_atomic(
+                    o,
+                    serde_json::to_string_pretty(&report)?.as_bytes(),
+                )?;
+                println!("wrote       {}", o.display());
+            }
+        }
         Command::Eval {
             embeddings,
             image_emb,
@@ -1707,6 +1772,10 @@ fn categories(
         &config_json,
     )?;
     let labels = cat::write_labels(out, &assignment)?;
+    if assignment.ids != feats.ids {
+        anyhow::bail!("the category labels and the features hold different rows");
+    }
+    let predictions = cf::write_predictions(out, &feats, &assignment.partitions)?;
     let missing = feats.names_without_vector();
     println!(
         "images      {} classified over {} recipes; {} of {} class names without a vector{}",
@@ -1723,6 +1792,7 @@ fn categories(
     print!("{}", assignment.summary().render());
     println!("wrote       {}", store.display());
     println!("wrote       {}", labels.display());
+    println!("wrote       {}", predictions.display());
     println!("time        {:.1} s", start.elapsed().as_secs_f64());
     Ok(())
 }

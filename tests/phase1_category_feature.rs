@@ -276,7 +276,7 @@ fn the_three_commands_run_end_to_end_on_the_fixtures() {
         stdout.contains("images      160 classified over 160 recipes"),
         "{stdout}"
     );
-    for f in [CATEGORIES_FILE, "labels.json"] {
+    for f in [CATEGORIES_FILE, "labels.json", "predictions.jsonl"] {
         assert!(
             std::fs::read(a.join(f)).unwrap() == std::fs::read(b.join(f)).unwrap(),
             "{f} differs between two runs"
@@ -300,4 +300,18 @@ fn the_three_commands_run_end_to_end_on_the_fixtures() {
         serde_json::from_str(&std::fs::read_to_string(a.join("labels.json")).unwrap()).unwrap();
     assert_eq!(labels["labels"].as_object().unwrap().len(), 160);
     assert_eq!(labels["num_classes"].as_u64().unwrap() as usize, c);
+    // predictions.jsonl: one line per row, in row order, a class per classified image.
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(a.join("predictions.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 160);
+    let ids: Vec<&str> = lines.iter().map(|l| l["id"].as_str().unwrap()).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "rows not in id order");
+    assert!(lines.iter().all(|l| {
+        let p = l["predictions"].as_array().unwrap();
+        (1..=MAX_IMAGES).contains(&p.len())
+            && ["train", "val", "test"].contains(&l["partition"].as_str().unwrap())
+    }));
 }

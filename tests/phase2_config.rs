@@ -86,7 +86,11 @@ fn every_released_code_key_cites_a_file_and_line() {
 
 #[test]
 fn layers_say_why_they_change_a_key() {
-    for name in ["fixture-mini.toml", "synthetic.toml"] {
+    for name in [
+        "fixture-mini.toml",
+        "synthetic.toml",
+        "synthetic-scratch.toml",
+    ] {
         let lines = keyed_lines(name);
         assert!(
             lines[0].1.starts_with("extends = "),
@@ -286,7 +290,11 @@ fn the_split_rule_and_its_vocabulary_are_checked_together() {
         assert!(e.to_string().contains(problem), "{set}: {e}");
     }
     // The layers keep the valid-count rule their committed measurements used.
-    for layer in ["fixture-mini.toml", "synthetic.toml"] {
+    for layer in [
+        "fixture-mini.toml",
+        "synthetic.toml",
+        "synthetic-scratch.toml",
+    ] {
         let cfg = TrainConfig::load(&config_path(layer), &[]).unwrap();
         assert_eq!(
             cfg.data.split_rule,

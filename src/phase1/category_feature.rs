@@ -208,6 +208,58 @@ pub fn write_categories_store(
     Ok(path)
 }
 
+/// The file of every row's predictions, written beside the store.
+pub const PREDICTIONS_FILE: &str = "predictions.jsonl";
+
+/// Writes `out/predictions.jsonl`: one line per row, `{"id", "partition", "predictions"}` with
+/// the categoriser's top-1 class of each classified photograph in pair order (the classes whose
+/// vectors are the row's f_cat), so the feature can be audited (spec/phase1-category-feature.md).
+/// `partitions` are the rows' splits, in row order.
+///
+/// Errors: `partitions` not one per row; `out` cannot be written.
+pub fn write_predictions(
+    out: &Path,
+    features: &CategoryFeatures,
+    partitions: &[crate::data::recipe1m::Partition],
+) -> Result<PathBuf> {
+    use std::io::Write as _;
+    if partitions.len() != features.ids.len() {
+        return Err(crate::Error::Invalid {
+            what: "category predictions".into(),
+            problem: format!(
+                "{} splits for {} rows",
+                partitions.len(),
+                features.ids.len()
+            ),
+        });
+    }
+    let path = out.join(PREDICTIONS_FILE);
+    let tmp = out.join(format!("{PREDICTIONS_FILE}.tmp"));
+    let write = |source| crate::Error::Write {
+        path: tmp.clone(),
+        source,
+    };
+    let mut w = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(write)?);
+    for ((id, p), part) in features
+        .ids
+        .iter()
+        .zip(&features.predictions)
+        .zip(partitions)
+    {
+        let line = serde_json::json!({ "id": id, "partition": part.as_str(), "predictions": p });
+        writeln!(w, "{line}").map_err(write)?;
+    }
+    w.into_inner()
+        .map_err(|e| write(e.into_error()))?
+        .sync_all()
+        .map_err(write)?;
+    std::fs::rename(&tmp, &path).map_err(|source| crate::Error::Write {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(path)
+}
+
 /// The `splits` metadata of a feature store: what defined the splits of its rows.
 pub(crate) fn splits_json(source: &crate::data::splits::SplitSource) -> String {
     serde_json::to_string(source).expect("a split source serialises")

@@ -358,8 +358,16 @@ fn preset_file(name: &str, dir: &Path) -> std::path::PathBuf {
     }
 }
 
+/// Whether `path` is a layer (a readable TOML file with `extends`); anything else is not.
+fn is_layer(path: &Path) -> bool {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| t.parse::<toml::Table>().ok())
+        .is_some_and(|t| t.contains_key(EXTENDS))
+}
+
 /// The table of `path` with everything it extends merged under it; `preset` replaces the
-/// top layer's `extends`.
+/// preset at the bottom of its layers (the `extends` of the last layer).
 fn read_layers(path: &Path, preset: Option<&str>, depth: usize) -> Result<toml::Table> {
     let origin = path.display().to_string();
     if depth >= MAX_LAYERS {
@@ -406,9 +414,13 @@ fn read_layers(path: &Path, preset: Option<&str>, depth: usize) -> Result<toml::
             problem: "a layer cannot set `preset`: it takes the preset it extends".into(),
         });
     }
-    let below = match preset {
-        Some(p) => preset_file(p, &dir),
-        None => lexical_join(&dir, &extends),
+    // `--preset` replaces the preset at the bottom of the layers: a layer that extends another
+    // layer passes it down.
+    let lexical = lexical_join(&dir, &extends);
+    let (below, preset) = match preset {
+        Some(p) if is_layer(&lexical) => (lexical, Some(p)),
+        Some(p) => (preset_file(p, &dir), None),
+        None => (lexical, None),
     };
     if !below.is_file() {
         return Err(Error::Config {
@@ -420,7 +432,7 @@ fn read_layers(path: &Path, preset: Option<&str>, depth: usize) -> Result<toml::
             ),
         });
     }
-    let mut base = read_layers(&below, None, depth + 1)?;
+    let mut base = read_layers(&below, preset, depth + 1)?;
     merge(&mut base, table, &origin, "")?;
     Ok(base)
 }

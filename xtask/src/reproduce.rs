@@ -302,6 +302,19 @@ pub struct ReferenceResult {
     pub eval: serde_json::Value,
 }
 
+/// Phase I against the generator's truth (the main variant's Phase I stages).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Phase1TruthResult {
+    /// The JSON `seje truth --out` wrote.
+    pub measures: serde_json::Value,
+    /// The categoriser's top-1 on the test split of its Food-101-format set
+    /// (`categoriser.json`).
+    pub categoriser_top1: Option<f64>,
+}
+
+/// The file of rated key terms the text stage dumps on a synthetic benchmark.
+pub const TERMS_DUMP: &str = "terms.jsonl";
+
 /// The kinds of reference ranking, in the order of the tables.
 pub const REFERENCES: [&str; 2] = ["oracle", "category-ceiling"];
 
@@ -335,6 +348,10 @@ pub struct Results {
     /// then the category ceiling. Empty for real data.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub references: Vec<ReferenceResult>,
+    /// Phase I of a synthetic benchmark measured against its truth (`seje truth`;
+    /// spec/eval-phase1-truth.md). Absent for real data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase1_truth: Option<Phase1TruthResult>,
     /// The paper table the main results are compared with when it is not SEJE's: `msje` for a
     /// released checkpoint of MSJE's architecture (spec/reproduce.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -797,6 +814,24 @@ impl Runner {
     }
 }
 
+/// The measures of a `truth` stage and the categoriser's own test top-1.
+fn read_phase1_truth(truth: &Path, categoriser: &Path) -> Result<Phase1TruthResult> {
+    let file = truth.join("truth.json");
+    let measures: serde_json::Value = serde_json::from_str(
+        &fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?,
+    )
+    .with_context(|| format!("{}: not JSON", file.display()))?;
+    let info = categoriser.join("categoriser.json");
+    let categoriser_top1 = fs::read_to_string(&info)
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v["top1"].as_f64());
+    Ok(Phase1TruthResult {
+        measures,
+        categoriser_top1,
+    })
+}
+
 /// The reports of a `references` stage, in the order of [`REFERENCES`] (those it wrote).
 fn read_references(dir: &Path) -> Result<Vec<ReferenceResult>> {
     let mut out = Vec::new();
@@ -1180,6 +1215,7 @@ pub fn run(root: &Path, args: &ReproduceArgs) -> Result<Outcome> {
 
     let mut variant_results = Vec::new();
     let mut references = Vec::new();
+    let mut phase1_truth = None;
     let mut authors_architecture: Option<(String, bool)> = None;
     if let Some(a) = &cfg.authors {
         // Their features: the three pickles converted, im2recipe's sentence vectors converted.
@@ -1345,8 +1381,14 @@ pub fn run(root: &Path, args: &ReproduceArgs) -> Result<Outcome> {
         if im2recipe {
             tail.splice(0..0, ["--split-rule".to_string(), "im2recipe".into()]);
         }
+        // On a synthetic benchmark the rated key terms are kept, to be measured against its truth.
+        let dump = cfg.synthetic;
         let text = or_stop!(runner.command_stage(name, "text", false, &|out| {
-            with_out(&["features", "text", "--root", &root_s], out, &tail)
+            let mut a = with_out(&["features", "text", "--root", &root_s], out, &tail);
+            if dump {
+                a.extend(["--dump-terms".into(), path_str(&out.join(TERMS_DUMP))]);
+            }
+            a
         }));
         let vocab = path_str(&text.join("vocab.bin"));
         let split_args: Vec<String> = if im2recipe {
@@ -1420,6 +1462,29 @@ pub fn run(root: &Path, args: &ReproduceArgs) -> Result<Outcome> {
             with_out(&head, out, &tail)
         }));
         let classes = classes_of(&categories)?;
+
+        // Phase I against the generator's truth (the main variant's stages, synthetic data).
+        if name == MAIN_VARIANT && dump && recipe1m.join("synth_truth.json").exists() {
+            let (terms, cats) = (path_str(&text.join(TERMS_DUMP)), path_str(&categories));
+            let truth = or_stop!(runner.command_stage(name, "truth", false, &|out| {
+                [
+                    "truth",
+                    "--root",
+                    &root_s,
+                    "--terms",
+                    &terms,
+                    "--categories",
+                    &cats,
+                    "--categoriser",
+                    &cat_s,
+                    "--out",
+                    &path_str(&out.join("truth.json")),
+                ]
+                .map(String::from)
+                .to_vec()
+            }));
+            phase1_truth = Some(read_phase1_truth(&truth, &categoriser)?);
+        }
 
         // Phase II: training.
         let mut sets: Vec<String> = vec![
@@ -1568,6 +1633,7 @@ pub fn run(root: &Path, args: &ReproduceArgs) -> Result<Outcome> {
         wall_seconds: wall.elapsed().as_secs_f64(),
         variants: variant_results,
         references,
+        phase1_truth,
         compare_with,
     };
     let paper = tables::PaperTables::load(&root.join("paper/tables"))?;

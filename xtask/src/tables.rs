@@ -422,9 +422,11 @@ pub fn render(r: &Results, paper: &PaperTables) -> Result<Vec<(String, String)>>
     }
 
     let references = references_section(r);
+    let truth = phase1_truth_section(r);
 
     // Stages.
     md.push_str(&references.0);
+    md.push_str(&truth.0);
     md.push_str("\n## Stages\n\n");
     md.push_str("Seconds are those of the run that computed the stage.\n\n");
     md.push_str("| stage | first needed by | key | seconds |\n|---|---|---|---|\n");
@@ -446,9 +448,116 @@ pub fn render(r: &Results, paper: &PaperTables) -> Result<Vec<(String, String)>>
         (FIGURE.to_string(), figure(r, paper, main)),
     ];
     if !r.references.is_empty() {
-        files.push(("references.csv".to_string(), banner_csv + &references.1));
+        files.push((
+            "references.csv".to_string(),
+            banner_csv.clone() + &references.1,
+        ));
+    }
+    if r.phase1_truth.is_some() {
+        files.push(("phase1_truth.csv".to_string(), banner_csv + &truth.1));
     }
     Ok(files)
+}
+
+/// The section "Phase I against the generator's truth" and its CSV rows (output, measure,
+/// value): key terms against each recipe's ingredients, actions and utensils, the categoriser's
+/// top-1 (f_cat's class) against the true dish, the categories against the dishes
+/// (spec/eval-phase1-truth.md). Empty for real data.
+fn phase1_truth_section(r: &Results) -> (String, String) {
+    let mut csv = String::from("output,measure,value\n");
+    let Some(t) = &r.phase1_truth else {
+        return (String::new(), csv);
+    };
+    let m = &t.measures;
+    let pct = |v: &serde_json::Value| {
+        v.as_f64()
+            .map_or("-".to_string(), |x| format!("{:.1}%", 100.0 * x))
+    };
+    let mut rows: Vec<(String, String, String)> = Vec::new();
+    let mut push = |output: &str, measure: &str, v: String| {
+        rows.push((output.to_string(), measure.to_string(), v));
+    };
+    let k = &m["key_terms"];
+    if k.is_object() {
+        push(
+            &format!("key terms of {} recipes", k["recipes"]),
+            "precision / recall",
+            format!("{} / {}", pct(&k["precision"]), pct(&k["recall"])),
+        );
+        for kind in k["kinds"].as_array().into_iter().flatten() {
+            let name = kind["kind"].as_str().unwrap_or("?");
+            if name == "other" {
+                push(
+                    "key terms of no kind of the world",
+                    "extracted",
+                    kind["extracted"].to_string(),
+                );
+            } else {
+                push(
+                    &format!("{name} terms"),
+                    "precision / recall",
+                    format!("{} / {}", pct(&kind["precision"]), pct(&kind["recall"])),
+                );
+            }
+        }
+        push(
+            "f_term (rating-weighted)",
+            "rating mass on true terms",
+            pct(&k["rating_share"]),
+        );
+        let wrong: Vec<String> = k["wrong"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|w| Some(format!("{} {}", w.get(0)?.as_str()?, w.get(1)?)))
+            .collect();
+        push("key terms", "most often wrong", wrong.join(", "));
+    }
+    if let Some(top1) = t.categoriser_top1 {
+        push(
+            "categoriser, its Food-101-format test split",
+            "top-1",
+            pct(&serde_json::json!(top1)),
+        );
+    }
+    let p = &m["predictions"];
+    if p.is_object() {
+        push(
+            "f_cat: categoriser top-1 on the benchmark's photographs",
+            "true dish, all splits / test split",
+            format!("{} / {}", pct(&p["top1"]), pct(&p["test_top1"])),
+        );
+    }
+    let c = &m["categories"];
+    if c.is_object() {
+        push(
+            &format!(
+                "{} categories of {} pairs, {} dishes",
+                c["categories"], c["pairs"], c["dishes"]
+            ),
+            "purity / inverse purity / NMI",
+            format!(
+                "{} / {} / {}",
+                pct(&c["purity"]),
+                pct(&c["inverse_purity"]),
+                c["nmi"].as_f64().map_or("-".into(), |x| format!("{x:.3}"))
+            ),
+        );
+    }
+    let mut md = String::from(
+        "\n## Phase I against the generator's truth\n\n\
+         Each Phase I output of the main variant measured against what the generator wrote \
+         (spec/eval-phase1-truth.md): key terms against each recipe's ingredients, the actions \
+         and utensils its instructions name; the categoriser's top-1 class, whose word2vec \
+         vector is f_cat, against each photograph's dish; the assigned categories against the \
+         dishes.\n\n| Phase I output | measure | value |\n|---|---|---|\n",
+    );
+    for (o, m, v) in rows {
+        md.push_str(&format!("| {o} | {m} | {v} |\n"));
+        let q = |x: &str| format!("\"{}\"", x.replace('"', "\"\""));
+        csv.push_str(&format!("{},{},{}\n", q(&o), q(&m), q(&v)));
+    }
+    (md, csv)
 }
 
 /// The section "What the generator knows is achievable" and its CSV rows: the oracle, every

@@ -45,6 +45,14 @@ pub struct RecipeText {
     pub lines: Vec<IngredientLine>,
     /// Instruction sentences (2 to 19).
     pub instructions: Vec<String>,
+    /// The cooking actions the instructions name, as the generator chose them (the category's
+    /// step actions, and "preheat", "add", "transfer", "serve" where a sentence says so):
+    /// distinct, in order of first use. Not written to any file; the truth Phase I's key terms
+    /// are measured against (spec/eval-phase1-truth.md).
+    pub actions: Vec<&'static str>,
+    /// The utensils the instructions name (the category's, and "oven" for a preheat): distinct,
+    /// in order of first use.
+    pub utensils: Vec<&'static str>,
 }
 
 impl RecipeText {
@@ -158,12 +166,18 @@ pub fn recipe_text<R: Rng>(
         );
     }
     mislabel(&mut lines, mislabel_rate, rng);
-    let instructions = instructions(world, cat, &entities, rng);
+    let Steps {
+        sentences: instructions,
+        actions,
+        utensils,
+    } = instructions(world, cat, &entities, rng);
     RecipeText {
         category,
         title,
         lines,
         instructions,
+        actions,
+        utensils,
     }
 }
 
@@ -367,21 +381,19 @@ fn capitalise(s: &str) -> String {
 /// Instructions: an optional "preheat", then steps that walk through the category's actions in
 /// order, each naming one to three of the recipe's ingredients (every ingredient is named once
 /// before any is named twice) and often a utensil, then an optional serving line.
-fn instructions<R: Rng>(
-    world: &World,
-    cat: &Category,
-    entities: &[usize],
-    rng: &mut R,
-) -> Vec<String> {
+fn instructions<R: Rng>(world: &World, cat: &Category, entities: &[usize], rng: &mut R) -> Steps {
     let (lo, hi) = cat.steps;
     let spread = rng.gen_range(0..=3) + rng.gen_range(0..=3);
     let n = (rng.gen_range(lo..=hi) + spread)
         .saturating_sub(2)
         .clamp(MIN_INSTRUCTIONS, MAX_INSTRUCTIONS);
     let mut out = Vec::with_capacity(n);
+    // The actions and utensils each sentence names, kept beside it so truncation drops both.
+    let mut named: Vec<(Vec<&'static str>, Vec<&'static str>)> = Vec::with_capacity(n);
     if cat.oven {
         let deg = pick(rng, &["325", "350", "375", "400", "425"]);
         out.push(format!("Preheat the oven to {deg} degrees F."));
+        named.push((vec!["preheat"], vec!["oven"]));
     }
     let serve = rng.gen_bool(0.6);
     let middle = n
@@ -410,26 +422,82 @@ fn instructions<R: Rng>(
         let mut ings = names(rng, k);
         ings.dedup();
         let list = join_names(&ings);
-        let sentence = match rng.gen_range(0..8) {
-            0 => format!("{} the {list} in a {utensil}.", capitalise(action)),
-            1 => format!("In a {utensil}, {action} the {list}."),
-            2 => format!("{} the {list} until {state}.", capitalise(action)),
-            3 => format!("Add the {list} to the {utensil} and {action} for {minutes} minutes."),
-            4 => format!("{} the {list}, then set aside.", capitalise(action)),
-            5 => format!("Using a {utensil}, {action} the {list} until {state}."),
-            6 => format!(
-                "{} for {minutes} minutes, or until the {list} is {state}.",
-                capitalise(action)
+        let (sentence, words) = match rng.gen_range(0..8) {
+            0 => (
+                format!("{} the {list} in a {utensil}.", capitalise(action)),
+                (vec![action], vec![utensil]),
             ),
-            _ => format!("Carefully {action} the {list} and transfer to the {utensil}."),
+            1 => (
+                format!("In a {utensil}, {action} the {list}."),
+                (vec![action], vec![utensil]),
+            ),
+            2 => (
+                format!("{} the {list} until {state}.", capitalise(action)),
+                (vec![action], vec![]),
+            ),
+            3 => (
+                format!("Add the {list} to the {utensil} and {action} for {minutes} minutes."),
+                (vec!["add", action], vec![utensil]),
+            ),
+            4 => (
+                format!("{} the {list}, then set aside.", capitalise(action)),
+                (vec![action], vec![]),
+            ),
+            5 => (
+                format!("Using a {utensil}, {action} the {list} until {state}."),
+                (vec![action], vec![utensil]),
+            ),
+            6 => (
+                format!(
+                    "{} for {minutes} minutes, or until the {list} is {state}.",
+                    capitalise(action)
+                ),
+                (vec![action], vec![]),
+            ),
+            _ => (
+                format!("Carefully {action} the {list} and transfer to the {utensil}."),
+                (vec![action, "transfer"], vec![utensil]),
+            ),
         };
         out.push(sentence);
+        named.push(words);
     }
     if serve || out.len() < MIN_INSTRUCTIONS {
-        out.push(pick(rng, SERVINGS).to_string());
+        let line = pick(rng, SERVINGS);
+        out.push(line.to_string());
+        named.push((
+            if line.starts_with("Serve") {
+                vec!["serve"]
+            } else {
+                vec![]
+            },
+            vec![],
+        ));
     }
     out.truncate(MAX_INSTRUCTIONS);
-    out
+    named.truncate(MAX_INSTRUCTIONS);
+    let (mut actions, mut utensils): (Vec<&'static str>, Vec<&'static str>) = (vec![], vec![]);
+    for (a, u) in named {
+        for (list, words) in [(&mut actions, a), (&mut utensils, u)] {
+            for w in words {
+                if !list.contains(&w) {
+                    list.push(w);
+                }
+            }
+        }
+    }
+    Steps {
+        sentences: out,
+        actions,
+        utensils,
+    }
+}
+
+/// What [`instructions`] wrote: the sentences and what they name.
+struct Steps {
+    sentences: Vec<String>,
+    actions: Vec<&'static str>,
+    utensils: Vec<&'static str>,
 }
 
 /// The forms of the recipe's ingredients that are visible on the plate (used by the renderer).
