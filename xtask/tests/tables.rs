@@ -150,6 +150,42 @@ fn a_synthetic_run_has_its_phase_one_measured_against_the_truth() {
 }
 
 #[test]
+fn a_synthetic_run_shows_the_oracle_above_and_the_category_ceiling_below_its_variants() {
+    let paper = PaperTables::load(&root().join("paper/tables")).unwrap();
+    let files = tables::render(&results(true), &paper).unwrap();
+    let md = &files.iter().find(|(n, _)| n == "tables.md").unwrap().1;
+    let section = md
+        .split("## What the generator knows is achievable")
+        .nth(1)
+        .expect("the section")
+        .split("\n## ")
+        .next()
+        .unwrap();
+    let rows: Vec<&str> = section
+        .lines()
+        .filter(|l| l.starts_with("| 1K |"))
+        .map(|l| l.split(" | ").nth(1).unwrap())
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            "oracle",
+            "ours: SEJE (all features)",
+            "ours: without the image category feature",
+            "category-ceiling"
+        ]
+    );
+    assert!(section.contains("| 1K | oracle | 1.50 |"), "{section}");
+    let csv = &files.iter().find(|(n, _)| n == "references.csv").unwrap().1;
+    assert!(csv.contains("\"oracle\",1000,image_to_recipe,1.5"), "{csv}");
+    // Real data has no truth, hence no section and no file.
+    let real = tables::render(&results(false), &paper).unwrap();
+    assert!(real
+        .iter()
+        .all(|(n, t)| n != "references.csv" && !t.contains("What the generator knows")));
+}
+
+#[test]
 fn a_released_msje_checkpoint_is_compared_with_msjes_table() {
     // MSJE's table (git-disl/MSJE's README figure, read from the image): verified, every cell.
     let paper = PaperTables::load(&root().join("paper/tables")).unwrap();
