@@ -388,6 +388,20 @@ fn a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint() {
 }
 
 #[test]
+fn with_no_epoch_the_untrained_model_is_tested() {
+    // max_epochs = 0: the model as initialised is tested (checkpoint epoch 0), so the learning
+    // checks can be run against a model that learned nothing.
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    train(&run, &["--set", "schedule.max_epochs=0"]).success();
+    let test: Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("test.json")).unwrap()).unwrap();
+    assert_eq!(test["checkpoint_epoch"], 0, "{test}");
+    assert!(!run.join("checkpoints/best").exists());
+    assert!(!run.join("metrics.jsonl").exists() || metrics(&run).is_empty());
+}
+
+#[test]
 fn features_built_for_other_splits_are_refused() {
     // Stand-in features of the fixture whose rows were chosen by the im2recipe rule (with the
     // hand-made set's vocabulary); the fixture layer's rule is valid-count.

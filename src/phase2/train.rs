@@ -681,7 +681,15 @@ pub fn train(cfg: &TrainConfig, run_dir: &Path, opts: &TrainOptions) -> Result<T
         tracing::warn!("the test split is empty; nothing to test");
         None
     } else {
-        let state_best = run.load_checkpoint("best", &mut trainer)?;
+        // With no epoch trained (max_epochs = 0) there is no best checkpoint: the untrained model
+        // of `last` (epoch 0) is tested, which is what a check of "learned nothing" wants.
+        let which = if run.has_checkpoint("best") {
+            "best"
+        } else {
+            tracing::warn!("no epoch was trained; testing the untrained model (checkpoints/last)");
+            "last"
+        };
+        let state_best = run.load_checkpoint(which, &mut trainer)?;
         let test_loader = loader(cfg, test_pairs, false)?;
         let emb = embed_with_bar(&trainer, &test_loader, &inputs, device, opts, "test")?;
         let report = evaluate(

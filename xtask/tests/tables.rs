@@ -111,18 +111,22 @@ fn results(synthetic: bool) -> Results {
     }
 }
 
-#[test]
-fn a_synthetic_run_has_its_phase_one_measured_against_the_truth() {
-    let paper = PaperTables::load(&root().join("paper/tables")).unwrap();
-    let files = tables::render(&results(true), &paper).unwrap();
+/// The text of `tables.md` under `heading`, up to the next section.
+fn section<'a>(files: &'a [(String, String)], heading: &str) -> &'a str {
     let md = &files.iter().find(|(n, _)| n == "tables.md").unwrap().1;
-    let section = md
-        .split("## Phase I against the generator's truth")
+    md.split(heading)
         .nth(1)
         .expect("the section")
         .split("\n## ")
         .next()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn a_synthetic_run_has_its_phase_one_measured_against_the_truth() {
+    let paper = PaperTables::load(&root().join("paper/tables")).unwrap();
+    let files = tables::render(&results(true), &paper).unwrap();
+    let section = section(&files, "## Phase I against the generator's truth");
     for row in [
         "| key terms of 8000 recipes | precision / recall | 91.7% / 99.9% |",
         "| action terms | precision / recall | 93.2% / 100.0% |",
@@ -197,14 +201,7 @@ fn the_committed_synthetic_run_has_both_presets_below_the_category_ceiling() {
 fn a_synthetic_run_shows_the_oracle_above_and_the_category_ceiling_below_its_variants() {
     let paper = PaperTables::load(&root().join("paper/tables")).unwrap();
     let files = tables::render(&results(true), &paper).unwrap();
-    let md = &files.iter().find(|(n, _)| n == "tables.md").unwrap().1;
-    let section = md
-        .split("## What the generator knows is achievable")
-        .nth(1)
-        .expect("the section")
-        .split("\n## ")
-        .next()
-        .unwrap();
+    let section = section(&files, "## What the generator knows is achievable");
     let rows: Vec<&str> = section
         .lines()
         .filter(|l| l.starts_with("| 1K |"))
