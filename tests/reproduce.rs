@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use xtask::reproduce::{self, ReproduceArgs, Results, SYNTHETIC_BANNER};
 
 /// The Phase I stages, in the order they run.
-const PHASE_ONE: [&str; 4] = ["text", "sentences", "categoriser", "categories"];
+const PHASE_ONE: [&str; 5] = ["text", "sentences", "categoriser", "categories", "truth"];
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -51,13 +51,25 @@ fn reproduce_runs_the_pipeline_on_the_fixtures_then_reuses_and_resumes() {
     let tmp = tempfile::tempdir().unwrap();
     let first = run(tmp.path(), None).expect("not stopped");
 
-    // Every stage ran: 4 Phase I stages once (shared by the ablation), train and eval per variant.
+    // Every stage ran: 4 Phase I stages once (shared by the ablation) and their measure against
+    // the generator's truth, train and eval per variant.
     let stages: Vec<&str> = first.stages.iter().map(|s| s.stage.as_str()).collect();
     let variants = ["train", "eval", "references", "train", "eval"];
     assert_eq!(stages, [&PHASE_ONE[..], &variants].concat());
     assert!(first.stages.iter().all(|s| !s.cached));
     let refs: Vec<&str> = first.references.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(refs, ["oracle", "category-ceiling"]);
+    // Phase I of the fixture measured against its truth (spec/eval-phase1-truth.md).
+    let truth = &first
+        .phase1_truth
+        .as_ref()
+        .expect("the truth stage")
+        .measures;
+    assert_eq!(truth["key_terms"]["recipes"], 160);
+    assert!(
+        truth["categories"]["nmi"].as_f64().unwrap() > 0.0,
+        "{truth}"
+    );
     assert_eq!(first.variants.len(), 2);
     for v in &first.variants {
         assert_eq!(v.test_pairs, 32, "{}", v.name);
@@ -120,6 +132,7 @@ fn reproduce_runs_the_pipeline_on_the_fixtures_then_reuses_and_resumes() {
             ("sentences", true),
             ("categoriser", true),
             ("categories", true),
+            ("truth", false),
             ("train", false),
             ("eval", false),
             ("references", false),
@@ -129,6 +142,7 @@ fn reproduce_runs_the_pipeline_on_the_fixtures_then_reuses_and_resumes() {
     );
     assert_eq!(numbers(&first), numbers(&resumed));
     assert_eq!(first.references, resumed.references);
+    assert_eq!(first.phase1_truth, resumed.phase1_truth);
 }
 
 /// The learning check of the pipeline (spec/eval-protocol.md, "Did the model learn anything?"):
