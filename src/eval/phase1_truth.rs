@@ -17,9 +17,11 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::synthetic_reference::{read_truth, TruthRecord};
+use crate::data::synth::recipes::{TEMPLATE_ACTIONS, TEMPLATE_UTENSILS};
 use crate::data::synth::world::World;
 use crate::data::synth::{plan, recipe_at, SynthConfig};
 use crate::error::{Error, Result};
+use crate::phase1::categoriser::read_labels;
 
 /// How many of the most frequent wrong and missed terms a report lists.
 pub const LISTED: usize = 10;
@@ -169,10 +171,12 @@ impl Vocabulary {
                 add(u, TermKind::Utensil);
             }
         }
-        for a in ["preheat", "add", "transfer", "serve"] {
+        for a in TEMPLATE_ACTIONS {
             add(a, TermKind::Action);
         }
-        add("oven", TermKind::Utensil);
+        for u in TEMPLATE_UTENSILS {
+            add(u, TermKind::Utensil);
+        }
         Vocabulary { kinds }
     }
 
@@ -550,15 +554,7 @@ pub fn measure(root: &Path, outputs: &Phase1Outputs<'_>) -> Result<Phase1Truth> 
         .map(|p| {
             let lines: Vec<PredictionLine> = read_json_lines(p)?;
             let classes = match outputs.classes {
-                Some(c) => std::fs::read_to_string(c)
-                    .map_err(|e| Error::Io {
-                        file: c.display().to_string(),
-                        problem: e.to_string(),
-                    })?
-                    .lines()
-                    .map(|l| l.trim().to_string())
-                    .filter(|l| !l.is_empty())
-                    .collect(),
+                Some(c) => read_labels(c)?.into_iter().collect(),
                 None => lines.iter().flat_map(|l| l.predictions.clone()).collect(),
             };
             prediction_scores(&lines, &truth, &classes)

@@ -821,11 +821,18 @@ fn read_phase1_truth(truth: &Path, categoriser: &Path) -> Result<Phase1TruthResu
         &fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?,
     )
     .with_context(|| format!("{}: not JSON", file.display()))?;
+    // A categoriser without its record has no top-1 to show; a record that cannot be read is an
+    // error, not a row left out.
     let info = categoriser.join("categoriser.json");
-    let categoriser_top1 = fs::read_to_string(&info)
-        .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .and_then(|v| v["top1"].as_f64());
+    let categoriser_top1 = match fs::read_to_string(&info) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        read => {
+            let text = read.with_context(|| format!("cannot read {}", info.display()))?;
+            let v: serde_json::Value = serde_json::from_str(&text)
+                .with_context(|| format!("{}: not JSON", info.display()))?;
+            v["top1"].as_f64()
+        }
+    };
     Ok(Phase1TruthResult {
         measures,
         categoriser_top1,

@@ -62,6 +62,13 @@ impl RecipeText {
     }
 }
 
+/// The actions the instruction templates name besides the category's own (preheating, "Add the …",
+/// "… and transfer to …", "Serve …"): with the category's actions, every word
+/// [`RecipeText::actions`] can hold.
+pub const TEMPLATE_ACTIONS: [&str; 4] = ["preheat", "add", "transfer", "serve"];
+/// The utensil the templates name besides the category's own (the preheat sentence).
+pub const TEMPLATE_UTENSILS: [&str; 1] = ["oven"];
+
 /// Most instructions a recipe may have (Recipe1M's inclusion rule keeps fewer than 20).
 pub const MAX_INSTRUCTIONS: usize = 19;
 /// Fewest instructions a recipe has.
@@ -393,7 +400,7 @@ fn instructions<R: Rng>(world: &World, cat: &Category, entities: &[usize], rng: 
     if cat.oven {
         let deg = pick(rng, &["325", "350", "375", "400", "425"]);
         out.push(format!("Preheat the oven to {deg} degrees F."));
-        named.push((vec!["preheat"], vec!["oven"]));
+        named.push((vec![TEMPLATE_ACTIONS[0]], vec![TEMPLATE_UTENSILS[0]]));
     }
     let serve = rng.gen_bool(0.6);
     let middle = n
@@ -437,7 +444,7 @@ fn instructions<R: Rng>(world: &World, cat: &Category, entities: &[usize], rng: 
             ),
             3 => (
                 format!("Add the {list} to the {utensil} and {action} for {minutes} minutes."),
-                (vec!["add", action], vec![utensil]),
+                (vec![TEMPLATE_ACTIONS[1], action], vec![utensil]),
             ),
             4 => (
                 format!("{} the {list}, then set aside.", capitalise(action)),
@@ -456,7 +463,7 @@ fn instructions<R: Rng>(world: &World, cat: &Category, entities: &[usize], rng: 
             ),
             _ => (
                 format!("Carefully {action} the {list} and transfer to the {utensil}."),
-                (vec![action, "transfer"], vec![utensil]),
+                (vec![action, TEMPLATE_ACTIONS[2]], vec![utensil]),
             ),
         };
         out.push(sentence);
@@ -467,7 +474,7 @@ fn instructions<R: Rng>(world: &World, cat: &Category, entities: &[usize], rng: 
         out.push(line.to_string());
         named.push((
             if line.starts_with("Serve") {
-                vec!["serve"]
+                vec![TEMPLATE_ACTIONS[3]]
             } else {
                 vec![]
             },
@@ -513,6 +520,32 @@ mod tests {
     use super::*;
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
+
+    #[test]
+    fn the_recorded_actions_and_utensils_are_named_by_the_instructions() {
+        let w = World::standard();
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        for i in 0..400 {
+            let r = recipe_text(&w, i % w.categories.len(), 0.1, &mut rng);
+            let cat = &w.categories[r.category];
+            let text = r.instructions.join(" ").to_lowercase();
+            for a in &r.actions {
+                assert!(
+                    cat.actions.contains(a) || TEMPLATE_ACTIONS.contains(a),
+                    "{a} is neither the category's nor a template's"
+                );
+                assert!(text.contains(a), "{a} not in {text}");
+            }
+            for u in &r.utensils {
+                assert!(
+                    cat.utensils.contains(u) || TEMPLATE_UTENSILS.contains(u),
+                    "{u}"
+                );
+                assert!(text.contains(u), "{u} not in {text}");
+            }
+            assert!(!r.actions.is_empty());
+        }
+    }
 
     #[test]
     fn strip_quantity_removes_leading_amounts() {
