@@ -20,7 +20,7 @@ use std::time::Instant;
 use seje::data::images::{tree_path, ImagePolicy};
 use seje::data::loader::{Loader, LoaderConfig};
 use seje::data::pairs::Pair;
-use seje::data::recipe1m::Partition;
+use seje::data::splits::Partition;
 use seje::data::transforms::{Mode, TransformConfig};
 
 /// Writes `n` JPEGs of `w × h` (smooth colour fields with texture, quality 90) and their pairs.

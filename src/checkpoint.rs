@@ -6,6 +6,7 @@
 //!
 //! Spec: spec/checkpoint-format.md.
 
+pub mod epoch;
 mod legacy;
 pub mod load;
 mod numpy;

@@ -9,6 +9,7 @@
 
 pub mod check;
 pub mod feature_store;
+pub mod food101;
 pub mod ids;
 pub mod images;
 pub mod json_stream;

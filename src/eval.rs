@@ -6,14 +6,13 @@
 //! spec/eval-cpython-sampling.md (the subsets). Paper: evaluation section and the MedR-vs-size
 //! figure (§6 in our reconstruction; the paper's numbering is not verified).
 //!
-//! Parts: [`cpython_random`] draws the subsets, [`ranking`] computes ranks in blocks with exact
+//! Parts: [`crate::cpython_random`] draws the subsets, [`ranking`] computes ranks in blocks with exact
 //! tie handling, [`protocol`] runs a protocol over sizes and subsets, [`embeddings`] and [`npy`]
 //! read and write the inputs, [`report`] renders the table, [`significance`] tests whether a
 //! model learned anything (a permutation test on the ranks), [`synthetic_reference`] builds the
 //! synthetic benchmark's oracle and category-ceiling rankings from the generator's truth, and
 //! [`phase1_truth`] measures the Phase I outputs of that benchmark against the same truth.
 
-pub mod cpython_random;
 pub mod embeddings;
 pub mod npy;
 pub mod phase1_truth;

@@ -471,7 +471,7 @@ struct RunSplitArgs {
 }
 
 impl RunSplitArgs {
-    fn split(&self) -> Result<seje::data::recipe1m::Partition> {
+    fn split(&self) -> Result<seje::data::splits::Partition> {
         self.split.parse().map_err(|e: String| anyhow::anyhow!(e))
     }
 }
@@ -1188,13 +1188,36 @@ fn run() -> Result<()> {
                 preset.as_deref(),
                 &set,
             )?;
-            let opts = seje::phase2::train::TrainOptions {
-                resume,
-                force,
-                progress: !no_progress && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            use seje::phase2::train::Stage;
+            let opts = seje::phase2::train::TrainOptions { resume, force };
+            let bar = if no_progress {
+                indicatif::ProgressBar::hidden()
+            } else {
+                progress_bar("{spinner} {msg}: {pos}/{len} ({per_sec}, eta {eta})")?
             };
-            let s = seje::phase2::train::train(&cfg, &run_dir, &opts)
-                .with_context(|| format!("training in {}", run_dir.display()))?;
+            let stage = std::cell::Cell::new(None);
+            let epochs = cfg.schedule.max_epochs;
+            let result = seje::phase2::train::train(&cfg, &run_dir, &opts, &|s, n| {
+                if stage.get() != Some(s) {
+                    stage.set(Some(s));
+                    bar.reset();
+                    let (message, length) = match s {
+                        Stage::Train { epoch, batches } => (
+                            format!("epoch {epoch}/{epochs} training (batches)"),
+                            batches,
+                        ),
+                        Stage::Validation { epoch, pairs } => {
+                            (format!("epoch {epoch}/{epochs} validation (pairs)"), pairs)
+                        }
+                        Stage::Test { pairs } => ("test split (pairs)".to_string(), pairs),
+                    };
+                    bar.set_message(message);
+                    bar.set_length(length);
+                }
+                bar.set_position(n);
+            });
+            bar.finish_and_clear();
+            let s = result.with_context(|| format!("training in {}", run_dir.display()))?;
             println!("run        {}", s.run_dir.display());
             println!("epochs     {} ({})", s.epochs, s.stopped);
             if let Some((score, epoch)) = s.best {
@@ -1414,10 +1437,7 @@ fn run() -> Result<()> {
             )?;
             print!("{}", report.render());
             if let Some(o) = &out {
-                seje::phase2::run_dir::write_atomic(
-                    o,
-                    serde_json::to_string_pretty(&report)?.as_bytes(),
-                )?;
+                seje::files::write_atomic(o, serde_json::to_string_pretty(&report)?.as_bytes())?;
                 println!("wrote       {}", o.display());
             }
         }
@@ -1536,7 +1556,8 @@ fn classify(
     json: bool,
     images: &[PathBuf],
 ) -> Result<()> {
-    use seje::phase1::categoriser::{read_labels, Categoriser};
+    use seje::data::food101::read_labels;
+    use seje::phase1::categoriser::Categoriser;
     let labels = classes.map(read_labels).transpose()?;
     let transform = seje::data::transforms::TransformConfig::sized(resize, crop);
     let model = Categoriser::load(arch, weights, labels, transform)
@@ -1757,7 +1778,7 @@ fn categories(
         .with_context(|| format!("assigning the categories of {}", root.display()))?;
     let config_json = serde_json::json!({
         "categoriser": categoriser.display().to_string(),
-        "w2v_sha256": seje::phase2::run_dir::sha256_file(w2v)?,
+        "w2v_sha256": seje::files::sha256_file(w2v)?,
         "top_bigrams": cfg.top_bigrams,
         "min_train": cfg.min_train,
         "max_classes": cfg.max_classes,
@@ -1873,7 +1894,7 @@ fn data_check(
     bar.finish_and_clear();
     let (report, dataset) = result?;
     let written = match keys {
-        Some(dir) => seje::data::splits::write_keys(dir, &dataset)?,
+        Some(dir) => seje::data::pairs::write_keys(dir, &dataset)?,
         None => Vec::new(),
     };
     if json {

@@ -3,9 +3,7 @@
 //! Spec: spec/phase2-embedding-space.md (the shared space; the encoders and losses get their own
 //! pages as they are implemented, see spec/README.md).
 
-pub mod adam;
 pub mod authors_import;
-pub mod backbone;
 pub mod category_alignment;
 pub mod config;
 pub mod discriminator;
@@ -13,12 +11,11 @@ pub mod embed;
 pub mod embedding_space;
 pub mod image_encoder;
 pub mod inputs;
-pub mod layers;
 pub mod model;
 pub mod objective;
 pub mod recipe_encoder;
 pub mod run_dir;
-pub mod sgd;
+pub mod run_model;
 pub mod step;
 pub mod throughput;
 pub mod trace;

@@ -17,7 +17,7 @@ use serde::Serialize;
 use tch::{Device, Kind, Tensor};
 
 use crate::data::transforms::{self, Mode, TransformConfig};
-use crate::phase2::embed::{load_run_model, RunModel};
+use crate::phase2::run_model::{load_run_model, RunModel};
 use crate::{Error, Result};
 
 use features::{PhotoFeatures, RecipeFeatures, Vectors};

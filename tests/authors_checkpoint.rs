@@ -3,6 +3,9 @@
 //!
 //! Spec: spec/phase2-encoders.md (the whole model and the authors' checkpoint).
 
+#[path = "support/cli.rs"]
+mod cli;
+
 #[path = "support/tensors.rs"]
 mod tensors;
 use tensors::max_abs_diff;
@@ -11,7 +14,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use seje::checkpoint::{load_into, read_state_dict, read_torch_file};
-use seje::phase2::backbone::BackboneConfig;
+use seje::nn::backbone::BackboneConfig;
 use seje::phase2::discriminator::{Discriminator, DiscriminatorConfig};
 use seje::phase2::model::{authors_checkpoint_name, JointEmbedding, JointInput, ModelConfig};
 use seje::phase2::recipe_encoder::RecipeEncoderConfig;
@@ -134,9 +137,7 @@ fn a_checkpoint_for_another_model_is_refused_naming_what_is_missing() {
 }
 
 fn seje() -> assert_cmd::Command {
-    let mut c = assert_cmd::Command::cargo_bin("seje").unwrap();
-    c.env("SEJE_LOG", "warn");
-    c
+    cli::seje_logging("warn")
 }
 
 fn repo() -> PathBuf {
@@ -198,7 +199,7 @@ fn the_authors_checkpoint_becomes_a_run_that_embeds_as_their_model() {
         .unwrap()
         .into_iter()
         .collect();
-    let m = seje::phase2::embed::load_run_model(&run, "best", Some("cpu")).unwrap();
+    let m = seje::phase2::run_model::load_run_model(&run, "best", Some("cpu")).unwrap();
     assert_eq!(m.state.epoch, 7);
     let input = JointInput {
         images: &g["img"],

@@ -6,10 +6,12 @@
 //!
 //! Spec: spec/reproduce.md ("The authors' released model").
 
+#[path = "support/cli.rs"]
+mod cli;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
 use tch::Tensor;
 
 fn root() -> PathBuf {
@@ -20,10 +22,8 @@ fn release() -> PathBuf {
     root().join("fixtures/authors-model")
 }
 
-fn seje() -> Command {
-    let mut c = Command::cargo_bin("seje").unwrap();
-    c.env("SEJE_LOG", "warn");
-    c
+fn seje() -> assert_cmd::Command {
+    cli::seje_logging("warn")
 }
 
 /// The largest |a − b| of two equally shaped float32 buffers.
@@ -191,7 +191,7 @@ fn only_the_test_split_is_converted_when_asked() {
             .unwrap();
     let (ds, _) = seje::data::pairs::open(&root().join("fixtures/recipe1m-mini")).unwrap();
     let mut test: Vec<String> = ds
-        .split(seje::data::recipe1m::Partition::Test)
+        .split(seje::data::splits::Partition::Test)
         .iter()
         .map(|p| p.recipe_id.clone())
         .collect();

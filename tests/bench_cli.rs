@@ -3,15 +3,11 @@
 //!
 //! Spec: spec/phase2-training-loop.md (throughput benchmark).
 
+#[path = "support/cli.rs"]
+mod cli;
+use cli::seje;
+
 use std::path::Path;
-
-use assert_cmd::Command;
-
-fn seje() -> Command {
-    let mut cmd = Command::cargo_bin("seje").expect("the seje binary is built");
-    cmd.env_remove("SEJE_LOG");
-    cmd
-}
 
 #[test]
 fn bench_step_reports_throughput_as_json() {

@@ -3,7 +3,8 @@
 //!
 //! Spec: spec/phase1-categoriser.md.
 
-use assert_cmd::Command;
+#[path = "support/cli.rs"]
+mod cli;
 
 #[derive(serde::Deserialize)]
 struct Golden {
@@ -26,9 +27,9 @@ fn root() -> std::path::PathBuf {
     std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn seje() -> Command {
-    let mut cmd = Command::cargo_bin("seje").expect("the seje binary");
-    cmd.env_remove("SEJE_LOG").current_dir(root());
+fn seje() -> assert_cmd::Command {
+    let mut cmd = cli::seje();
+    cmd.current_dir(root());
     cmd
 }
 

@@ -2,15 +2,9 @@
 //!
 //! Spec: spec/runtime.md (`seje info`).
 
-use assert_cmd::Command;
-
-fn seje() -> Command {
-    let mut cmd =
-        Command::cargo_bin("seje").expect("the seje binary is built for integration tests");
-    // The help text shows the variable's value; keep snapshots independent of the caller's shell.
-    cmd.env_remove("SEJE_LOG");
-    cmd
-}
+#[path = "support/cli.rs"]
+mod cli;
+use cli::seje;
 
 fn stdout(args: &[&str]) -> String {
     let out = seje().args(args).output().expect("seje runs");

@@ -3,15 +3,15 @@
 //!
 //! Spec: spec/data-recipe1m.md (errors, the check).
 
+#[path = "support/cli.rs"]
+mod cli;
+
 #[path = "support/dataset.rs"]
 mod dataset;
 
-use assert_cmd::Command;
-
-fn seje() -> Command {
-    let mut cmd =
-        Command::cargo_bin("seje").expect("the seje binary is built for integration tests");
-    cmd.env("SEJE_LOG", "off").env_remove("RUST_BACKTRACE");
+fn seje() -> assert_cmd::Command {
+    let mut cmd = cli::seje_logging("off");
+    cmd.env_remove("RUST_BACKTRACE");
     cmd
 }
 

@@ -11,7 +11,7 @@ use proptest::prelude::*;
 use seje::data::images::ImagePolicy;
 use seje::data::loader::{Batch, Loader, LoaderConfig};
 use seje::data::pairs;
-use seje::data::recipe1m::Partition;
+use seje::data::splits::Partition;
 use seje::data::transforms::{Mode, TransformConfig};
 
 /// A train split of `n` recipes with 1 to 7 images each (12×9 JPEGs) and the loader settings.

@@ -10,7 +10,8 @@ mod dataset;
 use dataset::RecipeSpec;
 use proptest::prelude::*;
 use seje::data::pairs;
-use seje::data::recipe1m::{self, Partition};
+use seje::data::recipe1m;
+use seje::data::splits::Partition;
 
 fn recipes_strategy() -> impl Strategy<Value = Vec<RecipeSpec>> {
     prop::collection::vec(

@@ -5,11 +5,13 @@
 //!
 //! Spec: spec/data-recipe1m.md ("Which recipes are pairs").
 
+#[path = "support/cli.rs"]
+mod cli;
+
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
 use seje::data::pairs;
-use seje::data::recipe1m::Partition;
+use seje::data::splits::Partition;
 use seje::data::splits::{self, IngredientVocab, RemoveList, SplitRule};
 use serde_json::Value;
 
@@ -17,10 +19,8 @@ fn set() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/recipe1m-splits")
 }
 
-fn seje() -> Command {
-    let mut c = Command::cargo_bin("seje").unwrap();
-    c.env("SEJE_LOG", "warn");
-    c
+fn seje() -> assert_cmd::Command {
+    cli::seje_logging("warn")
 }
 
 /// The output of `seje data check --root ROOT ARGS…` (the command must succeed).

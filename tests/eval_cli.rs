@@ -3,20 +3,16 @@
 //!
 //! Spec: spec/eval-protocol.md (output, inputs).
 
-use std::path::{Path, PathBuf};
+#[path = "support/cli.rs"]
+mod cli;
+use cli::seje;
 
-use assert_cmd::Command;
+use std::path::{Path, PathBuf};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures/golden/eval")
         .join(name)
-}
-
-fn seje() -> Command {
-    let mut cmd = Command::cargo_bin("seje").expect("the seje binary is built");
-    cmd.env_remove("SEJE_LOG");
-    cmd
 }
 
 fn run(args: &[&str]) -> (bool, String, String) {

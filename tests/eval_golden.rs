@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use seje::eval::cpython_random::{sample_uses_pool, CpythonRandom};
+use seje::cpython_random::{sample_uses_pool, CpythonRandom};
 use seje::eval::protocol::DirectionResult;
 use seje::eval::{evaluate, Embeddings, EvalConfig, EvalReport, Protocol};
 use serde_json::Value;

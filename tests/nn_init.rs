@@ -10,9 +10,9 @@
 
 use std::collections::BTreeMap;
 
+use seje::nn::backbone::{Backbone, BackboneConfig};
 use seje::phase1::bert::{BertConfig, BertModel};
 use seje::phase1::skip_instructions::{SkipInstructions, SkipInstructionsConfig};
-use seje::phase2::backbone::{Backbone, BackboneConfig};
 use seje::phase2::discriminator::{Discriminator, DiscriminatorConfig};
 use seje::phase2::model::{JointEmbedding, ModelConfig};
 use tch::{nn, Device, Kind, Tensor};

@@ -6,6 +6,10 @@
 //!
 //! Spec: spec/phase1-bert-rating.md.
 
+#[path = "support/cli.rs"]
+mod cli;
+use cli::seje;
+
 use std::path::{Path, PathBuf};
 
 use seje::data::feature_store::FeatureStore;
@@ -393,12 +397,6 @@ fn the_bert_rating_needs_a_model() {
     };
     let e = write_text_features(&mini(), dir.path(), &cfg, &|_, _| {}).unwrap_err();
     assert!(e.to_string().contains("BERT model"), "{e}");
-}
-
-fn seje() -> assert_cmd::Command {
-    let mut cmd = assert_cmd::Command::cargo_bin("seje").expect("the seje binary is built");
-    cmd.env_remove("SEJE_LOG");
-    cmd
 }
 
 #[test]

@@ -8,12 +8,16 @@
 //! Spec: spec/phase1-categoriser-training.md. food101-mini has 2 training images per class, too
 //! few to generalise: the above-chance accuracy is measured on a generated set (the spec page).
 
+#[path = "support/cli.rs"]
+mod cli;
+use cli::seje;
+
 use std::path::{Path, PathBuf};
 
+use seje::data::food101::read_food101;
 use seje::phase1::categoriser_training::{
-    load_trained, read_food101, train_categoriser, CategoriserTrainingConfig,
-    CategoriserTrainingSummary, TrainedInfo, ABORT_ENV, CHECKPOINT_DIR, CLASSES_FILE, INFO_FILE,
-    MODEL_FILE,
+    load_trained, train_categoriser, CategoriserTrainingConfig, CategoriserTrainingSummary,
+    TrainedInfo, ABORT_ENV, CHECKPOINT_DIR, CLASSES_FILE, INFO_FILE, MODEL_FILE,
 };
 use tch::{Device, Tensor};
 
@@ -51,12 +55,6 @@ fn run(
     tch::set_num_threads(1);
     train_categoriser(&mini(), out, init, cfg, Device::Cpu, false, &|_, _| {})
         .expect("categoriser training")
-}
-
-fn seje() -> assert_cmd::Command {
-    let mut cmd = assert_cmd::Command::cargo_bin("seje").expect("the seje binary is built");
-    cmd.env_remove("SEJE_LOG");
-    cmd
 }
 
 fn bytes(p: impl AsRef<Path>) -> Vec<u8> {
@@ -245,8 +243,8 @@ fn init_weights_keep_the_trunk_and_get_a_new_fc() {
     let serial = lock();
     tch::manual_seed(7);
     let vs = tch::nn::VarStore::new(Device::Cpu);
-    let cfg10 = seje::phase2::backbone::BackboneConfig::tiny().with_classes(Some(10));
-    let _m = seje::phase2::backbone::Backbone::new(vs.root(), &cfg10);
+    let cfg10 = seje::nn::backbone::BackboneConfig::tiny().with_classes(Some(10));
+    let _m = seje::nn::backbone::Backbone::new(vs.root(), &cfg10);
     let init = dir.path().join("init.safetensors");
     vs.save(&init).unwrap();
     drop(serial);

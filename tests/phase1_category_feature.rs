@@ -4,6 +4,10 @@
 //!
 //! Spec: spec/phase1-category-feature.md.
 
+#[path = "support/cli.rs"]
+mod cli;
+use cli::seje;
+
 use std::path::{Path, PathBuf};
 
 use seje::data::feature_store::FeatureStore;
@@ -199,12 +203,6 @@ fn a_missing_image_is_named_with_its_recipe() {
     .expect_err("missing image");
     assert!(e.to_string().contains(&id), "{e}");
     assert!(e.to_string().contains(&pair.images[0]), "{e}");
-}
-
-fn seje() -> assert_cmd::Command {
-    let mut cmd = assert_cmd::Command::cargo_bin("seje").expect("the seje binary is built");
-    cmd.env_remove("SEJE_LOG");
-    cmd
 }
 
 fn ok(out: std::process::Output) -> String {

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
-use seje::data::recipe1m::Partition;
+use seje::data::splits::Partition;
 use seje::phase1::categories::{
     self, assign, labels_json, rank_bigrams, tokenize, write_labels, Assignment, CategoryConfig,
     ClassSource, PairInput, Rule,

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
-use seje::eval::cpython_random::CpythonRandom;
+use seje::cpython_random::CpythonRandom;
 use seje::phase1::entities::EntitySet;
 use seje::phase1::key_terms::Kind;
 use seje::phase1::pos_tagger::{

@@ -5,6 +5,10 @@
 //!
 //! Spec: spec/phase1-sentence-features.md.
 
+#[path = "support/cli.rs"]
+mod cli;
+use cli::seje;
+
 use std::path::{Path, PathBuf};
 
 use seje::data::feature_store::FeatureStore;
@@ -244,12 +248,6 @@ fn errors_name_the_input() {
     )
     .expect_err("no vectors");
     assert!(e.to_string().contains("missing.bin"), "{e}");
-}
-
-fn seje() -> assert_cmd::Command {
-    let mut cmd = assert_cmd::Command::cargo_bin("seje").expect("the seje binary is built");
-    cmd.env_remove("SEJE_LOG");
-    cmd
 }
 
 #[test]

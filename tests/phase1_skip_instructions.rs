@@ -10,8 +10,8 @@ use tensors::max_abs_diff;
 use std::collections::HashMap;
 
 use proptest::prelude::*;
+use seje::nn::adam::{Adam, AdamConfig};
 use seje::phase1::skip_instructions::{SkipInstructions, SkipInstructionsConfig};
-use seje::phase2::adam::{Adam, AdamConfig};
 use tch::{nn, Device, Kind, Tensor};
 
 const TINY: SkipInstructionsConfig = SkipInstructionsConfig {

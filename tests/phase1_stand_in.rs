@@ -5,6 +5,10 @@
 //!
 //! Spec: spec/phase1-stand-in.md.
 
+#[path = "support/cli.rs"]
+mod cli;
+use cli::seje;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -73,7 +77,7 @@ fn writes_three_stores_with_the_phase_ii_shapes_for_every_pair() {
     let cfg = StandInConfig::default();
     let (dir, summary) = write(&cfg);
     let (ds, _) = pairs::open(&mini()).expect("fixture opens");
-    let mut pair_ids: Vec<String> = recipe1m::Partition::ALL
+    let mut pair_ids: Vec<String> = seje::data::splits::Partition::ALL
         .iter()
         .flat_map(|&p| ds.split(p).iter().map(|q| q.recipe_id.clone()))
         .collect();
@@ -246,12 +250,6 @@ fn a_root_without_layer1_names_the_file() {
     let e = stand_in::write_features(dir.path(), &dir.path().join("out"), &Default::default())
         .expect_err("empty root");
     assert!(e.to_string().starts_with("layer1.json: "), "{e}");
-}
-
-fn seje() -> assert_cmd::Command {
-    let mut cmd = assert_cmd::Command::cargo_bin("seje").expect("the seje binary is built");
-    cmd.env_remove("SEJE_LOG");
-    cmd
 }
 
 #[test]

@@ -5,6 +5,10 @@
 //!
 //! Spec: spec/phase1-term-feature.md.
 
+#[path = "support/cli.rs"]
+mod cli;
+use cli::seje;
+
 use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
@@ -240,12 +244,6 @@ fn errors_name_what_is_wrong() {
     let e = write_text_features(&mini(), &dir.path().join("out2"), &cfg, &|_, _| {})
         .expect_err("no word reaches min_count");
     assert!(e.to_string().contains("min_count"), "{e}");
-}
-
-fn seje() -> assert_cmd::Command {
-    let mut cmd = assert_cmd::Command::cargo_bin("seje").expect("the seje binary is built");
-    cmd.env_remove("SEJE_LOG");
-    cmd
 }
 
 #[test]

@@ -8,7 +8,7 @@ use tensors::max_abs_diff;
 
 use std::collections::HashMap;
 
-use seje::phase2::adam::{Adam, AdamConfig};
+use seje::nn::adam::{Adam, AdamConfig};
 use tch::{nn, Device, Kind, Tensor};
 
 fn golden() -> HashMap<String, Tensor> {

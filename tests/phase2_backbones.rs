@@ -9,7 +9,7 @@ use tensors::max_abs_diff;
 
 use std::collections::HashMap;
 
-use seje::phase2::backbone::{Backbone, BackboneConfig};
+use seje::nn::backbone::{Backbone, BackboneConfig};
 use tch::{nn, Device, Kind, Tensor};
 
 fn golden_dir() -> std::path::PathBuf {

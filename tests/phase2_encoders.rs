@@ -127,7 +127,7 @@ proptest! {
 
 #[test]
 fn the_tiny_joint_model_produces_unit_embeddings_and_logits() {
-    use seje::phase2::backbone::BackboneConfig;
+    use seje::nn::backbone::BackboneConfig;
     use seje::phase2::model::{JointEmbedding, JointInput, ModelConfig};
     let cfg = ModelConfig {
         backbone: BackboneConfig::tiny(),

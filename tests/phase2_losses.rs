@@ -11,12 +11,12 @@ use tensors::max_abs_diff;
 use std::collections::HashMap;
 
 use proptest::prelude::*;
+use seje::nn::layers;
 use seje::phase2::category_alignment::cross_entropy;
 use seje::phase2::discriminator::{
     alignment_loss, discriminator_loss, AlignmentForm, Discriminator, DiscriminatorConfig,
 };
 use seje::phase2::embedding_space::l2_normalize;
-use seje::phase2::layers;
 use seje::phase2::triplet::{
     triplet_loss, triplet_loss_from_distances, NegativeMode, TripletConfig,
 };

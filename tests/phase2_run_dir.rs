@@ -2,7 +2,7 @@
 //!
 //! Spec: spec/phase2-run-directory.md.
 
-use seje::phase2::backbone::BackboneConfig;
+use seje::nn::backbone::BackboneConfig;
 use seje::phase2::config::TrainConfig;
 use seje::phase2::model::ModelConfig;
 use seje::phase2::objective::ObjectiveConfig;

@@ -8,7 +8,7 @@ use tensors::max_abs_diff;
 
 use std::collections::HashMap;
 
-use seje::phase2::sgd::{Sgd, SgdConfig};
+use seje::nn::sgd::{Sgd, SgdConfig};
 use tch::{nn, Device, Kind, Tensor};
 
 // Python: torch.optim.SGD([a, b], lr=0.05, momentum=0.9, weight_decay=1e-4, foreach=False)

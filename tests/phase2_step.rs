@@ -3,7 +3,7 @@
 //!
 //! Spec: spec/phase2-training-step.md.
 
-use seje::phase2::backbone::BackboneConfig;
+use seje::nn::backbone::BackboneConfig;
 use seje::phase2::model::{JointInput, ModelConfig};
 use seje::phase2::objective::ObjectiveConfig;
 use seje::phase2::recipe_encoder::RecipeEncoderConfig;

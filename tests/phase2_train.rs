@@ -4,10 +4,12 @@
 //!
 //! Spec: spec/phase2-training-loop.md.
 
+#[path = "support/cli.rs"]
+mod cli;
+
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use assert_cmd::Command;
 use seje::data::feature_store::{FeatureStore, FeatureWriter};
 use seje::phase1::stand_in::{write_features, StandInConfig};
 use serde_json::Value;
@@ -36,11 +38,10 @@ fn features() -> &'static Path {
     .path()
 }
 
-fn seje() -> Command {
-    let mut c = Command::cargo_bin("seje").unwrap();
-    c.env_remove(seje::phase2::train::ABORT_ENV)
-        .env("SEJE_LOG", "warn");
-    c
+fn seje() -> assert_cmd::Command {
+    let mut cmd = cli::seje_logging("warn");
+    cmd.env_remove(seje::phase2::train::ABORT_ENV);
+    cmd
 }
 
 fn train(run: &Path, extra: &[&str]) -> assert_cmd::assert::Assert {
@@ -131,7 +132,7 @@ fn a_fixture_run_writes_every_file_and_learns() {
         let file = PathBuf::from(pair[0].as_str().unwrap());
         assert_eq!(
             pair[1].as_str().unwrap(),
-            seje::phase2::run_dir::sha256_file(&file).unwrap()
+            seje::files::sha256_file(&file).unwrap()
         );
     }
     assert_eq!(manifest["seed"], 1234);

@@ -6,7 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
-use xtask::reproduce::{self, ReproduceArgs, Results, SYNTHETIC_BANNER};
+use xtask::reproduce::{self, ReproduceArgs};
+use xtask::results::{Results, SYNTHETIC_BANNER};
 
 /// The Phase I stages, in the order they run.
 const PHASE_ONE: [&str; 5] = ["text", "sentences", "categoriser", "categories", "truth"];

@@ -8,12 +8,15 @@
 //!
 //! Spec: spec/retrieval.md.
 
+#[path = "support/cli.rs"]
+mod cli;
+
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use assert_cmd::Command;
 use seje::data::feature_store::FeatureStore;
-use seje::data::recipe1m::{read_layer1, Partition, Recipe};
+use seje::data::recipe1m::{read_layer1, Recipe};
+use seje::data::splits::Partition;
 use seje::retrieval::features::{RecipeFeatures, Vectors};
 use seje::retrieval::{photo_self_retrieval, Index, PhaseOneArtefacts, RecipeQuery, Retriever};
 use serde_json::Value;
@@ -22,10 +25,8 @@ fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn seje() -> Command {
-    let mut c = Command::cargo_bin("seje").unwrap();
-    c.env("SEJE_LOG", "warn");
-    c
+fn seje() -> assert_cmd::Command {
+    cli::seje_logging("warn")
 }
 
 fn run(args: &[&str]) {

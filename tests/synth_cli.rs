@@ -3,14 +3,9 @@
 //!
 //! Spec: spec/data-synthetic-benchmark.md (section "Generating a benchmark").
 
-use assert_cmd::Command;
-
-fn seje() -> Command {
-    let mut cmd =
-        Command::cargo_bin("seje").expect("the seje binary is built for integration tests");
-    cmd.env_remove("SEJE_LOG");
-    cmd
-}
+#[path = "support/cli.rs"]
+mod cli;
+use cli::seje;
 
 #[test]
 fn synth_help_snapshot() {

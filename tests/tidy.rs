@@ -3,7 +3,7 @@
 //!
 //! Spec: spec/README.md (traceability rules).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 fn root() -> PathBuf {
@@ -159,4 +159,314 @@ fn every_paper_table_says_where_its_numbers_come_from() {
         }
     }
     assert!(problems.is_empty(), "tidy:\n{}", problems.join("\n"));
+}
+
+/// Committed text files: sources, tests, spec pages, configs, measurements, fixtures' READMEs and
+/// generators, CI. Large data files (over 1 MiB) are left out.
+fn committed_text_files() -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries {
+            let path = entry.expect("dir entry").path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| {
+                [
+                    "rs", "md", "toml", "py", "sh", "txt", "json", "jsonl", "snap", "csv", "svg",
+                ]
+                .iter()
+                .any(|x| e == *x)
+            }) && std::fs::metadata(&path).is_ok_and(|m| m.len() <= 1 << 20)
+            {
+                out.push(path);
+            }
+        }
+    }
+    let mut files = vec![root().join("README.md"), root().join("Cargo.toml")];
+    for dir in [
+        "src", "tests", "spec", "xtask", "paper", "benches", "fixtures", ".ci",
+    ] {
+        walk(&root().join(dir), &mut files);
+    }
+    files.retain(|f| !f.starts_with(root().join("xtask/target")));
+    files.sort();
+    files
+}
+
+/// What a committed file must not name: documents that live beside the repository but not in
+/// it, and the absolute paths of the machines the package was built on. Spelled in pieces so
+/// this file does not match itself.
+fn outside_citations() -> Vec<String> {
+    vec![
+        ["..", "/shared/"].concat(),
+        ["SEJE", "-SPEC"].concat(),
+        ["/wo", "rk/"].concat(),
+    ]
+}
+
+/// The lines of `text` that cite something outside the repository.
+fn citations_outside(text: &str) -> Vec<(usize, String)> {
+    let needles = outside_citations();
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| needles.iter().any(|n| l.contains(n.as_str())))
+        .map(|(i, l)| (i + 1, l.trim().chars().take(120).collect()))
+        .collect()
+}
+
+#[test]
+fn nothing_committed_cites_a_path_outside_the_repository() {
+    let mut problems = Vec::new();
+    for f in committed_text_files() {
+        let Ok(text) = std::fs::read_to_string(&f) else {
+            continue;
+        };
+        let rel = f
+            .strip_prefix(root())
+            .expect("under root")
+            .display()
+            .to_string();
+        for (line, excerpt) in citations_outside(&text) {
+            problems.push(format!("{rel}:{line}: {excerpt}"));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "tidy: write what is needed into the repository (spec/, a fixture's README) instead of \
+         citing a path outside it:\n{}",
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn the_outside_citation_check_finds_each_kind() {
+    for planted in [
+        format!("see {}notes.md §9", ["..", "/shared/"].concat()),
+        format!("digest {}", ["SEJE", "-SPEC"].concat()),
+        format!("python at {}venv/bin/python", ["/wo", "rk/"].concat()),
+    ] {
+        let text = format!("first line\n{planted}\n");
+        assert_eq!(citations_outside(&text).len(), 1, "{planted}");
+        assert_eq!(citations_outside(&text)[0].0, 2);
+    }
+    assert!(citations_outside("../configs/synthetic.toml and /home/someone/x\n").is_empty());
+}
+
+/// Test files of the workspace: `tests/`, `xtask/tests/` and the unit tests inside the sources.
+fn test_sources() -> Vec<PathBuf> {
+    let mut files = sources();
+    rust_files(&root().join("tests"), &mut files);
+    rust_files(&root().join("xtask/tests"), &mut files);
+    rust_files(&root().join("benches"), &mut files);
+    files.sort();
+    files
+}
+
+/// The lines of `text` that switch a test off for CI (`#[ignore]`, with or without a reason).
+fn ignored_tests(text: &str) -> Vec<usize> {
+    let attribute = ["#[", "ignore"].concat();
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| {
+            let l = l.trim_start();
+            l.starts_with(&attribute)
+                && l[attribute.len()..].starts_with([']', ' ', '='].as_slice())
+        })
+        .map(|(i, _)| i + 1)
+        .collect()
+}
+
+#[test]
+fn no_test_is_switched_off() {
+    let mut problems = Vec::new();
+    for f in test_sources() {
+        let text = std::fs::read_to_string(&f).expect("readable source");
+        let rel = f
+            .strip_prefix(root())
+            .expect("under root")
+            .display()
+            .to_string();
+        for line in ignored_tests(&text) {
+            problems.push(format!("{rel}:{line}"));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "tidy: an ignored test is a figure CI never checks; make it fast enough to run, or move \
+         it to a command that regenerates what it checks:\n{}",
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn the_ignore_check_finds_the_attribute_in_each_spelling() {
+    let attribute = ["#[", "ignore"].concat();
+    let text = format!(
+        "#[test]\n{attribute}]\nfn a() {{}}\n    {attribute} = \"slow\"]\nfn b() {{}}\n// ignored here\n"
+    );
+    assert_eq!(ignored_tests(&text), [2, 4]);
+}
+
+/// The lines of a library file that print or draw (`println!`, `eprintln!`, `print!`, `eprint!`,
+/// `indicatif`): only the command line and xtask talk to the terminal.
+fn terminal_output(text: &str) -> Vec<usize> {
+    let needles = [
+        ["print", "ln!"].concat(),
+        ["eprint", "ln!"].concat(),
+        ["print", "!("].concat(),
+        ["eprint", "!("].concat(),
+        ["indi", "catif"].concat(),
+    ];
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| {
+            let code = l.split("//").next().unwrap_or("");
+            needles.iter().any(|n| code.contains(n.as_str()))
+        })
+        .map(|(i, _)| i + 1)
+        .collect()
+}
+
+#[test]
+fn the_library_never_prints_nor_draws_a_bar() {
+    let mut files = Vec::new();
+    rust_files(&root().join("src"), &mut files);
+    let mut problems = Vec::new();
+    for f in files.iter().filter(|f| !f.ends_with("src/main.rs")) {
+        let text = std::fs::read_to_string(f).expect("readable source");
+        let rel = f
+            .strip_prefix(root())
+            .expect("under root")
+            .display()
+            .to_string();
+        for line in terminal_output(&text) {
+            problems.push(format!("{rel}:{line}"));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "tidy: the library logs through `tracing` and reports progress through callbacks; the \
+         command line prints and draws:\n{}",
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn the_terminal_check_finds_prints_and_bars_but_not_comments() {
+    let text = format!(
+        "fn a() {{ {}(\"x\"); }}\nlet pb = {}::ProgressBar::new(3);\n// {}(\"in a comment\")\n",
+        ["print", "ln!"].concat(),
+        ["indi", "catif"].concat(),
+        ["print", "ln!"].concat(),
+    );
+    assert_eq!(terminal_output(&text), [1, 2]);
+}
+
+/// The ids of spec/deviations.md's tables (`| D6 | …`) with the page each row links to.
+fn deviation_ids(page: &str) -> BTreeMap<String, Vec<String>> {
+    page.lines()
+        .filter_map(|l| {
+            let cells: Vec<&str> = l.split('|').map(str::trim).collect();
+            let id = cells.get(1)?;
+            let well_formed = id.len() >= 2
+                && id.starts_with(|c: char| c.is_ascii_uppercase())
+                && id[1..].chars().all(|c| c.is_ascii_digit());
+            well_formed.then(|| (id.to_string(), named_links(l)))
+        })
+        .collect()
+}
+
+/// The `](page.md)` links of a line.
+fn named_links(line: &str) -> Vec<String> {
+    line.match_indices("](")
+        .filter_map(|(at, _)| {
+            let rest = &line[at + 2..];
+            let end = rest.find(')')?;
+            rest[..end]
+                .ends_with(".md")
+                .then(|| rest[..end].to_string())
+        })
+        .collect()
+}
+
+/// Every `deviations.md X9` (or `deviations.md) X9`, `… D7 and M2`) a text cites.
+fn cited_deviations(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for (at, _) in text.match_indices("deviations.md") {
+        let rest = text[at + "deviations.md".len()..].trim_start_matches(')');
+        let words = rest.split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | ')' | '.'));
+        for w in words.filter(|w| !w.is_empty()).take(4) {
+            let is_id = w.len() >= 2
+                && w.starts_with(|c: char| c.is_ascii_uppercase())
+                && w[1..].chars().all(|c| c.is_ascii_digit());
+            if is_id {
+                out.push(w.to_string());
+            } else if w != "and" {
+                break;
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn every_cited_deviation_exists_and_every_entry_links_its_page() {
+    let page = std::fs::read_to_string(root().join("spec/deviations.md")).expect("the page");
+    let ids = deviation_ids(&page);
+    assert!(
+        ids.len() >= 40,
+        "spec/deviations.md lists {} entries",
+        ids.len()
+    );
+    let pages = spec_pages();
+    let mut problems = Vec::new();
+    for (id, links) in &ids {
+        if links.is_empty() {
+            problems.push(format!("spec/deviations.md {id}: links no spec page"));
+        }
+        for l in links.iter().filter(|l| !pages.contains(*l)) {
+            problems.push(format!(
+                "spec/deviations.md {id}: links {l}, which does not exist"
+            ));
+        }
+    }
+    let mut cited = 0;
+    for f in committed_text_files() {
+        let Ok(text) = std::fs::read_to_string(&f) else {
+            continue;
+        };
+        let rel = f
+            .strip_prefix(root())
+            .expect("under root")
+            .display()
+            .to_string();
+        for id in cited_deviations(&text) {
+            cited += 1;
+            if !ids.contains_key(&id) {
+                problems.push(format!(
+                    "{rel}: cites spec/deviations.md {id}, which it does not list"
+                ));
+            }
+        }
+    }
+    assert!(
+        cited >= 10,
+        "only {cited} citations of spec/deviations.md found"
+    );
+    assert!(problems.is_empty(), "tidy:\n{}", problems.join("\n"));
+}
+
+#[test]
+fn the_deviation_citation_reader_finds_ids_in_each_spelling() {
+    assert_eq!(
+        cited_deviations("see spec/deviations.md D6. And ([deviations.md](deviations.md) D7 and M2): x; (spec/deviations.md L2 and L3)"),
+        ["D6", "D7", "M2", "L2", "L3"]
+    );
+    let ids = deviation_ids(
+        "| id | kind |\n|---|---|\n| D6 | deviation | x | [data-images.md](data-images.md) |\n",
+    );
+    assert_eq!(ids.keys().collect::<Vec<_>>(), ["D6"]);
+    assert_eq!(ids["D6"], ["data-images.md"]);
 }

@@ -5,8 +5,6 @@
 //!
 //! Spec: spec/checkpoint-format.md (section "The pickle machine", the allow-list).
 
-use super::pickle::Obj;
-
 /// A `numpy.dtype` as the pickle builds it: the type code (`f8`) and, after `BUILD`, its byte
 /// order (`<`, `>`, `|` or `=`).
 #[derive(Clone, Debug)]
@@ -15,39 +13,39 @@ pub(crate) struct NumpyDtype {
     pub order: char,
 }
 
-/// `numpy.dtype(code, align, copy)`.
-pub(crate) fn dtype(args: &[Obj]) -> Result<Obj, String> {
-    match args {
-        [Obj::Str(code), Obj::Bool(_), Obj::Bool(_)] => Ok(Obj::Dtype(std::rc::Rc::new(
-            std::cell::RefCell::new(NumpyDtype {
-                code: code.to_string(),
-                order: '=',
-            }),
-        ))),
-        _ => Err("numpy.dtype(code, align, copy)".into()),
+impl NumpyDtype {
+    /// `numpy.dtype(code, align, copy)`: native byte order until a `BUILD` says otherwise.
+    pub(crate) fn new(code: &str) -> Self {
+        Self {
+            code: code.to_string(),
+            order: '=',
+        }
+    }
+
+    /// `BUILD` of the dtype: the state tuple's second item, its byte order (one character).
+    pub(crate) fn set_order(&mut self, order: &str) -> Result<(), String> {
+        let mut chars = order.chars();
+        match (chars.next(), chars.next()) {
+            (Some(c), None) => {
+                self.order = c;
+                Ok(())
+            }
+            _ => Err("a byte order as the dtype state's second item".into()),
+        }
     }
 }
 
-/// `BUILD` of a dtype with its state `(version, byteorder, ...)`.
-pub(crate) fn set_dtype_state(dtype: &mut NumpyDtype, state: &Obj) -> Result<(), String> {
-    let Obj::Tuple(items) = state else {
-        return Err(format!("a dtype state tuple, got a {}", state.type_name()));
-    };
-    match items.get(1) {
-        Some(Obj::Str(order)) if order.chars().count() == 1 => {
-            dtype.order = order.chars().next().expect("one char");
-            Ok(())
-        }
-        _ => Err("a byte order as the dtype state's second item".into()),
-    }
+/// The plain number a NumPy scalar decodes to.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum NumpyScalar {
+    Float(f64),
+    Int(i64),
+    Bool(bool),
 }
 
 /// `numpy.core.multiarray.scalar(dtype, bytes)`: the number the bytes encode.
-pub(crate) fn scalar(args: &[Obj]) -> Result<Obj, String> {
-    let [Obj::Dtype(dtype), Obj::Bytes(bytes)] = args else {
-        return Err("numpy scalar(dtype, bytes)".into());
-    };
-    let dtype = dtype.borrow();
+pub(crate) fn scalar(dtype: &NumpyDtype, bytes: &[u8]) -> Result<NumpyScalar, String> {
+    use NumpyScalar::{Bool, Float, Int};
     if dtype.order == '>' {
         return Err(format!(
             "a little-endian numpy scalar, got dtype >{}",
@@ -64,23 +62,21 @@ pub(crate) fn scalar(args: &[Obj]) -> Result<Obj, String> {
     };
     macro_rules! le {
         ($t:ty) => {
-            <$t>::from_le_bytes(bytes[..].try_into().map_err(|_| wrong_size())?)
+            <$t>::from_le_bytes(bytes.try_into().map_err(|_| wrong_size())?)
         };
     }
     Ok(match dtype.code.as_str() {
-        "f8" => Obj::Float(le!(f64)),
-        "f4" => Obj::Float(le!(f32).into()),
-        "i8" => Obj::Int(le!(i64)),
-        "i4" => Obj::Int(le!(i32).into()),
-        "i2" => Obj::Int(le!(i16).into()),
-        "i1" => Obj::Int(le!(i8).into()),
-        "u4" => Obj::Int(le!(u32).into()),
-        "u2" => Obj::Int(le!(u16).into()),
-        "u1" => Obj::Int(le!(u8).into()),
-        "b1" => Obj::Bool(le!(u8) != 0),
-        "u8" => {
-            Obj::Int(i64::try_from(le!(u64)).map_err(|_| "a numpy uint64 below 2^63".to_string())?)
-        }
+        "f8" => Float(le!(f64)),
+        "f4" => Float(le!(f32).into()),
+        "i8" => Int(le!(i64)),
+        "i4" => Int(le!(i32).into()),
+        "i2" => Int(le!(i16).into()),
+        "i1" => Int(le!(i8).into()),
+        "u4" => Int(le!(u32).into()),
+        "u2" => Int(le!(u16).into()),
+        "u1" => Int(le!(u8).into()),
+        "b1" => Bool(le!(u8) != 0),
+        "u8" => Int(i64::try_from(le!(u64)).map_err(|_| "a numpy uint64 below 2^63".to_string())?),
         other => {
             return Err(format!(
                 "a numpy scalar of kind f8, f4, i8, i4, i2, i1, u8, u4, u2, u1 or b1, got {other}"

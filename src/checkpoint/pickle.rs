@@ -11,7 +11,7 @@ use std::rc::Rc;
 
 use tch::{Kind, Tensor};
 
-use super::numpy::{self, NumpyDtype};
+use super::numpy::{self, NumpyDtype, NumpyScalar};
 use crate::{Error, Result};
 
 /// A Python object as the machine holds it. Lists and dicts are shared and mutable, as in Python:
@@ -626,10 +626,25 @@ impl<'a> Machine<'a> {
                     .map(|b| Obj::Bytes(b.into()))
                     .ok_or_else(|| self.malformed("latin-1 text", "a character above U+00FF"))
             }
-            (Global::NumpyDtype, args) => numpy::dtype(args)
-                .map_err(|why| self.malformed(format!("valid arguments to {g:?}"), why)),
-            (Global::NumpyScalar, args) => numpy::scalar(args)
-                .map_err(|why| self.malformed(format!("valid arguments to {g:?}"), why)),
+            (Global::NumpyDtype, [Obj::Str(code), Obj::Bool(_), Obj::Bool(_)]) => {
+                Ok(Obj::Dtype(Rc::new(RefCell::new(NumpyDtype::new(code)))))
+            }
+            (Global::NumpyDtype, _) => Err(self.malformed(
+                format!("valid arguments to {g:?}"),
+                "numpy.dtype(code, align, copy)",
+            )),
+            (Global::NumpyScalar, [Obj::Dtype(dtype), Obj::Bytes(bytes)]) => {
+                match numpy::scalar(&dtype.borrow(), bytes) {
+                    Ok(NumpyScalar::Float(x)) => Ok(Obj::Float(x)),
+                    Ok(NumpyScalar::Int(x)) => Ok(Obj::Int(x)),
+                    Ok(NumpyScalar::Bool(x)) => Ok(Obj::Bool(x)),
+                    Err(why) => Err(self.malformed(format!("valid arguments to {g:?}"), why)),
+                }
+            }
+            (Global::NumpyScalar, _) => Err(self.malformed(
+                format!("valid arguments to {g:?}"),
+                "numpy scalar(dtype, bytes)",
+            )),
             (Global::RebuildTensorV2 | Global::RebuildParameter, args) => host
                 .call(*g, args)
                 .map_err(|why| self.malformed(format!("valid arguments to {g:?}"), why)),
@@ -672,8 +687,14 @@ impl<'a> Machine<'a> {
         if let Obj::Dtype(dtype) = self.top()? {
             let dtype = dtype.clone();
             let mut dtype = dtype.borrow_mut();
-            return numpy::set_dtype_state(&mut dtype, state)
-                .map_err(|why| self.malformed("a numpy dtype state", why));
+            let order = match state {
+                Obj::Tuple(items) => match items.get(1) {
+                    Some(Obj::Str(order)) => dtype.set_order(order),
+                    _ => Err("a byte order as the dtype state's second item".into()),
+                },
+                other => Err(format!("a dtype state tuple, got a {}", other.type_name())),
+            };
+            return order.map_err(|why| self.malformed("a numpy dtype state", why));
         }
         let (Obj::Dict(target), Obj::Dict(state)) = (self.top()?, state) else {
             return Err(self.malformed(

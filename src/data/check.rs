@@ -12,8 +12,8 @@ use serde::Serialize;
 
 use super::images::{self, ImagePolicy};
 use super::pairs::{self, Dataset, JoinReport};
-use super::recipe1m::Partition;
-use super::splits::{self, ListComparison, SplitRule};
+use super::splits::Partition;
+use super::splits::{ListComparison, SplitRule};
 use crate::{Error, Result};
 
 /// Image counts of one split.
@@ -157,7 +157,7 @@ pub fn check(
     progress: &(dyn Fn(u64) + Sync),
 ) -> Result<(CheckReport, Dataset)> {
     let (mut dataset, join) = pairs::open_with(root, rule)?;
-    let published_lists = splits::compare_published(root, &dataset)?;
+    let published_lists = pairs::compare_published(root, &dataset)?;
     let mut report = CheckReport {
         join,
         policy,

@@ -5,7 +5,7 @@
 //!
 //! Spec: spec/data-images.md (paths, decoding, policy). The authors' loader replaces an unreadable
 //! image by a white 224×224 image, printing only "img missing" (`data_loader.py:12-19`); here that
-//! is the `white` policy, counted and logged, and the default is to stop.
+//! is the `white` policy, counted and logged, and the default is to stop (spec/deviations.md D5).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -14,7 +14,7 @@ use std::str::FromStr;
 use image::RgbImage;
 use serde::Serialize;
 
-use super::recipe1m::Partition;
+use super::splits::Partition;
 use crate::{Error, Result};
 
 /// What to do with an image that is missing or cannot be decoded.

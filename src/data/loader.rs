@@ -6,7 +6,8 @@
 //! (git-disl/SEJE @ 694a835): training draws uniformly among the first min(5, n) images,
 //! evaluation takes image 0. The last partial batch is kept, as their `DataLoader` keeps it
 //! (`drop_last = False`). The order comes from the loader's own
-//! ChaCha8 generator, never from libtorch's, so model changes do not reshuffle the data.
+//! ChaCha8 generator, never from libtorch's, so model changes do not reshuffle the data
+//! (spec/deviations.md D7).
 
 use std::path::PathBuf;
 use std::sync::mpsc::{sync_channel, Receiver};

@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::recipe1m::{self, Partition, DET_INGRS, LAYER1, LAYER2};
+use super::recipe1m::{self, DET_INGRS, LAYER1, LAYER2};
+use super::splits::Partition;
 use super::splits::{self, SplitRule, SplitSource};
 use crate::{Error, Result};
 
@@ -453,4 +454,47 @@ fn duplicate(file: &str, id: String, first: usize, second: usize) -> Error {
         first,
         second,
     }
+}
+
+/// Compares the splits of `dataset` with every published list present in `root`.
+pub fn compare_published(root: &Path, dataset: &Dataset) -> Result<Vec<splits::ListComparison>> {
+    let mut out = Vec::new();
+    for (file, split) in splits::PUBLISHED_LISTS {
+        let path = root.join(file);
+        if !path.is_file() {
+            continue;
+        }
+        let theirs = crate::checkpoint::read_string_list_pickle(&path)?;
+        let ours: Vec<String> = dataset
+            .split(split)
+            .iter()
+            .map(|p| p.recipe_id.clone())
+            .collect();
+        out.push(splits::compare_ids(file, split, &ours, &theirs));
+    }
+    Ok(out)
+}
+
+/// Writes `train_keys.txt`, `val_keys.txt`, `test_keys.txt` into `dir` (created): one recipe id a
+/// line, in split order.
+pub fn write_keys(dir: &Path, dataset: &Dataset) -> Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(dir).map_err(|source| Error::Write {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let mut written = Vec::new();
+    for p in Partition::ALL {
+        let mut text = String::new();
+        for pair in dataset.split(p) {
+            text.push_str(&pair.recipe_id);
+            text.push('\n');
+        }
+        let path = dir.join(format!("{}_keys.txt", p.as_str()));
+        std::fs::write(&path, text).map_err(|source| Error::Write {
+            path: path.clone(),
+            source,
+        })?;
+        written.push(path);
+    }
+    Ok(written)
 }

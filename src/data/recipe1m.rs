@@ -8,14 +8,13 @@
 
 use std::fmt;
 use std::path::Path;
-use std::str::FromStr;
 
 use serde::de::{IgnoredAny, SeqAccess, Visitor};
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Deserializer};
 
 use super::ids::{check_image_id, check_recipe_id};
 use super::json_stream::for_each_record;
-use super::splits::RemoveList;
+use super::splits::{Partition, RemoveList};
 use crate::{Error, Result};
 
 /// File names inside a Recipe1M root.
@@ -26,57 +25,6 @@ pub const LAYER2: &str = "layer2.json";
 pub const DET_INGRS: &str = "det_ingrs.json";
 /// Optional list of excluded recipe ids, one per line.
 pub const REMOVE: &str = "remove1M.txt";
-
-/// One of Recipe1M's three splits.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, serde::Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Partition {
-    /// Training split.
-    Train,
-    /// Validation split (model selection).
-    Val,
-    /// Test split (reported numbers).
-    Test,
-}
-
-impl Partition {
-    /// The three splits in file order.
-    pub const ALL: [Partition; 3] = [Partition::Train, Partition::Val, Partition::Test];
-
-    /// The name used in `layer1.json` and in the image tree.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Partition::Train => "train",
-            Partition::Val => "val",
-            Partition::Test => "test",
-        }
-    }
-
-    /// Position in [`Partition::ALL`].
-    pub fn index(self) -> usize {
-        self as usize
-    }
-}
-
-impl fmt::Display for Partition {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Partition {
-    type Err = String;
-    fn from_str(s: &str) -> std::result::Result<Self, String> {
-        match s {
-            "train" => Ok(Partition::Train),
-            "val" => Ok(Partition::Val),
-            "test" => Ok(Partition::Test),
-            other => Err(format!("is {other:?}, not train, val or test")),
-        }
-    }
-}
 
 /// A recipe of `layer1.json` with every field the format defines.
 #[derive(Debug, Clone, PartialEq)]

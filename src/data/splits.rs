@@ -13,8 +13,56 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::recipe1m::Partition;
 use crate::{Error, Result};
+
+/// One of Recipe1M's three splits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Partition {
+    /// Training split.
+    Train,
+    /// Validation split (model selection).
+    Val,
+    /// Test split (reported numbers).
+    Test,
+}
+
+impl Partition {
+    /// The three splits in file order.
+    pub const ALL: [Partition; 3] = [Partition::Train, Partition::Val, Partition::Test];
+
+    /// The name used in `layer1.json` and in the image tree.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Partition::Train => "train",
+            Partition::Val => "val",
+            Partition::Test => "test",
+        }
+    }
+
+    /// Position in [`Partition::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl std::fmt::Display for Partition {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Partition {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "train" => Ok(Partition::Train),
+            "val" => Ok(Partition::Val),
+            "test" => Ok(Partition::Test),
+            other => Err(format!("is {other:?}, not train, val or test")),
+        }
+    }
+}
 
 /// im2recipe's end-of-ingredients token, which `detect_ingrs` appends to every recipe's list.
 pub const END_OF_INGREDIENTS: &str = "</i>";
@@ -408,50 +456,4 @@ pub fn compare_ids(
         first_only_ours: first(&only_a),
         first_only_theirs: first(&only_b),
     }
-}
-
-/// Compares the splits of `dataset` with every published list present in `root`.
-pub fn compare_published(
-    root: &Path,
-    dataset: &super::pairs::Dataset,
-) -> Result<Vec<ListComparison>> {
-    let mut out = Vec::new();
-    for (file, split) in PUBLISHED_LISTS {
-        let path = root.join(file);
-        if !path.is_file() {
-            continue;
-        }
-        let theirs = crate::checkpoint::read_string_list_pickle(&path)?;
-        let ours: Vec<String> = dataset
-            .split(split)
-            .iter()
-            .map(|p| p.recipe_id.clone())
-            .collect();
-        out.push(compare_ids(file, split, &ours, &theirs));
-    }
-    Ok(out)
-}
-
-/// Writes `train_keys.txt`, `val_keys.txt`, `test_keys.txt` into `dir` (created): one recipe id a
-/// line, in split order.
-pub fn write_keys(dir: &Path, dataset: &super::pairs::Dataset) -> Result<Vec<PathBuf>> {
-    std::fs::create_dir_all(dir).map_err(|source| Error::Write {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    let mut written = Vec::new();
-    for p in Partition::ALL {
-        let mut text = String::new();
-        for pair in dataset.split(p) {
-            text.push_str(&pair.recipe_id);
-            text.push('\n');
-        }
-        let path = dir.join(format!("{}_keys.txt", p.as_str()));
-        std::fs::write(&path, text).map_err(|source| Error::Write {
-            path: path.clone(),
-            source,
-        })?;
-        written.push(path);
-    }
-    Ok(written)
 }

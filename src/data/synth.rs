@@ -174,7 +174,7 @@ impl SynthConfig {
 }
 
 /// The partition type of the readers: the generator writes what they read.
-pub use crate::data::recipe1m::Partition;
+pub use crate::data::splits::Partition;
 
 /// SHA-256 primed with (generator version, purpose, seed): the key of every stream and id.
 fn keyed_hasher(seed: u64, purpose: &str) -> Sha256 {

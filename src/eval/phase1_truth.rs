@@ -17,11 +17,11 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::synthetic_reference::{read_truth, TruthRecord};
+use crate::data::food101::read_labels;
 use crate::data::synth::recipes::{TEMPLATE_ACTIONS, TEMPLATE_UTENSILS};
 use crate::data::synth::world::World;
 use crate::data::synth::{plan, recipe_at, SynthConfig};
 use crate::error::{Error, Result};
-use crate::phase1::categoriser::read_labels;
 
 /// How many of the most frequent wrong and missed terms a report lists.
 pub const LISTED: usize = 10;

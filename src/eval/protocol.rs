@@ -9,10 +9,10 @@
 
 use serde::Serialize;
 
-use super::cpython_random::CpythonRandom;
 use super::embeddings::Embeddings;
 use super::ranking::{subset_ranks, Measure, RankOptions};
 use super::significance::PermutationTest;
+use crate::cpython_random::CpythonRandom;
 use crate::error::{Error, Result};
 
 /// Printed with every result: numbers of different protocols must not be put side by side.

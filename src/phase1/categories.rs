@@ -13,9 +13,10 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::data::feature_store::{Dtype, FeatureStore};
+use crate::data::food101::read_labels;
 use crate::data::pairs;
-use crate::data::recipe1m::{self, Partition};
-use crate::phase1::categoriser::read_labels;
+use crate::data::recipe1m;
+use crate::data::splits::Partition;
 use crate::phase1::stand_in::STOPWORDS;
 use crate::phase1::text_features::TERM_FILE;
 use crate::{Error, Result};

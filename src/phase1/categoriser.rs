@@ -15,7 +15,7 @@ use tch::{nn, Kind, Tensor};
 use crate::checkpoint;
 use crate::data::transforms::{self, Mode, TransformConfig};
 use crate::error::{Error, Result};
-use crate::phase2::backbone::{Backbone, BackboneConfig};
+use crate::nn::backbone::{Backbone, BackboneConfig};
 
 /// A loaded classifier with its class names.
 #[derive(Debug)]
@@ -123,20 +123,6 @@ impl Categoriser {
             logits: Vec::<f32>::try_from(&logits)?,
         })
     }
-}
-
-/// Reads class names, one per line (Food-101's `meta/classes.txt`, or ImageNet's list).
-pub fn read_labels(path: &Path) -> Result<Vec<String>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
-        file: path.display().to_string(),
-        problem: e.to_string(),
-    })?;
-    Ok(text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(str::to_string)
-        .collect())
 }
 
 /// Reads and decodes an image file (JPEG or PNG by content); errors name the path.

@@ -16,14 +16,16 @@ use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Kind, Tensor};
 
 use crate::checkpoint;
+use crate::checkpoint::epoch::{EpochCheckpoint, EpochState};
 use crate::data::feature_store::config_sha256;
+use crate::data::food101::{read_food101, read_labels};
 use crate::data::images::decode_bytes;
 use crate::data::loader::epoch_order;
 use crate::data::transforms::{self, sample_rng, Mode, TransformConfig};
-use crate::phase1::categoriser::{read_labels, Categoriser};
-use crate::phase2::backbone::{Backbone, BackboneConfig};
-use crate::phase2::run_dir::{sha256_file, write_atomic, EpochCheckpoint, EpochState};
-use crate::phase2::sgd::{Sgd, SgdConfig};
+use crate::files::{sha256_file, write_atomic};
+use crate::nn::backbone::{Backbone, BackboneConfig};
+use crate::nn::sgd::{Sgd, SgdConfig};
+use crate::phase1::categoriser::Categoriser;
 use crate::{Error, Result};
 
 /// The trained weights in `OUT` (torchvision names, `fc` with the dataset's classes).
@@ -116,82 +118,6 @@ impl CategoriserTrainingConfig {
 /// (PyTorch's `CosineAnnealingLR` with `T_max = total`, `eta_min = 0`, stepped per iteration).
 pub fn cosine_lr(lr: f64, t: usize, total: usize) -> f64 {
     lr * 0.5 * (1.0 + (std::f64::consts::PI * t as f64 / total.max(1) as f64).cos())
-}
-
-/// A Food-101-format directory read: class names and the two splits as (image path relative to
-/// the root, class index).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Food101Set {
-    /// Class names (`meta/classes.txt`), in index order.
-    pub classes: Vec<String>,
-    /// `meta/train.txt`.
-    pub train: Vec<(String, usize)>,
-    /// `meta/test.txt`.
-    pub test: Vec<(String, usize)>,
-}
-
-/// Reads `root/meta/{classes,train,test}.txt` and checks that every listed image exists as
-/// `root/images/<class>/<id>.jpg`.
-///
-/// Errors: a missing or empty list, an entry whose class is not in `classes.txt` or that is not
-/// `<class>/<id>`, a listed image that is missing.
-pub fn read_food101(root: &Path) -> Result<Food101Set> {
-    let io = |file: &str, problem: String| Error::Io {
-        file: format!("{}/{file}", root.display()),
-        problem,
-    };
-    let classes_path = root.join("meta/classes.txt");
-    if !classes_path.is_file() {
-        return Err(io("meta/classes.txt", "not found".into()));
-    }
-    let classes = read_labels(&classes_path)?;
-    if classes.is_empty() {
-        return Err(io("meta/classes.txt", "lists no class".into()));
-    }
-    let index: std::collections::HashMap<&str, usize> = classes
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (c.as_str(), i))
-        .collect();
-    let split = |name: &str| -> Result<Vec<(String, usize)>> {
-        let file = format!("meta/{name}.txt");
-        let text =
-            std::fs::read_to_string(root.join(&file)).map_err(|e| io(&file, e.to_string()))?;
-        let mut out = Vec::new();
-        for (n, line) in text.lines().enumerate() {
-            let entry = line.trim();
-            if entry.is_empty() {
-                continue;
-            }
-            let bad = |problem: String| Error::Invalid {
-                what: format!("{}/{file} line {}", root.display(), n + 1),
-                problem,
-            };
-            let Some((class, id)) = entry.split_once('/') else {
-                return Err(bad(format!("{entry:?} is not <class>/<id>")));
-            };
-            if id.is_empty() || id.contains(['/', '\\']) || id.starts_with('.') {
-                return Err(bad(format!("{entry:?} is not <class>/<id>")));
-            }
-            let &label = index
-                .get(class)
-                .ok_or_else(|| bad(format!("class {class:?} is not in meta/classes.txt")))?;
-            let rel = format!("images/{entry}.jpg");
-            if !root.join(&rel).is_file() {
-                return Err(io(&rel, format!("listed in {file} but missing")));
-            }
-            out.push((rel, label));
-        }
-        if out.is_empty() {
-            return Err(io(&file, "lists no image".into()));
-        }
-        Ok(out)
-    };
-    Ok(Food101Set {
-        train: split("train")?,
-        test: split("test")?,
-        classes,
-    })
 }
 
 /// The stage [`train_categoriser`] reports progress of.
@@ -433,7 +359,7 @@ fn save_weights(vs: &nn::VarStore, path: &Path) -> Result<()> {
 /// epoch (a finished checkpoint is reused without training). On the CPU with one libtorch thread
 /// the same inputs and seed give the same bytes.
 ///
-/// Errors: [`read_food101`]'s; bad settings; unreadable or mismatched `init` weights; an image
+/// Errors: [`read_food101`](crate::data::food101::read_food101)'s; bad settings; unreadable or mismatched `init` weights; an image
 /// that cannot be decoded; a non-finite loss; a checkpoint from other settings (unless `force`,
 /// which starts over); `out` cannot be written.
 pub fn train_categoriser(

@@ -98,7 +98,7 @@ pub fn category_features(
 ) -> Result<CategoryFeatures> {
     let (dataset, report) = pairs::open_with(root, rule)?;
     let rows = dataset.rows();
-    let by_id: BTreeMap<&str, &pairs::Pair> = crate::data::recipe1m::Partition::ALL
+    let by_id: BTreeMap<&str, &pairs::Pair> = crate::data::splits::Partition::ALL
         .iter()
         .flat_map(|&p| dataset.split(p).iter())
         .map(|q| (q.recipe_id.as_str(), q))
@@ -220,7 +220,7 @@ pub const PREDICTIONS_FILE: &str = "predictions.jsonl";
 pub fn write_predictions(
     out: &Path,
     features: &CategoryFeatures,
-    partitions: &[crate::data::recipe1m::Partition],
+    partitions: &[crate::data::splits::Partition],
 ) -> Result<PathBuf> {
     use std::io::Write as _;
     if partitions.len() != features.ids.len() {

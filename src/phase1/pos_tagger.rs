@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
 
-use crate::eval::cpython_random::CpythonRandom;
+use crate::cpython_random::CpythonRandom;
 use crate::phase1::entities::EntitySet;
 use crate::phase1::key_terms::{KeyTerm, Kind};
 use crate::phase1::text::{tokenize, Token};

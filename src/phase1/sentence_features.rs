@@ -15,15 +15,16 @@ use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Kind, Tensor};
 
+use crate::checkpoint::epoch::{EpochCheckpoint, EpochState};
 use crate::data::feature_store::{self, FeatureWriter};
 use crate::data::pairs;
-use crate::data::recipe1m::{self, Partition};
+use crate::data::recipe1m;
+use crate::data::splits::Partition;
+use crate::nn::adam::{Adam, AdamConfig};
 use crate::phase1::entities::EntitySet;
 use crate::phase1::key_terms::Lexicon;
 use crate::phase1::skip_instructions::{SkipInstructions, SkipInstructionsConfig};
 use crate::phase1::word2vec::WordVectors;
-use crate::phase2::adam::{Adam, AdamConfig};
-use crate::phase2::run_dir::{EpochCheckpoint, EpochState};
 use crate::{Error, Result};
 
 /// The store file written (the Phase II input name).

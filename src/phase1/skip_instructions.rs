@@ -14,7 +14,7 @@ use tch::nn::{self, Module};
 use tch::{Kind, Reduction, Tensor};
 
 use crate::error::{Error, Result};
-use crate::phase2::layers;
+use crate::nn::layers;
 
 /// The target value of a padding position (PyTorch's `ignore_index` default).
 pub const IGNORE_INDEX: i64 = -100;

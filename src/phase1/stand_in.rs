@@ -19,7 +19,8 @@ use sha2::{Digest, Sha256};
 
 use crate::data::feature_store::{self, Dtype, FeatureWriter};
 use crate::data::pairs;
-use crate::data::recipe1m::{self, Partition, DET_INGRS, LAYER1};
+use crate::data::recipe1m::{self, DET_INGRS, LAYER1};
+use crate::data::splits::Partition;
 use crate::data::splits::SplitRule;
 use crate::{Error, Result};
 

@@ -15,7 +15,8 @@ use serde::Serialize;
 
 use crate::data::feature_store::{self, FeatureWriter};
 use crate::data::pairs;
-use crate::data::recipe1m::{self, Detections, Partition, DET_INGRS, LAYER1};
+use crate::data::recipe1m::{self, Detections, DET_INGRS, LAYER1};
+use crate::data::splits::Partition;
 use crate::data::splits::{IngredientVocab, SplitRule};
 use crate::phase1::bert_rating::{self, BertRater, BertRatingConfig};
 use crate::phase1::entities::{EntitySet, Reexamination};

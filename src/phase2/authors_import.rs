@@ -14,11 +14,11 @@ use tch::{nn, Device, Tensor};
 
 use crate::checkpoint::{load_into, read_state_dict, read_torch_file, state_dict_of};
 use crate::error::{Error, Result};
-use crate::phase2::backbone::BackboneConfig;
+use crate::nn::backbone::BackboneConfig;
 use crate::phase2::config::{ModelSection, TrainConfig};
 use crate::phase2::model::{authors_checkpoint_name, authors_name, JointEmbedding, ModelConfig};
 use crate::phase2::run_dir::{self, Manifest, RunDir, TrainState};
-use crate::phase2::train::new_trainer;
+use crate::phase2::run_model::new_trainer;
 
 /// The backbones a checkpoint is tried against, in this order.
 pub const BACKBONES: [&str; 4] = ["resnext101_32x8d", "resnet50", "wide_resnet50_2", "tiny"];
@@ -278,7 +278,7 @@ pub fn import_checkpoint(
                 read_state_dict(file, Some("state_dict"))?,
                 authors_checkpoint_name,
             )?;
-            Some((file.display().to_string(), run_dir::sha256_file(file)?))
+            Some((file.display().to_string(), crate::files::sha256_file(file)?))
         }
         (Some(file), None) => {
             return Err(Error::Invalid {
@@ -292,7 +292,7 @@ pub fn import_checkpoint(
     drop(file);
     let record = ImportRecord {
         checkpoint: checkpoint.display().to_string(),
-        checkpoint_sha256: run_dir::sha256_file(checkpoint)?,
+        checkpoint_sha256: crate::files::sha256_file(checkpoint)?,
         epoch,
         architecture,
         discriminator,
@@ -321,7 +321,7 @@ pub fn import_checkpoint(
     };
     run.save_checkpoint("best", &trainer, &state)?;
     let text = serde_json::to_string_pretty(&record).expect("an import record serialises");
-    run_dir::write_atomic(&run_dir.join(IMPORT_FILE), text.as_bytes())?;
+    crate::files::write_atomic(&run_dir.join(IMPORT_FILE), text.as_bytes())?;
     Ok(record)
 }
 

@@ -10,7 +10,7 @@ use tch::nn::{self, Module};
 use tch::{Kind, Tensor};
 
 use crate::error::{Error, Result};
-use crate::phase2::layers;
+use crate::nn::layers;
 
 /// The shared category head `semantic_branch`: Linear(dim → classes), applied to the normalised
 /// image and recipe embeddings alike.

@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::data::splits::{RuleName, SplitRule};
 use crate::error::{Error, Result};
-use crate::phase2::backbone::BackboneConfig;
+use crate::nn::backbone::BackboneConfig;
 use crate::phase2::model::ModelConfig;
 use crate::phase2::objective::ObjectiveConfig;
 use crate::phase2::recipe_encoder::RecipeEncoderConfig;

@@ -9,14 +9,15 @@
 //! Two forms. `WganGp` (default) is the standard WGAN-GP of ACME and the authors' MSJE code;
 //! `SejeLog` is SEJE's released code exactly (logs of mean outputs and a gradient penalty on
 //! log D), which is undefined whenever an argument of a log leaves (0, ∞) — D has no sigmoid. The
-//! log form checks every argument first and returns [`Error::NonFinite`] instead of spreading NaN.
+//! log form checks every argument first and returns [`Error::NonFinite`] instead of spreading NaN
+//! (spec/deviations.md L2 and L3).
 
 use serde::{Deserialize, Serialize};
 use tch::nn::{self, Module};
 use tch::{Kind, Tensor};
 
 use crate::error::{Error, Result};
-use crate::phase2::layers;
+use crate::nn::layers;
 
 /// Which discriminator objective.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -11,49 +11,12 @@ use tch::{Device, Kind, Tensor};
 
 use crate::data::loader::Loader;
 use crate::data::pairs;
-use crate::data::recipe1m::Partition;
+use crate::data::splits::Partition;
 use crate::error::{Error, Result};
 use crate::eval::Embeddings;
-use crate::phase2::config::TrainConfig;
 use crate::phase2::inputs::PhaseTwoInputs;
 use crate::phase2::model::JointEmbedding;
-use crate::phase2::run_dir::{RunDir, TrainState};
-use crate::phase2::step::Trainer;
-use crate::phase2::train::{loader, new_trainer};
-
-/// A trained run's model in evaluation mode, loaded from one of its checkpoints.
-pub struct RunModel {
-    /// The run's resolved configuration (`config.toml`).
-    pub config: TrainConfig,
-    /// The model, discriminator and optimisers with the checkpoint's weights.
-    pub trainer: Trainer,
-    /// The checkpoint's training state.
-    pub state: TrainState,
-    /// Where the model lives.
-    pub device: Device,
-}
-
-/// Loads checkpoint `checkpoint` (`best` or `last`) of the run in `run_dir` on `device` (`cpu`,
-/// `cuda`, `cuda:N`; default: the run's device).
-pub fn load_run_model(run_dir: &Path, checkpoint: &str, device: Option<&str>) -> Result<RunModel> {
-    let cfg = TrainConfig::load(&run_dir.join("config.toml"), &[])?;
-    let device = crate::runtime::device(device.unwrap_or(&cfg.run.device))?;
-    let run = RunDir::open(run_dir, &cfg, true, false)?;
-    if !run.has_checkpoint(checkpoint) {
-        return Err(Error::Invalid {
-            what: format!("run directory {}", run_dir.display()),
-            problem: format!("has no `{checkpoint}` checkpoint (has training finished an epoch?)"),
-        });
-    }
-    let mut trainer = new_trainer(&cfg, device)?;
-    let state = run.load_checkpoint(checkpoint, &mut trainer)?;
-    Ok(RunModel {
-        config: cfg,
-        trainer,
-        state,
-        device,
-    })
-}
+use crate::phase2::run_model::{load_run_model, loader, RunModel};
 
 /// Embeds split `split` of a run's dataset with checkpoint `checkpoint` (`best` or `last`) of
 /// the run in `run_dir`, on `device` (`cpu`, `cuda`, `cuda:N`; default: the run's device).

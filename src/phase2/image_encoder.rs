@@ -10,9 +10,9 @@ use tch::nn::{self, ModuleT};
 use tch::Tensor;
 
 use crate::error::{Error, Result};
-use crate::phase2::backbone::{Backbone, BackboneConfig};
+use crate::nn::backbone::{Backbone, BackboneConfig};
+use crate::nn::layers;
 use crate::phase2::embedding_space::l2_normalize;
-use crate::phase2::layers;
 
 /// Negative slope of the encoders' leaky ReLUs (`nn.LeakyReLU(0.02)` in `trijoint.py`).
 pub const ENCODER_SLOPE: f64 = 0.02;

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use tch::{nn, Tensor};
 
 use crate::error::Result;
-use crate::phase2::backbone::BackboneConfig;
+use crate::nn::backbone::BackboneConfig;
 use crate::phase2::category_alignment::CategoryHead;
 use crate::phase2::image_encoder::ImageEncoder;
 use crate::phase2::recipe_encoder::{RecipeEncoder, RecipeEncoderConfig};

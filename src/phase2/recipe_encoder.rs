@@ -17,9 +17,9 @@ use tch::nn::{self, Module, ModuleT};
 use tch::{Kind, Tensor};
 
 use crate::error::{Error, Result};
+use crate::nn::layers;
 use crate::phase2::embedding_space::l2_normalize;
 use crate::phase2::image_encoder::ENCODER_SLOPE;
-use crate::phase2::layers;
 
 /// Widths of the recipe branch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

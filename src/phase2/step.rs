@@ -14,9 +14,9 @@
 use serde::{Deserialize, Serialize};
 use tch::{nn, Kind, Tensor};
 
+use crate::cpython_random::CpythonRandom;
 use crate::error::{Error, Result};
-use crate::eval::cpython_random::CpythonRandom;
-use crate::phase2::adam::{Adam, AdamConfig};
+use crate::nn::adam::{Adam, AdamConfig};
 use crate::phase2::category_alignment::category_alignment;
 use crate::phase2::discriminator::{
     alignment_loss, discriminator_loss, Discriminator, DiscriminatorConfig,

@@ -17,7 +17,7 @@ use tch::{Device, Kind, Tensor};
 use crate::error::{Error, Result};
 use crate::phase2::config::{Precision, TrainConfig};
 use crate::phase2::model::JointInput;
-use crate::phase2::train;
+use crate::phase2::run_model;
 use crate::runtime;
 
 /// Sentence slots per recipe in the synthetic batch (the authors' `maxInst = 20`).
@@ -152,8 +152,8 @@ pub fn bench_step(
     }
     // The device first: libtorch caches whether CUDA exists at the first question.
     let spec = opts.device.as_deref().unwrap_or(&cfg.run.device);
-    let device = train::prepare_device(cfg, spec)?;
-    let mut trainer = train::training_trainer(cfg, device)?;
+    let device = run_model::prepare_device(cfg, spec)?;
+    let mut trainer = run_model::training_trainer(cfg, device)?;
     let batch = SyntheticBatch::new(cfg, device);
     // Always given: the step uses them only where the objective needs them.
     let classes = Some(&batch.classes);

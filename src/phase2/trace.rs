@@ -26,12 +26,13 @@ use serde::Serialize;
 use tch::{Device, Kind, Tensor};
 
 use crate::checkpoint;
-use crate::data::recipe1m::Partition;
+use crate::data::splits::Partition;
 use crate::error::{Error, Result};
 use crate::phase2::config::TrainConfig;
 use crate::phase2::model::{authors_checkpoint_name, authors_name};
+use crate::phase2::run_model::{self, RunData};
 use crate::phase2::step::{StepLosses, Trainer};
-use crate::phase2::train::{self, RunData};
+use crate::phase2::train;
 
 /// The discriminator's prefix in the trace files (the authors save it apart, `train.py:203-204`).
 pub const DISCRIMINATOR_PREFIX: &str = "discriminator.";
@@ -97,14 +98,14 @@ pub fn trace(cfg: &TrainConfig, out: &Path, opts: &TraceOptions) -> Result<Trace
         path: out.to_path_buf(),
         source,
     })?;
-    let device = train::prepare_device(cfg, opts.device.as_deref().unwrap_or(&cfg.run.device))?;
+    let device = run_model::prepare_device(cfg, opts.device.as_deref().unwrap_or(&cfg.run.device))?;
     let RunData {
         train: train_pairs,
         val,
         test,
         inputs,
         ..
-    } = train::open_run_data(cfg)?;
+    } = run_model::open_run_data(cfg)?;
     let pairs = match opts.split {
         Partition::Train => train_pairs,
         Partition::Val => val,
@@ -112,16 +113,16 @@ pub fn trace(cfg: &TrainConfig, out: &Path, opts: &TraceOptions) -> Result<Trace
     };
     let mut trainer = match &opts.init {
         Some(file) => {
-            let trainer = train::training_trainer(cfg, device)?;
+            let trainer = run_model::training_trainer(cfg, device)?;
             load_authors_tensors(&trainer, file)?;
             trainer
         }
-        None => train::starting_trainer(cfg, device)?,
+        None => run_model::starting_trainer(cfg, device)?,
     };
     write_text(&out.join(CONFIG_FILE), &cfg.to_toml())?;
     write_tensors(&out.join(FILES[0]), &authors_state(&trainer, 0))?;
 
-    let loader = train::loader(cfg, pairs, true)?;
+    let loader = run_model::loader(cfg, pairs, true)?;
     if loader.batches() < opts.iterations {
         return Err(Error::Invalid {
             what: format!("the {} split", opts.split.as_str()),

@@ -14,24 +14,20 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
-use tch::{nn, Device, Tensor};
+use tch::{Device, Tensor};
 
-use crate::checkpoint;
-use crate::data::images::ImagePolicy;
-use crate::data::loader::{Batch, Loader, LoaderConfig};
-use crate::data::pairs::{self, Pair};
-use crate::data::recipe1m::Partition;
-use crate::data::transforms::{Mode, TransformConfig};
+use crate::data::loader::{Batch, Loader};
 use crate::error::{Error, Result};
 use crate::eval::ranking::RankOptions;
 use crate::eval::{evaluate, EvalConfig, EvalReport, Protocol};
-use crate::phase2::backbone::Backbone;
-use crate::phase2::config::{Precision, TrainConfig};
+use crate::phase2::config::TrainConfig;
 use crate::phase2::embed::embed_split;
 use crate::phase2::inputs::{BatchInputs, PhaseTwoInputs};
 use crate::phase2::run_dir::{self, Manifest, RunDir, TrainState};
+use crate::phase2::run_model::{
+    loader, open_run_data, prepare_device, starting_trainer, training_trainer, RunData,
+};
 use crate::phase2::step::{StepLosses, StepOutcome, Trainer};
 use crate::runtime;
 
@@ -46,8 +42,30 @@ pub struct TrainOptions {
     pub resume: bool,
     /// Resume even when the configuration or the inputs changed.
     pub force: bool,
-    /// Draw progress bars on the terminal.
-    pub progress: bool,
+}
+
+/// What [`train`] reports progress of; the value passed with it counts what is done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Training epoch `epoch` (1-based; value: batches done).
+    Train {
+        /// The epoch.
+        epoch: usize,
+        /// Batches in the epoch.
+        batches: u64,
+    },
+    /// Embedding the validation split after epoch `epoch` (value: pairs done).
+    Validation {
+        /// The epoch.
+        epoch: usize,
+        /// Pairs of the split.
+        pairs: u64,
+    },
+    /// Embedding the test split with the best checkpoint (value: pairs done).
+    Test {
+        /// Pairs of the split.
+        pairs: u64,
+    },
 }
 
 /// Validation numbers of one epoch (image→recipe, the authors' model-selection direction).
@@ -194,7 +212,8 @@ pub fn begin_epoch(state: &mut TrainState, cfg: &TrainConfig) -> ScheduleStep {
 }
 
 /// Records epoch `state.epoch + 1` with validation score `score`; returns whether it improved
-/// on the best so far (strictly, `train.py:192`; the first epoch always does).
+/// on the best so far (strictly, `train.py:192`; the first epoch always does: spec/deviations.md
+/// T1).
 pub fn end_epoch(state: &mut TrainState, score: f64) -> bool {
     let epoch = state.epoch + 1;
     let improved = state.best.is_none_or(|(b, _)| score > b);
@@ -208,94 +227,24 @@ pub fn end_epoch(state: &mut TrainState, score: f64) -> bool {
     improved
 }
 
-/// The loader of a split as a run configures it (training: shuffled, training transforms).
-pub(crate) fn loader(cfg: &TrainConfig, pairs: Vec<Pair>, train: bool) -> Result<Loader> {
-    let policy: ImagePolicy = cfg.data.images.parse().map_err(|problem| Error::Config {
-        origin: "data.images".into(),
-        problem,
-    })?;
-    Loader::new(
-        PathBuf::from(&cfg.data.root),
-        pairs,
-        LoaderConfig {
-            batch_size: cfg.optim.batch_size,
-            workers: cfg.data.workers.max(1),
-            prefetch: 2,
-            shuffle: train,
-            mode: if train { Mode::Train } else { Mode::Eval },
-            transform: TransformConfig::sized(cfg.data.resize, cfg.data.crop),
-            seed: cfg.run.seed,
-            policy,
-        },
-    )
-}
-
-fn bar(progress: bool, len: u64, prefix: String) -> ProgressBar {
-    if !progress {
-        return ProgressBar::hidden();
-    }
-    let pb = ProgressBar::new(len);
-    pb.set_style(
-        ProgressStyle::with_template(
-            "{prefix:>12} [{elapsed_precise}] {bar:30} {pos}/{len} ETA {eta} {msg}",
-        )
-        .expect("a valid template"),
-    );
-    pb.set_prefix(prefix);
-    pb
-}
-
-/// [`embed_split`] of `split` (`validation`, `test`) with a progress bar over its pairs.
-fn embed_with_bar(
+/// [`embed_split`] of a split, reporting `stage` with the pairs done.
+fn embed_reporting(
     trainer: &Trainer,
     loader: &Loader,
     inputs: &PhaseTwoInputs,
     device: Device,
-    opts: &TrainOptions,
     split: &str,
+    stage: Stage,
+    progress: &dyn Fn(Stage, u64),
 ) -> Result<crate::eval::Embeddings> {
-    let pb = bar(opts.progress, loader.len() as u64, split.to_string());
-    let emb = embed_split(
+    embed_split(
         &trainer.model,
         loader,
         inputs,
         device,
         &format!("{split} split"),
-        |done| pb.set_position(done as u64),
-    )?;
-    pb.finish_and_clear();
-    Ok(emb)
-}
-
-/// Copies torchvision weights into the backbone of `trainer` (every trunk variable must be in
-/// the file; the classifier `fc.*` is dropped).
-pub fn load_pretrained_backbone(trainer: &Trainer, cfg: &TrainConfig, file: &Path) -> Result<()> {
-    let tensors = if file.extension().is_some_and(|e| e == "safetensors") {
-        tch::Tensor::read_safetensors(file)?
-    } else {
-        checkpoint::read_state_dict(file, None)?
-    };
-    let tmp = nn::VarStore::new(Device::Cpu);
-    let backbone = cfg.model.model_config()?.backbone.with_classes(None);
-    let _trunk = Backbone::new(tmp.root() / "visionMLP", &backbone);
-    let report = checkpoint::load_into(&tmp, file, tensors, |name| {
-        if name.starts_with("fc.") {
-            None
-        } else {
-            checkpoint::torchvision_name(name).map(|n| format!("visionMLP.{n}"))
-        }
-    })?;
-    let source = tmp.variables();
-    let mut target = trainer.vs.variables();
-    tch::no_grad(|| {
-        for (name, t) in &source {
-            if let Some(v) = target.get_mut(name) {
-                v.copy_(t);
-            }
-        }
-    });
-    tracing::info!(file = %file.display(), loaded = report.loaded, "pretrained backbone loaded");
-    Ok(())
+        |done| progress(stage, done as u64),
+    )
 }
 
 /// Keeps the lines of `metrics.jsonl` of epochs up to `epoch` (a resumed run replays the rest).
@@ -316,103 +265,9 @@ fn truncate_metrics(run: &RunDir, epoch: usize) -> Result<()> {
         .collect();
     if kept.len() != text.len() {
         tracing::info!(epoch, "metrics of epochs after the last checkpoint dropped");
-        run_dir::write_atomic(&file, kept.as_bytes())?;
+        crate::files::write_atomic(&file, kept.as_bytes())?;
     }
     Ok(())
-}
-
-/// The device named by `spec` made ready for a run of `cfg`: CUDA loaded when asked for (before
-/// anything else asks libtorch about CUDA), every generator seeded, the thread count fixed, and
-/// cudnn benchmarking set from the config.
-pub fn prepare_device(cfg: &TrainConfig, spec: &str) -> Result<Device> {
-    let device = runtime::device(spec)?;
-    let threads = (cfg.run.threads > 0).then_some(cfg.run.threads);
-    runtime::seed_everything(cfg.run.seed, threads);
-    if let Device::Cuda(_) = device {
-        tch::Cuda::cudnn_set_benchmark(cfg.run.cudnn_benchmark);
-    }
-    Ok(device)
-}
-
-/// The model, discriminator and optimisers of `cfg` with fresh weights on `device`.
-pub fn new_trainer(cfg: &TrainConfig, device: Device) -> Result<Trainer> {
-    let seed = u32::try_from(cfg.run.seed).map_err(|_| Error::Config {
-        origin: "run.seed".into(),
-        problem: format!("{} is not below 2^32", cfg.run.seed),
-    })?;
-    Trainer::new(
-        &cfg.model.model_config()?,
-        &cfg.objective,
-        cfg.optim.lr,
-        device,
-        seed,
-    )
-}
-
-/// [`new_trainer`] with the run's precision: bf16 autocast checked and turned on when asked for.
-pub fn training_trainer(cfg: &TrainConfig, device: Device) -> Result<Trainer> {
-    let mut trainer = new_trainer(cfg, device)?;
-    if cfg.run.precision == Precision::Bf16 {
-        runtime::use_bf16_autocast(device)?;
-        trainer.autocast = true;
-    }
-    Ok(trainer)
-}
-
-/// [`training_trainer`] in the state a new run starts from: seeded fresh weights, then the
-/// pretrained backbone when `model.pretrained` names one.
-pub fn starting_trainer(cfg: &TrainConfig, device: Device) -> Result<Trainer> {
-    let trainer = training_trainer(cfg, device)?;
-    if !cfg.model.pretrained.is_empty() {
-        load_pretrained_backbone(&trainer, cfg, Path::new(&cfg.model.pretrained))?;
-    }
-    Ok(trainer)
-}
-
-/// The pairs of a run's three splits and its Phase I inputs, every pair checked to have a row in
-/// every feature store.
-#[derive(Debug)]
-pub struct RunData {
-    /// Training pairs, in dataset order.
-    pub train: Vec<Pair>,
-    /// Validation pairs.
-    pub val: Vec<Pair>,
-    /// Test pairs.
-    pub test: Vec<Pair>,
-    /// The feature stores.
-    pub inputs: PhaseTwoInputs,
-    /// What defined the splits (recorded in the run's manifest).
-    pub splits: crate::data::splits::SplitSource,
-}
-
-/// Opens the dataset and the feature stores `cfg` names.
-pub fn open_run_data(cfg: &TrainConfig) -> Result<RunData> {
-    let (mut dataset, report) =
-        pairs::open_with(Path::new(&cfg.data.root), &cfg.data.split_rule()?)?;
-    let split_pairs = |p: Partition| report.split(p).pairs;
-    tracing::info!(
-        train = split_pairs(Partition::Train),
-        val = split_pairs(Partition::Val),
-        test = split_pairs(Partition::Test),
-        "pairs"
-    );
-    let (train, val, test) = (
-        dataset.take_split(Partition::Train),
-        dataset.take_split(Partition::Val),
-        dataset.take_split(Partition::Test),
-    );
-    let inputs = PhaseTwoInputs::open(Path::new(&cfg.data.features), &cfg.model)?;
-    inputs.check_splits(&report.source)?;
-    for p in [&train, &val, &test] {
-        inputs.check_pairs(p)?;
-    }
-    Ok(RunData {
-        train,
-        val,
-        test,
-        inputs,
-        splits: report.source,
-    })
 }
 
 /// What one training iteration consumed and produced.
@@ -446,7 +301,14 @@ pub fn train_iteration(
 
 /// Trains as configured in `cfg` in `run_dir` (see the module header), then tests the best
 /// checkpoint on the test split.
-pub fn train(cfg: &TrainConfig, run_dir: &Path, opts: &TrainOptions) -> Result<TrainSummary> {
+/// `progress` is told each [`Stage`] with what is done of it (the command line draws it; the
+/// library draws nothing).
+pub fn train(
+    cfg: &TrainConfig,
+    run_dir: &Path,
+    opts: &TrainOptions,
+    progress: &dyn Fn(Stage, u64),
+) -> Result<TrainSummary> {
     // The device first: libtorch caches whether CUDA exists at the first question.
     let device = prepare_device(cfg, &cfg.run.device)?;
 
@@ -475,7 +337,7 @@ pub fn train(cfg: &TrainConfig, run_dir: &Path, opts: &TrainOptions) -> Result<T
     }
     let checksums = input_files
         .iter()
-        .map(|f| Ok((f.display().to_string(), run_dir::sha256_file(f)?)))
+        .map(|f| Ok((f.display().to_string(), crate::files::sha256_file(f)?)))
         .collect::<Result<Vec<_>>>()?;
     let manifest_file = run.path().join("manifest.json");
     if opts.resume && manifest_file.exists() {
@@ -568,11 +430,11 @@ pub fn train(cfg: &TrainConfig, run_dir: &Path, opts: &TrainOptions) -> Result<T
 
         // Training.
         let t0 = Instant::now();
-        let pb = bar(
-            opts.progress,
-            train_loader.batches() as u64,
-            format!("epoch {epoch}"),
-        );
+        let stage = Stage::Train {
+            epoch,
+            batches: train_loader.batches() as u64,
+        };
+        progress(stage, 0);
         let (mut sums, mut n_iter, mut pairs_seen, mut skipped, mut whitened) =
             (StepLosses::default(), 0u64, 0usize, 0usize, 0usize);
         for batch in train_loader.epoch(state.epoch as u64) {
@@ -602,19 +464,29 @@ pub fn train(cfg: &TrainConfig, run_dir: &Path, opts: &TrainOptions) -> Result<T
             n_iter += 1;
             pairs_seen += batch.recipe_ids.len();
             sums.add(&losses);
-            pb.inc(1);
-            pb.set_message(format!("loss {:.4}", losses.total));
+            progress(stage, n_iter);
             if abort_at == Some(state.iteration) {
                 tracing::warn!(iteration = state.iteration, "{ABORT_ENV}: aborting");
                 std::process::abort();
             }
         }
-        pb.finish_and_clear();
         let train_seconds = t0.elapsed().as_secs_f64();
 
         // Validation.
         let t1 = Instant::now();
-        let emb = embed_with_bar(&trainer, &val_loader, &inputs, device, opts, "validation")?;
+        let stage = Stage::Validation {
+            epoch,
+            pairs: val_loader.len() as u64,
+        };
+        let emb = embed_reporting(
+            &trainer,
+            &val_loader,
+            &inputs,
+            device,
+            "validation",
+            stage,
+            progress,
+        )?;
         let size = cfg.schedule.validation_size.min(emb.n);
         let report = evaluate(
             &emb,
@@ -691,7 +563,18 @@ pub fn train(cfg: &TrainConfig, run_dir: &Path, opts: &TrainOptions) -> Result<T
         };
         let state_best = run.load_checkpoint(which, &mut trainer)?;
         let test_loader = loader(cfg, test_pairs, false)?;
-        let emb = embed_with_bar(&trainer, &test_loader, &inputs, device, opts, "test")?;
+        let stage = Stage::Test {
+            pairs: test_loader.len() as u64,
+        };
+        let emb = embed_reporting(
+            &trainer,
+            &test_loader,
+            &inputs,
+            device,
+            "test",
+            stage,
+            progress,
+        )?;
         let report = evaluate(
             &emb,
             &EvalConfig {
@@ -709,7 +592,7 @@ pub fn train(cfg: &TrainConfig, run_dir: &Path, opts: &TrainOptions) -> Result<T
             checkpoint_score,
             report: report.clone(),
         };
-        run_dir::write_atomic(
+        crate::files::write_atomic(
             &run.path().join("test.json"),
             serde_json::to_string_pretty(&record)
                 .expect("a test record serialises")

@@ -8,7 +8,7 @@
 //! only.
 //!
 //! Which one we follow: the paper (`double`) by default in `paper.toml`; `instance` reproduces the
-//! released code, `class` is the class term alone (an ablation).
+//! released code, `class` is the class term alone (an ablation); spec/deviations.md L1.
 
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};

@@ -11,7 +11,8 @@ use image::RgbImage;
 use tch::{nn, Device, Kind, Tensor};
 
 use crate::data::feature_store::{self, FeatureStore};
-use crate::data::recipe1m::{self, Detections, Partition, DET_INGRS};
+use crate::data::recipe1m::{self, Detections, DET_INGRS};
+use crate::data::splits::Partition;
 use crate::phase1::categoriser::Categoriser;
 use crate::phase1::categoriser_training::load_trained;
 use crate::phase1::category_feature::class_name_vector;

@@ -11,9 +11,10 @@ use serde::{Deserialize, Serialize};
 use crate::data::feature_store::{self, Dtype, FeatureStore, FeatureWriter};
 use crate::data::images;
 use crate::data::pairs;
-use crate::data::recipe1m::{self, Partition};
+use crate::data::recipe1m;
+use crate::data::splits::Partition;
+use crate::files::sha256_file;
 use crate::phase2::embed::embed_run;
-use crate::phase2::run_dir::sha256_file;
 use crate::{Error, Result};
 
 /// Metadata key of the index description.

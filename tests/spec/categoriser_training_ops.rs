@@ -3,8 +3,8 @@
 //!
 //! Spec: spec/phase1-categoriser-training.md.
 
+use seje::nn::sgd::{Sgd, SgdConfig};
 use seje::phase1::categoriser_training::cosine_lr;
-use seje::phase2::sgd::{Sgd, SgdConfig};
 use toml::{Table, Value};
 
 use super::{float, get, int, scalar};

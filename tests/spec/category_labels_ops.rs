@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use seje::data::recipe1m::Partition;
+use seje::data::splits::Partition;
 use seje::phase1::categories::{
     assign, content_tokens, rank_bigrams, tokenize, CategoryConfig, PairInput,
 };

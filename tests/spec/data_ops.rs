@@ -3,7 +3,7 @@
 //!
 //! Spec: spec/data-recipe1m.md, spec/data-images.md, spec/data-feature-store.md.
 
-use seje::data::{feature_store, loader, pairs, recipe1m::Partition, resample, transforms};
+use seje::data::{feature_store, loader, pairs, resample, splits::Partition, transforms};
 use toml::{Table, Value};
 
 use super::{float, get, int, string};

@@ -4,14 +4,14 @@
 //! Spec: spec/README.md (the list of operations is on each page that uses them).
 
 use seje::checkpoint;
-use seje::eval::cpython_random::{sample_setsize, sample_uses_pool, CpythonRandom};
+use seje::cpython_random::{sample_setsize, sample_uses_pool, CpythonRandom};
 use seje::eval::protocol::{subset_metrics, DirectionResult, Metrics};
 use seje::eval::ranking::{subset_ranks, Measure, RankOptions};
 use seje::eval::{evaluate, Embeddings, EvalConfig};
+use seje::nn::layers;
 use seje::phase2::category_alignment::cross_entropy;
 use seje::phase2::discriminator::{alignment_from_scores, critic_loss, AlignmentForm};
 use seje::phase2::embedding_space as space;
-use seje::phase2::layers;
 use seje::phase2::objective::{total_loss, LossTerms, ObjectiveConfig};
 use seje::phase2::triplet::{
     triplet_loss, triplet_loss_from_distances, NegativeMode, TripletConfig,
@@ -174,7 +174,7 @@ pub fn run(op: &str, ex: &Table) -> Result<Value, String> {
             ))
         }
         "adam_steps" => {
-            use seje::phase2::adam::{Adam, AdamConfig};
+            use seje::nn::adam::{Adam, AdamConfig};
             let mut vs = tch::nn::VarStore::new(tch::Device::Cpu);
             let init = float(get(ex, "init")?, "init")?;
             let p = vs.root().var("p", &[1], tch::nn::Init::Const(init));
@@ -203,7 +203,7 @@ pub fn run(op: &str, ex: &Table) -> Result<Value, String> {
             r.map(|()| Value::String("ok".into()))
         }
         "image_path" => {
-            let p: seje::data::recipe1m::Partition = string(ex, "partition")?.parse()?;
+            let p: seje::data::splits::Partition = string(ex, "partition")?.parse()?;
             let path = seje::data::images::tree_path(p, string(ex, "image")?);
             Ok(Value::String(seje::data::images::slash(&path)))
         }
@@ -625,7 +625,7 @@ fn tensor(ex: &Table, key: &str) -> Result<tch::Tensor, String> {
 /// Trainable parameters of a component built at the paper's widths (batch-norm running
 /// statistics are buffers, not parameters).
 fn parameter_count(component: &str) -> Result<Value, String> {
-    use seje::phase2::backbone::{Backbone, BackboneConfig};
+    use seje::nn::backbone::{Backbone, BackboneConfig};
     use seje::phase2::category_alignment::CategoryHead;
     use seje::phase2::discriminator::{Discriminator, DiscriminatorConfig};
     use seje::phase2::image_encoder::ImageHead;

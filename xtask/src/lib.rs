@@ -8,7 +8,8 @@
 //! - `libtorch`: `setup`, libtorch 2.11.0 from pinned, checksummed PyPI wheels;
 //! - `test`: setup, then fmt, clippy and the whole test suite (what `.ci/run` calls);
 //! - `synth`: the synthetic benchmark generator (`seje synth`), spec/data-synthetic-benchmark.md;
-//! - `reproduce`, `tables`: the whole pipeline as cached stages and the regenerated tables,
+//! - `reproduce`, `results`, `tables`: the whole pipeline as cached stages, its results file and
+//!   the regenerated tables,
 //!   spec/reproduce.md;
 //! - `assets`, `fetch`, `verify`, `archive`, `disk`: the asset manifest, `cargo xtask fetch` and
 //!   `cargo xtask verify`, safe archive extraction, digests and free space
@@ -23,6 +24,7 @@ pub mod fetch;
 pub mod import;
 pub mod libtorch;
 pub mod reproduce;
+pub mod results;
 pub mod synth;
 pub mod tables;
 pub mod test;

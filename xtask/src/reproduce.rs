@@ -25,10 +25,11 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::disk::{sha256_file, write_atomic};
+use crate::results::{
+    Phase1TruthResult, ReferenceResult, Results, StageRecord, VariantResult, MAIN_VARIANT,
+    REFERENCES, SYNTHETIC_BANNER,
+};
 use crate::tables;
-
-/// The words every output of a synthetic run carries.
-pub const SYNTHETIC_BANNER: &str = "synthetic benchmark: not comparable with the paper";
 
 /// Name of the marker a finished stage leaves in its directory.
 const DONE: &str = "stage.json";
@@ -254,109 +255,8 @@ fn run_preset(run: &Path) -> Result<String> {
         .with_context(|| format!("{}: names no preset", file.display()))
 }
 
-/// Name of the main variant in the results.
-pub const MAIN_VARIANT: &str = "SEJE (all features)";
-
-/// How one stage went in this invocation.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct StageRecord {
-    /// Stage name (`synth`, `text`, …, `eval`).
-    pub stage: String,
-    /// The variant it first appeared in.
-    pub variant: String,
-    /// The cache key (SHA-256, hex).
-    pub key: String,
-    /// Its directory, with the stages directory written `{stages}` (no absolute path).
-    pub dir: PathBuf,
-    /// Reused from an earlier run.
-    pub cached: bool,
-    /// Seconds its commands took when they ran (the earlier run's, when cached).
-    pub seconds: f64,
-}
-
-/// One variant's evaluation.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct VariantResult {
-    /// [`MAIN_VARIANT`] or the ablation's name.
-    pub name: String,
-    /// Pairs in the test split.
-    pub test_pairs: usize,
-    /// Sizes not evaluated, with the reason.
-    pub not_evaluated: Vec<String>,
-    /// Category classes C of the run (from Phase I).
-    pub classes: usize,
-    /// The behaviour preset of its Phase II run (`paper`, `authors-code`; the `preset` of the
-    /// run's resolved config.toml).
-    #[serde(default)]
-    pub preset: String,
-    /// The report of `seje eval --json` (sizes, both directions, per subset).
-    pub eval: serde_json::Value,
-}
-
-/// One reference ranking of the synthetic benchmark (`oracle`, `category-ceiling`).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct ReferenceResult {
-    /// `oracle` or `category-ceiling`.
-    pub name: String,
-    /// The report of `seje eval --reference NAME --json`, at the sizes of the main variant.
-    pub eval: serde_json::Value,
-}
-
-/// Phase I against the generator's truth (the main variant's Phase I stages).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Phase1TruthResult {
-    /// The JSON `seje truth --out` wrote.
-    pub measures: serde_json::Value,
-    /// The categoriser's top-1 on the test split of its Food-101-format set
-    /// (`categoriser.json`).
-    pub categoriser_top1: Option<f64>,
-}
-
 /// The file of rated key terms the text stage dumps on a synthetic benchmark.
 pub const TERMS_DUMP: &str = "terms.jsonl";
-
-/// The kinds of reference ranking, in the order of the tables.
-pub const REFERENCES: [&str; 2] = ["oracle", "category-ceiling"];
-
-/// Everything a reproduce run produced; `paper/regenerated/<config>/results.json`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Results {
-    /// Reproduce configuration name.
-    pub config: String,
-    /// Its title.
-    pub title: String,
-    /// Generated data.
-    pub synthetic: bool,
-    /// [`SYNTHETIC_BANNER`] for synthetic data, otherwise empty.
-    pub banner: String,
-    /// Device of the computations.
-    pub device: String,
-    /// Where it ran: `seje info` and the processor.
-    pub machine: serde_json::Value,
-    /// Git commit of the workspace (`unknown` outside a clone), with `-dirty` for local changes.
-    pub commit: String,
-    /// SHA-256 of the `seje` binary.
-    pub seje_sha256: String,
-    /// Every stage, in order.
-    pub stages: Vec<StageRecord>,
-    /// Seconds of this invocation, cached stages included.
-    pub wall_seconds: f64,
-    /// The main configuration first, then the ablations.
-    pub variants: Vec<VariantResult>,
-    /// The reference rankings of a synthetic benchmark, built from its truth on the main
-    /// variant's test pairs (`seje eval --reference`; spec/eval-protocol.md): the oracle first,
-    /// then the category ceiling. Empty for real data.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub references: Vec<ReferenceResult>,
-    /// Phase I of a synthetic benchmark measured against its truth (`seje truth`;
-    /// spec/eval-phase1-truth.md). Absent for real data.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub phase1_truth: Option<Phase1TruthResult>,
-    /// The paper table the main results are compared with when it is not SEJE's: `msje` for a
-    /// released checkpoint of MSJE's architecture (spec/reproduce.md).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub compare_with: Option<String>,
-}
 
 /// What [`run`] returns.
 #[derive(Debug)]

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
-use crate::reproduce::{Results, VariantResult, SYNTHETIC_BANNER};
+use crate::results::{Results, VariantResult, SYNTHETIC_BANNER};
 
 /// The Markdown file of a rendering.
 pub const MARKDOWN: &str = "tables.md";

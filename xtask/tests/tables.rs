@@ -4,7 +4,7 @@
 //! Spec: spec/reproduce.md (section "Tables").
 
 use serde_json::json;
-use xtask::reproduce::{
+use xtask::results::{
     Phase1TruthResult, ReferenceResult, Results, StageRecord, VariantResult, MAIN_VARIANT,
     SYNTHETIC_BANNER,
 };

@@ -126,7 +126,7 @@ fn conv(p: nn::Path, i: i64, o: i64, k: i64, stride: i64, groups: i64) -> nn::Co
 
 fn bn(p: nn::Path, c: i64) -> nn::BatchNorm {
     // torchvision: weight 1, bias 0, eps 1e-5, momentum 0.1 (`ResNet.__init__`).
-    crate::phase2::layers::batch_norm2d(p, c)
+    crate::nn::layers::batch_norm2d(p, c)
 }
 
 /// torchvision's `Bottleneck` (v1.5: the stride sits on the 3×3 convolution).
@@ -210,7 +210,7 @@ impl Backbone {
             stages,
             fc: cfg
                 .num_classes
-                .map(|n| crate::phase2::layers::linear(&p / "fc", inplanes, n)),
+                .map(|n| crate::nn::layers::linear(&p / "fc", inplanes, n)),
             cfg: *cfg,
         }
     }

@@ -6,7 +6,7 @@
 //! code). tch's `Sgd`
 //! wraps libtorch's C++ optimiser, whose momentum buffers cannot be read back; this one mirrors
 //! PyTorch's single-tensor `_single_tensor_sgd` (the CPU default, no dampening, no Nesterov)
-//! operation for operation, as src/phase2/adam.rs does for Adam.
+//! operation for operation, as src/nn/adam.rs does for Adam.
 
 use std::collections::BTreeMap;
 
