@@ -48,6 +48,14 @@ fn numbers(r: &Results) -> Vec<(String, serde_json::Value)> {
 }
 
 #[test]
+fn xtask_names_the_feature_stores_as_the_library_does() {
+    assert_eq!(
+        reproduce::FEATURE_FILES,
+        seje::data::feature_store::PHASE_TWO_FILES
+    );
+}
+
+#[test]
 fn reproduce_runs_the_pipeline_on_the_fixtures_then_reuses_and_resumes() {
     let tmp = tempfile::tempdir().unwrap();
     let first = run(tmp.path(), None).expect("not stopped");

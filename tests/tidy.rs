@@ -254,6 +254,17 @@ fn the_outside_citation_check_finds_each_kind() {
     assert!(citations_outside("../configs/synthetic.toml and /home/someone/x\n").is_empty());
 }
 
+/// `file:line` of every line of `files` that `find` reports.
+fn lines_where(files: &[PathBuf], find: fn(&str) -> Vec<usize>) -> Vec<String> {
+    let mut out = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(f).expect("readable source");
+        let rel = f.strip_prefix(root()).expect("under root").display();
+        out.extend(find(&text).into_iter().map(|line| format!("{rel}:{line}")));
+    }
+    out
+}
+
 /// Test files of the workspace: `tests/`, `xtask/tests/` and the unit tests inside the sources.
 fn test_sources() -> Vec<PathBuf> {
     let mut files = sources();
@@ -280,18 +291,7 @@ fn ignored_tests(text: &str) -> Vec<usize> {
 
 #[test]
 fn no_test_is_switched_off() {
-    let mut problems = Vec::new();
-    for f in test_sources() {
-        let text = std::fs::read_to_string(&f).expect("readable source");
-        let rel = f
-            .strip_prefix(root())
-            .expect("under root")
-            .display()
-            .to_string();
-        for line in ignored_tests(&text) {
-            problems.push(format!("{rel}:{line}"));
-        }
-    }
+    let problems = lines_where(&test_sources(), ignored_tests);
     assert!(
         problems.is_empty(),
         "tidy: an ignored test is a figure CI never checks; make it fast enough to run, or move \
@@ -333,18 +333,8 @@ fn terminal_output(text: &str) -> Vec<usize> {
 fn the_library_never_prints_nor_draws_a_bar() {
     let mut files = Vec::new();
     rust_files(&root().join("src"), &mut files);
-    let mut problems = Vec::new();
-    for f in files.iter().filter(|f| !f.ends_with("src/main.rs")) {
-        let text = std::fs::read_to_string(f).expect("readable source");
-        let rel = f
-            .strip_prefix(root())
-            .expect("under root")
-            .display()
-            .to_string();
-        for line in terminal_output(&text) {
-            problems.push(format!("{rel}:{line}"));
-        }
-    }
+    files.retain(|f| !f.ends_with("src/main.rs"));
+    let problems = lines_where(&files, terminal_output);
     assert!(
         problems.is_empty(),
         "tidy: the library logs through `tracing` and reports progress through callbacks; the \

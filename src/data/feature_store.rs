@@ -19,6 +19,16 @@ use tch::{Kind, Tensor};
 
 use crate::{Error, Result};
 
+/// The file of f_term (the text stage's store; spec/data-feature-store.md, the Phase I → Phase II
+/// layout). Every writer and reader of the three stores names them through these constants.
+pub const TERM_FILE: &str = "term.safetensors";
+/// The file of f_sent and the sentence counts.
+pub const SENTENCES_FILE: &str = "sentences.safetensors";
+/// The file of f_cat and the category labels.
+pub const CATEGORIES_FILE: &str = "categories.safetensors";
+/// The three files Phase II reads, in the order a run's manifest lists them.
+pub const PHASE_TWO_FILES: [&str; 3] = [TERM_FILE, SENTENCES_FILE, CATEGORIES_FILE];
+
 /// Metadata key of the recipe-id index: a JSON array of id strings, row order.
 pub const IDS_KEY: &str = "ids";
 /// Metadata key of the SHA-256 (lowercase hex) of the config that produced the features.

@@ -44,7 +44,7 @@ pub const MAX_SENTENCES: usize = 20;
 pub const PRODUCER: &str = "seje features sentences --from-t7";
 
 /// The file the conversion writes, as Phase II names it.
-pub const SENTENCES_FILE: &str = "sentences.safetensors";
+pub use crate::data::feature_store::SENTENCES_FILE;
 
 /// Element type of a Torch7 storage or tensor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -147,7 +147,7 @@ pub fn category_features(
 }
 
 /// The store file written (the Phase II input name).
-pub const CATEGORIES_FILE: &str = "categories.safetensors";
+pub use crate::data::feature_store::CATEGORIES_FILE;
 /// `producer` metadata of the store.
 pub const PRODUCER: &str = "seje features categories";
 

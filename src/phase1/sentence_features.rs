@@ -28,7 +28,7 @@ use crate::phase1::word2vec::WordVectors;
 use crate::{Error, Result};
 
 /// The store file written (the Phase II input name).
-pub const SENTENCES_FILE: &str = "sentences.safetensors";
+pub use crate::data::feature_store::SENTENCES_FILE;
 /// The checkpoint directory inside `--out`, unless another is given.
 pub const CHECKPOINT_DIR: &str = "skip_instructions";
 /// `producer` metadata of the store.

@@ -41,12 +41,8 @@ pub const PRODUCER: &str = "stand-in";
 /// Value of the `f_cat` metadata key: the stand-in has no image classifier.
 pub const F_CAT_ABSENT: &str = "absent (stand-in: zeros)";
 
-/// File names inside the output directory.
-pub const TERM_FILE: &str = "term.safetensors";
-/// Sentence features and lengths.
-pub const SENTENCES_FILE: &str = "sentences.safetensors";
-/// Category features (zeros) and class labels.
-pub const CATEGORIES_FILE: &str = "categories.safetensors";
+/// File names inside the output directory (the feature store's).
+pub use crate::data::feature_store::{CATEGORIES_FILE, SENTENCES_FILE, TERM_FILE};
 
 /// Recipes between two progress log lines.
 const LOG_EVERY: usize = 10_000;

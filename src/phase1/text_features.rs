@@ -28,7 +28,7 @@ use crate::phase1::word2vec::{self, Word2VecConfig, WordVectors};
 use crate::{Error, Result};
 
 /// The store file `seje features text` writes (the Phase II input name).
-pub const TERM_FILE: &str = "term.safetensors";
+pub use crate::data::feature_store::TERM_FILE;
 /// The word2vec training text: one line per training recipe.
 pub const CORPUS_FILE: &str = "corpus.txt";
 /// The trained vectors (`-binary 1`), when they are trained here.

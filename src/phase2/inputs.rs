@@ -24,11 +24,7 @@ use crate::phase2::config::ModelSection;
 use crate::phase2::model::JointInput;
 
 /// The three files, in the order the manifest lists them.
-pub const FILES: [&str; 3] = [
-    "term.safetensors",
-    "sentences.safetensors",
-    "categories.safetensors",
-];
+pub const FILES: [&str; 3] = crate::data::feature_store::PHASE_TWO_FILES;
 
 /// The model inputs of one batch, on the run's device.
 #[derive(Debug)]

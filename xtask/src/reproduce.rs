@@ -255,6 +255,15 @@ fn run_preset(run: &Path) -> Result<String> {
         .with_context(|| format!("{}: names no preset", file.display()))
 }
 
+/// The three feature stores Phase II reads, as the `seje` library names them
+/// (`seje::data::feature_store::PHASE_TWO_FILES`; xtask does not link `seje`, and
+/// `tests/reproduce.rs` checks the two agree).
+pub const FEATURE_FILES: [&str; 3] = [
+    "term.safetensors",
+    "sentences.safetensors",
+    "categories.safetensors",
+];
+
 /// The file of rated key terms the text stage dumps on a synthetic benchmark.
 pub const TERMS_DUMP: &str = "terms.jsonl";
 
@@ -1438,10 +1447,11 @@ pub fn run(root: &Path, args: &ReproduceArgs) -> Result<Outcome> {
             a
         };
         let key = runner.key("train", &fresh_args(Path::new("{out}")), &phase2_sha);
+        let [term_file, sentences_file, categories_file] = FEATURE_FILES;
         let inputs = [
-            text.join("term.safetensors"),
-            sentences.join("sentences.safetensors"),
-            categories.join("categories.safetensors"),
+            text.join(term_file),
+            sentences.join(sentences_file),
+            categories.join(categories_file),
         ];
         let prepare = |out: &Path| -> Result<()> {
             let f = out.join("features");
