@@ -195,6 +195,22 @@ fn committed_text_files() -> Vec<PathBuf> {
     files
 }
 
+/// Each committed text file that reads as UTF-8, with its path relative to the root.
+fn committed_texts() -> Vec<(String, String)> {
+    committed_text_files()
+        .into_iter()
+        .filter_map(|f| {
+            let text = std::fs::read_to_string(&f).ok()?;
+            let rel = f
+                .strip_prefix(root())
+                .expect("under root")
+                .display()
+                .to_string();
+            Some((rel, text))
+        })
+        .collect()
+}
+
 /// What a committed file must not name: documents that live beside the repository but not in
 /// it, and the absolute paths of the machines the package was built on. Spelled in pieces so
 /// this file does not match itself.
@@ -219,15 +235,7 @@ fn citations_outside(text: &str) -> Vec<(usize, String)> {
 #[test]
 fn nothing_committed_cites_a_path_outside_the_repository() {
     let mut problems = Vec::new();
-    for f in committed_text_files() {
-        let Ok(text) = std::fs::read_to_string(&f) else {
-            continue;
-        };
-        let rel = f
-            .strip_prefix(root())
-            .expect("under root")
-            .display()
-            .to_string();
+    for (rel, text) in committed_texts() {
         for (line, excerpt) in citations_outside(&text) {
             problems.push(format!("{rel}:{line}: {excerpt}"));
         }
@@ -423,15 +431,7 @@ fn every_cited_deviation_exists_and_every_entry_links_its_page() {
         }
     }
     let mut cited = 0;
-    for f in committed_text_files() {
-        let Ok(text) = std::fs::read_to_string(&f) else {
-            continue;
-        };
-        let rel = f
-            .strip_prefix(root())
-            .expect("under root")
-            .display()
-            .to_string();
+    for (rel, text) in committed_texts() {
         for id in cited_deviations(&text) {
             cited += 1;
             if !ids.contains_key(&id) {
