@@ -227,24 +227,23 @@ pub fn end_epoch(state: &mut TrainState, score: f64) -> bool {
     improved
 }
 
-/// [`embed_split`] of a split, reporting `stage` with the pairs done.
+/// [`embed_split`] of the split `stage` names, reporting `stage` with the pairs done.
 fn embed_reporting(
     trainer: &Trainer,
     loader: &Loader,
     inputs: &PhaseTwoInputs,
     device: Device,
-    split: &str,
     stage: Stage,
     progress: &dyn Fn(Stage, u64),
 ) -> Result<crate::eval::Embeddings> {
-    embed_split(
-        &trainer.model,
-        loader,
-        inputs,
-        device,
-        &format!("{split} split"),
-        |done| progress(stage, done as u64),
-    )
+    let source = match stage {
+        Stage::Train { .. } => "training split",
+        Stage::Validation { .. } => "validation split",
+        Stage::Test { .. } => "test split",
+    };
+    embed_split(&trainer.model, loader, inputs, device, source, |done| {
+        progress(stage, done as u64)
+    })
 }
 
 /// Keeps the lines of `metrics.jsonl` of epochs up to `epoch` (a resumed run replays the rest).
@@ -478,15 +477,7 @@ pub fn train(
             epoch,
             pairs: val_loader.len() as u64,
         };
-        let emb = embed_reporting(
-            &trainer,
-            &val_loader,
-            &inputs,
-            device,
-            "validation",
-            stage,
-            progress,
-        )?;
+        let emb = embed_reporting(&trainer, &val_loader, &inputs, device, stage, progress)?;
         let size = cfg.schedule.validation_size.min(emb.n);
         let report = evaluate(
             &emb,
@@ -566,15 +557,7 @@ pub fn train(
         let stage = Stage::Test {
             pairs: test_loader.len() as u64,
         };
-        let emb = embed_reporting(
-            &trainer,
-            &test_loader,
-            &inputs,
-            device,
-            "test",
-            stage,
-            progress,
-        )?;
+        let emb = embed_reporting(&trainer, &test_loader, &inputs, device, stage, progress)?;
         let report = evaluate(
             &emb,
             &EvalConfig {
