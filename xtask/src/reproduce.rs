@@ -26,7 +26,7 @@ use sha2::{Digest, Sha256};
 
 use crate::disk::{sha256_file, write_atomic};
 use crate::results::{
-    Phase1TruthResult, ReferenceResult, Results, StageRecord, VariantResult, MAIN_VARIANT,
+    Claim, Phase1TruthResult, ReferenceResult, Results, StageRecord, VariantResult, MAIN_VARIANT,
     REFERENCES, SYNTHETIC_BANNER,
 };
 use crate::tables;
@@ -196,6 +196,11 @@ pub struct Phase2Config {
     /// `--set KEY=VALUE` overrides.
     #[serde(default)]
     pub set: Vec<String>,
+    /// Train every variant once per seed (`--set run.seed=S`), from the same Phase I stages;
+    /// empty: once, with the configuration's own seed. The tables then give mean ± standard
+    /// deviation over seeds and paired differences (spec/reproduce.md, "Seeds").
+    #[serde(default)]
+    pub seeds: Vec<u64>,
 }
 
 /// Evaluation sizes and subsets.
@@ -239,6 +244,25 @@ pub struct Ablation {
     /// Replaces `phase2.preset`.
     #[serde(default)]
     pub phase2_preset: Option<String>,
+    /// A file the variant needs that the package cannot provide (a BERT model): without it the
+    /// variant is not run and its row says what is missing.
+    #[serde(default)]
+    pub requires: Option<Requirement>,
+    /// The paper's claim about this variant against the main configuration, for the ablation
+    /// table's "agrees with the paper" column: `worse` (the paper finds the full model better),
+    /// `better`, or none (no claim).
+    #[serde(default)]
+    pub paper_claim: Option<Claim>,
+}
+
+/// A file an ablation needs (`{data}` stands for the data directory).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Requirement {
+    /// The file whose presence decides.
+    pub path: String,
+    /// What to provide, in words (shown in the row when it is missing).
+    pub what: String,
 }
 
 /// The `preset` of a run directory's resolved `config.toml`.
@@ -1274,10 +1298,40 @@ pub fn run(root: &Path, args: &ReproduceArgs) -> Result<Outcome> {
             classes: arch["classes"].as_u64().unwrap_or(0) as usize,
             preset: run_preset(&run_dir)?,
             eval: report,
+            seed: None,
+            not_run: None,
+            paper_claim: None,
         });
     }
+    let seeds: Vec<Option<u64>> = if cfg.phase2.seeds.is_empty() {
+        vec![None]
+    } else {
+        cfg.phase2.seeds.iter().copied().map(Some).collect()
+    };
     for v in variants.iter().filter(|_| cfg.authors.is_none()) {
         let name = v.name.as_str();
+        if let Some(req) = &v.requires {
+            let need = sub(&req.path);
+            if !Path::new(&need).exists() {
+                let missing = runner.portable(&need);
+                eprintln!(
+                    "reproduce: `{name}` not run: {missing} is missing ({})",
+                    req.what
+                );
+                variant_results.push(VariantResult {
+                    name: name.to_string(),
+                    test_pairs: 0,
+                    not_evaluated: Vec::new(),
+                    classes: 0,
+                    preset: String::new(),
+                    eval: serde_json::Value::Null,
+                    seed: None,
+                    not_run: Some(format!("needs {missing}: {}", req.what)),
+                    paper_claim: v.paper_claim,
+                });
+                continue;
+            }
+        }
         let dev = runner.device.clone();
         let with = |base: &[String], extra: &[String], device: bool| {
             let mut a = if device {
@@ -1402,117 +1456,129 @@ pub fn run(root: &Path, args: &ReproduceArgs) -> Result<Outcome> {
             phase1_truth = Some(read_phase1_truth(&truth, &categoriser)?);
         }
 
-        // Phase II: training.
-        let mut sets: Vec<String> = vec![
-            format!("data.root={}", toml_string(&path_str(&recipe1m))),
-            format!("model.classes={classes}"),
-            format!("data.split_rule={}", toml_string(&cfg.data.split_rule)),
-            format!(
-                "data.split_vocab={}",
-                toml_string(if im2recipe { &vocab } else { "" })
-            ),
-        ];
-        if let Some(w) = &pretrained {
-            sets.push(format!("model.pretrained={}", toml_string(&path_str(w))));
-        }
-        sets.extend(subs(&cfg.phase2.set));
-        sets.extend(subs(&v.phase2_set));
-        let preset = v
-            .phase2_preset
-            .clone()
-            .or_else(|| cfg.phase2.preset.clone());
-        let fresh_args = |out: &Path| {
-            let mut a = vec![
-                "train".to_string(),
-                "--config".into(),
-                path_str(&phase2_config),
-                "--run-dir".into(),
-                path_str(&out.join("run")),
-                "--device".into(),
-                dev.clone(),
-                "--set".into(),
+        for &seed in &seeds {
+            // Phase II: training.
+            let mut sets: Vec<String> = vec![
+                format!("data.root={}", toml_string(&path_str(&recipe1m))),
+                format!("model.classes={classes}"),
+                format!("data.split_rule={}", toml_string(&cfg.data.split_rule)),
                 format!(
-                    "data.features={}",
-                    toml_string(&path_str(&out.join("features")))
+                    "data.split_vocab={}",
+                    toml_string(if im2recipe { &vocab } else { "" })
                 ),
             ];
-            if let Some(p) = &preset {
-                a.push("--preset".into());
-                a.push(p.clone());
+            if let Some(w) = &pretrained {
+                sets.push(format!("model.pretrained={}", toml_string(&path_str(w))));
             }
-            for s in &sets {
-                a.push("--set".into());
-                a.push(s.clone());
+            sets.extend(subs(&cfg.phase2.set));
+            sets.extend(subs(&v.phase2_set));
+            if let Some(seed) = seed {
+                sets.push(format!("run.seed={seed}"));
             }
-            a
-        };
-        let key = runner.key("train", &fresh_args(Path::new("{out}")), &phase2_sha);
-        let [term_file, sentences_file, categories_file] = FEATURE_FILES;
-        let inputs = [
-            text.join(term_file),
-            sentences.join(sentences_file),
-            categories.join(categories_file),
-        ];
-        let prepare = |out: &Path| -> Result<()> {
-            let f = out.join("features");
-            fs::create_dir_all(&f)?;
-            for src in &inputs {
-                let dst = f.join(src.file_name().expect("file name"));
-                if !dst.exists() {
-                    fs::hard_link(src, &dst)
-                        .or_else(|_| fs::copy(src, &dst).map(|_| ()))
-                        .with_context(|| {
-                            format!("cannot bring {} into {}", src.display(), f.display())
-                        })?;
+            let preset = v
+                .phase2_preset
+                .clone()
+                .or_else(|| cfg.phase2.preset.clone());
+            let fresh_args = |out: &Path| {
+                let mut a = vec![
+                    "train".to_string(),
+                    "--config".into(),
+                    path_str(&phase2_config),
+                    "--run-dir".into(),
+                    path_str(&out.join("run")),
+                    "--device".into(),
+                    dev.clone(),
+                    "--set".into(),
+                    format!(
+                        "data.features={}",
+                        toml_string(&path_str(&out.join("features")))
+                    ),
+                ];
+                if let Some(p) = &preset {
+                    a.push("--preset".into());
+                    a.push(p.clone());
                 }
-            }
-            let run = out.join("run");
-            if run.exists() && !run.join("config.toml").exists() {
-                // Interrupted before the run directory held anything to resume.
-                fs::remove_dir_all(&run)?;
-            }
-            Ok(())
-        };
-        let train_cmds = |out: &Path| {
-            let run = out.join("run");
-            if run.join("test.json").exists() {
-                Vec::new() // finished; only the stage marker was missing
-            } else if run.join("config.toml").exists() {
-                vec![Cmd {
-                    args: vec![
-                        "train".into(),
-                        "--resume".into(),
-                        "--run-dir".into(),
-                        path_str(&run),
-                        "--device".into(),
-                        dev.clone(),
-                    ],
-                    stdout_to: None,
-                }]
-            } else {
-                vec![Cmd {
-                    args: fresh_args(out),
-                    stdout_to: None,
-                }]
-            }
-        };
-        let train = or_stop!(runner.stage(name, "train", &key, true, &prepare, &train_cmds));
+                for s in &sets {
+                    a.push("--set".into());
+                    a.push(s.clone());
+                }
+                a
+            };
+            let key = runner.key("train", &fresh_args(Path::new("{out}")), &phase2_sha);
+            let [term_file, sentences_file, categories_file] = FEATURE_FILES;
+            let inputs = [
+                text.join(term_file),
+                sentences.join(sentences_file),
+                categories.join(categories_file),
+            ];
+            let prepare = |out: &Path| -> Result<()> {
+                let f = out.join("features");
+                fs::create_dir_all(&f)?;
+                for src in &inputs {
+                    let dst = f.join(src.file_name().expect("file name"));
+                    if !dst.exists() {
+                        fs::hard_link(src, &dst)
+                            .or_else(|_| fs::copy(src, &dst).map(|_| ()))
+                            .with_context(|| {
+                                format!("cannot bring {} into {}", src.display(), f.display())
+                            })?;
+                    }
+                }
+                let run = out.join("run");
+                if run.exists() && !run.join("config.toml").exists() {
+                    // Interrupted before the run directory held anything to resume.
+                    fs::remove_dir_all(&run)?;
+                }
+                Ok(())
+            };
+            let train_cmds = |out: &Path| {
+                let run = out.join("run");
+                if run.join("test.json").exists() {
+                    Vec::new() // finished; only the stage marker was missing
+                } else if run.join("config.toml").exists() {
+                    vec![Cmd {
+                        args: vec![
+                            "train".into(),
+                            "--resume".into(),
+                            "--run-dir".into(),
+                            path_str(&run),
+                            "--device".into(),
+                            dev.clone(),
+                        ],
+                        stdout_to: None,
+                    }]
+                } else {
+                    vec![Cmd {
+                        args: fresh_args(out),
+                        stdout_to: None,
+                    }]
+                }
+            };
+            let train = or_stop!(runner.stage(name, "train", &key, true, &prepare, &train_cmds));
 
-        // Evaluation: embed the test split with the best checkpoint, then every size it holds.
-        let eval = or_stop!(runner.evaluate(name, &train.join("run"), &cfg.eval));
-        let (plan, report) = read_evaluation(&eval)?;
-        if name == MAIN_VARIANT && cfg.synthetic && recipe1m.join("synth_truth.json").exists() {
-            let dir = or_stop!(runner.references(&eval, &recipe1m, &cfg.eval));
-            references = read_references(&dir)?;
+            // Evaluation: embed the test split with the best checkpoint, then every size it holds.
+            let eval = or_stop!(runner.evaluate(name, &train.join("run"), &cfg.eval));
+            let (plan, report) = read_evaluation(&eval)?;
+            if name == MAIN_VARIANT
+                && seed == seeds[0]
+                && cfg.synthetic
+                && recipe1m.join("synth_truth.json").exists()
+            {
+                let dir = or_stop!(runner.references(&eval, &recipe1m, &cfg.eval));
+                references = read_references(&dir)?;
+            }
+            variant_results.push(VariantResult {
+                name: name.to_string(),
+                test_pairs: plan["test_pairs"].as_u64().unwrap_or(0) as usize,
+                not_evaluated: not_evaluated_of(&plan),
+                classes,
+                preset: run_preset(&train.join("run"))?,
+                eval: report,
+                seed,
+                not_run: None,
+                paper_claim: v.paper_claim,
+            });
         }
-        variant_results.push(VariantResult {
-            name: name.to_string(),
-            test_pairs: plan["test_pairs"].as_u64().unwrap_or(0) as usize,
-            not_evaluated: not_evaluated_of(&plan),
-            classes,
-            preset: run_preset(&train.join("run"))?,
-            eval: report,
-        });
     }
 
     let title = match &authors_architecture {
@@ -1553,12 +1619,16 @@ pub fn run(root: &Path, args: &ReproduceArgs) -> Result<Outcome> {
         phase1_truth,
         compare_with,
     };
-    let paper = tables::PaperTables::load(&root.join("paper/tables"))?;
-    let rendered = tables::render(&results, &paper)?;
+    // results.json first: a table that cannot be rendered loses no computed result
+    // (`cargo xtask tables` renders it again).
     let json = serde_json::to_string_pretty(&results)? + "\n";
     for dir in [&summary_dir, &tables_dir] {
         fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         write_atomic(&dir.join("results.json"), json.as_bytes())?;
+    }
+    let paper = tables::PaperTables::load(&root.join("paper/tables"))?;
+    let rendered = tables::render(&results, &paper)?;
+    for dir in [&summary_dir, &tables_dir] {
         for (name, text) in &rendered {
             write_atomic(&dir.join(name), text.as_bytes())?;
         }

@@ -30,6 +30,16 @@ pub struct StageRecord {
     pub seconds: f64,
 }
 
+/// The direction the paper claims for an ablation, relative to the full model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Claim {
+    /// The paper finds this variant worse than the full model.
+    Worse,
+    /// The paper finds this variant better than the full model.
+    Better,
+}
+
 /// One variant's evaluation.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct VariantResult {
@@ -45,8 +55,18 @@ pub struct VariantResult {
     /// run's resolved config.toml).
     #[serde(default)]
     pub preset: String,
-    /// The report of `seje eval --json` (sizes, both directions, per subset).
+    /// The report of `seje eval --json` (sizes, both directions, per subset); `null` when the
+    /// variant was not run.
     pub eval: serde_json::Value,
+    /// The Phase II seed (`run.seed`) when the configuration trains each variant once per seed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// Why the variant was not run (a file it needs is missing), in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_run: Option<String>,
+    /// The paper's claim about the variant against the main configuration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paper_claim: Option<Claim>,
 }
 
 /// One reference ranking of the synthetic benchmark (`oracle`, `category-ceiling`).

@@ -44,6 +44,9 @@ fn results(synthetic: bool) -> Results {
             "authors-code".into()
         },
         eval: report(sizes, scale),
+        seed: None,
+        not_run: None,
+        paper_claim: None,
     };
     let all = [1000, 10000, 20000, 30000, 40000, 50000];
     Results {
