@@ -8,14 +8,14 @@
 //! - `libtorch`: `setup`, libtorch 2.11.0 from pinned, checksummed PyPI wheels;
 //! - `test`: setup, then fmt, clippy and the whole test suite (what `.ci/run` calls);
 //! - `synth`: the synthetic benchmark generator (`seje synth`), spec/data-synthetic-benchmark.md;
-//! - `reproduce`, `results`, `tables`: the whole pipeline as cached stages, its results file and
-//!   the regenerated tables,
-//!   spec/reproduce.md;
+//! - `reproduce`, `results`, `tables`, `ablations`: the whole pipeline as cached stages, its
+//!   results file, the regenerated tables and the ablation tables over seeds, spec/reproduce.md;
 //! - `assets`, `fetch`, `verify`, `archive`, `disk`: the asset manifest, `cargo xtask fetch` and
 //!   `cargo xtask verify`, safe archive extraction, digests and free space
 //!   (spec/data-assets.md);
 //! - `bench`: the CPU rows of the README's performance table, spec/benchmarks.md.
 
+pub mod ablations;
 pub mod archive;
 pub mod assets;
 pub mod bench;

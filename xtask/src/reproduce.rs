@@ -747,6 +747,18 @@ impl Runner {
     }
 }
 
+/// What a `train` stage's key depends on besides its command line: the Phase II configuration
+/// file's digest and the feature stores it links in (files of keyed stage directories, so their
+/// paths name their whole history).
+fn train_key_extra(phase2_sha: &str, inputs: &[PathBuf]) -> String {
+    let mut extra = phase2_sha.to_string();
+    for f in inputs {
+        extra.push('\n');
+        extra.push_str(&path_str(f));
+    }
+    extra
+}
+
 /// The measures of a `truth` stage and the categoriser's own test top-1.
 fn read_phase1_truth(truth: &Path, categoriser: &Path) -> Result<Phase1TruthResult> {
     let file = truth.join("truth.json");
@@ -1504,13 +1516,20 @@ pub fn run(root: &Path, args: &ReproduceArgs) -> Result<Outcome> {
                 }
                 a
             };
-            let key = runner.key("train", &fresh_args(Path::new("{out}")), &phase2_sha);
             let [term_file, sentences_file, categories_file] = FEATURE_FILES;
             let inputs = [
                 text.join(term_file),
                 sentences.join(sentences_file),
                 categories.join(categories_file),
             ];
+            // The feature stores are linked into the stage, so its command line does not name
+            // them: the key must, or a variant that changes only Phase I (TextRank) would reuse
+            // the main variant's training.
+            let key = runner.key(
+                "train",
+                &fresh_args(Path::new("{out}")),
+                &train_key_extra(&phase2_sha, &inputs),
+            );
             let prepare = |out: &Path| -> Result<()> {
                 let f = out.join("features");
                 fs::create_dir_all(&f)?;
@@ -1810,6 +1829,45 @@ mod tests {
             1.0,
         );
         assert_eq!(runner.records[0].dir, PathBuf::from("{stages}/text-1"));
+    }
+
+    #[test]
+    fn a_training_on_other_phase_one_features_has_another_key() {
+        let r = Runner {
+            seje: PathBuf::new(),
+            stages_dir: PathBuf::from("/s"),
+            salt: "x".into(),
+            places: vec![("/runs/stages".into(), "{stages}".into())],
+            device: "cpu".into(),
+            records: Vec::new(),
+            index: BTreeMap::new(),
+            stop_after: None,
+            stopped: false,
+        };
+        let args = vec!["train".to_string(), "--config".into(), "c.toml".into()];
+        let inputs = |text: &str| {
+            [
+                PathBuf::from(format!("/runs/stages/{text}/term.safetensors")),
+                PathBuf::from("/runs/stages/sentences-1/sentences.safetensors"),
+                PathBuf::from("/runs/stages/categories-1/categories.safetensors"),
+            ]
+        };
+        let key = |text: &str| r.key("train", &args, &train_key_extra("sha", &inputs(text)));
+        // The same command line on TF-IDF's and on TextRank's term features.
+        assert_ne!(key("text-tfidf"), key("text-textrank"));
+        assert_eq!(key("text-tfidf"), key("text-tfidf"));
+        assert_ne!(
+            r.key(
+                "train",
+                &args,
+                &train_key_extra("sha", &inputs("text-tfidf"))
+            ),
+            r.key(
+                "train",
+                &args,
+                &train_key_extra("sha2", &inputs("text-tfidf"))
+            )
+        );
     }
 
     #[test]

@@ -216,13 +216,19 @@ fn fmt_ours(metric: &str, x: f64) -> String {
     }
 }
 
-/// `preset NAME`, or `preset unrecorded` for results written before runs recorded it.
+/// `preset NAME` (`, seed S` with seeds), or `preset unrecorded` for results written before
+/// runs recorded it.
 fn preset_label(v: &VariantResult) -> String {
     if v.preset.is_empty() {
         "preset unrecorded".into()
     } else {
-        format!("preset {}", v.preset)
+        format!("preset {}{}", v.preset, seed_label(v))
     }
+}
+
+/// `, seed S` for a run of a configuration with seeds, otherwise nothing.
+fn seed_label(v: &VariantResult) -> String {
+    v.seed.map(|s| format!(", seed {s}")).unwrap_or_default()
 }
 
 fn not_evaluated(v: &VariantResult) -> String {
@@ -388,35 +394,49 @@ pub fn render(r: &Results, paper: &PaperTables) -> Result<Vec<(String, String)>>
     } else {
         evaluated_sizes(main).into_iter().max()
     };
-    md.push_str("\n## Ablations\n\n");
+    let seeded = r.variants.iter().any(|v| v.seed.is_some());
+    let mut seeded_files = Vec::new();
     match abl_size {
-        None => md.push_str(&format!("No size evaluated: {}.\n", not_evaluated(main))),
-        Some(size) => {
-            md.push_str(&format!(
-                "Test set of {} pairs, R@K in percent. The paper's ablation tables are not \
-                 transcribed (spec/reproduce.md), so there is no paper column.\n\n",
-                size_label(size)
-            ));
-            md.push_str("| variant | preset | image→recipe MedR | R@1 | R@5 | R@10 | recipe→image MedR | R@1 | R@5 | R@10 |\n");
-            md.push_str("|---|---|---|---|---|---|---|---|---|---|\n");
-            for v in &r.variants {
-                let preset = if v.preset.is_empty() {
-                    "unrecorded"
-                } else {
-                    &v.preset
-                };
-                let mut row = format!("| {} (C = {}) | {preset}", v.name, v.classes);
-                for (dir, _) in DIRECTIONS {
-                    let (cells, values) = direction_cells(&v.eval, size, dir);
-                    row.push_str(&cells);
-                    abl_csv.push_str(&format!(
-                        "\"{}\",{},{size},{dir},{values}\n",
-                        v.name.replace('"', "\"\""),
-                        v.preset,
-                    ));
+        Some(size) if seeded => {
+            let (section, per_seed, summary, chart) =
+                crate::ablations::render(r, size, &banner_csv);
+            md.push_str(&section);
+            abl_csv = per_seed;
+            seeded_files.push(("ablations_summary.csv".to_string(), summary));
+            seeded_files.push((crate::ablations::CHART.to_string(), chart));
+        }
+        _ => {
+            md.push_str("\n## Ablations\n\n");
+            match abl_size {
+                None => md.push_str(&format!("No size evaluated: {}.\n", not_evaluated(main))),
+                Some(size) => {
+                    md.push_str(&format!(
+                    "Test set of {} pairs, R@K in percent. The paper's ablation tables are not \
+                     transcribed (spec/reproduce.md), so there is no paper column.\n\n",
+                    size_label(size)
+                ));
+                    md.push_str("| variant | preset | image→recipe MedR | R@1 | R@5 | R@10 | recipe→image MedR | R@1 | R@5 | R@10 |\n");
+                    md.push_str("|---|---|---|---|---|---|---|---|---|---|\n");
+                    for v in &r.variants {
+                        let preset = if v.preset.is_empty() {
+                            "unrecorded"
+                        } else {
+                            &v.preset
+                        };
+                        let mut row = format!("| {} (C = {}) | {preset}", v.name, v.classes);
+                        for (dir, _) in DIRECTIONS {
+                            let (cells, values) = direction_cells(&v.eval, size, dir);
+                            row.push_str(&cells);
+                            abl_csv.push_str(&format!(
+                                "\"{}\",{},{size},{dir},{values}\n",
+                                v.name.replace('"', "\"\""),
+                                v.preset,
+                            ));
+                        }
+                        row.push_str(" |\n");
+                        md.push_str(&row);
+                    }
                 }
-                row.push_str(" |\n");
-                md.push_str(&row);
             }
         }
     }
@@ -447,6 +467,7 @@ pub fn render(r: &Results, paper: &PaperTables) -> Result<Vec<(String, String)>>
         ("ablations.csv".to_string(), abl_csv),
         (FIGURE.to_string(), figure(r, paper, main)),
     ];
+    files.extend(seeded_files);
     if !r.references.is_empty() {
         files.push((
             "references.csv".to_string(),
@@ -585,9 +606,11 @@ fn references_section(r: &Results) -> (String, String) {
             .clone()
             .map(|x| (x.name.clone(), &x.eval))
             .chain(
+                // With seeds, each variant's run of the main variant's first seed.
                 r.variants
                     .iter()
-                    .map(|v| (format!("ours: {}", v.name), &v.eval)),
+                    .filter(|v| v.not_run.is_none() && v.seed == main.seed)
+                    .map(|v| (format!("ours: {}{}", v.name, seed_label(v)), &v.eval)),
             )
             .chain(rest.clone().map(|x| (x.name.clone(), &x.eval)))
             .collect();
@@ -767,7 +790,7 @@ fn figure(r: &Results, paper: &PaperTables, main: &VariantResult) -> String {
 }
 
 /// 1, 2 or 5 times a power of ten, at least `x`.
-fn nice_step(x: f64) -> f64 {
+pub(crate) fn nice_step(x: f64) -> f64 {
     let p = 10f64.powf(x.max(1e-9).log10().floor());
     [1.0, 2.0, 5.0, 10.0]
         .into_iter()
@@ -776,7 +799,7 @@ fn nice_step(x: f64) -> f64 {
         .unwrap_or(10.0 * p)
 }
 
-fn trim_number(x: f64) -> String {
+pub(crate) fn trim_number(x: f64) -> String {
     let s = format!("{x:.2}");
     s.trim_end_matches('0').trim_end_matches('.').to_string()
 }

@@ -386,3 +386,115 @@ fn results_from_a_dirty_tree_a_foreign_commit_or_with_a_machine_path_are_refused
         "{path:?}"
     );
 }
+
+/// Results of a configuration with seeds: the full model and three variants, each seed's MedR
+/// offset by `seed_shift * seed` (made-up values); a fourth variant not run.
+fn seeded_results() -> Results {
+    use xtask::results::Claim;
+    let mut r = results(true);
+    r.config = "synthetic-ablations".into();
+    let v = |name: &str, scale: f64, seed: u64, claim: Option<Claim>| VariantResult {
+        name: name.into(),
+        test_pairs: 1200,
+        not_evaluated: Vec::new(),
+        classes: 47,
+        preset: "paper".into(),
+        eval: report(&[1000], scale + 0.1 * seed as f64),
+        seed: Some(seed),
+        not_run: None,
+        paper_claim: claim,
+    };
+    let mut variants = Vec::new();
+    for (name, scale, claim) in [
+        (MAIN_VARIANT, 20.0, None),
+        ("without f_cat", 120.0, Some(Claim::Worse)),
+        ("term rating: TextRank", 20.0, None),
+    ] {
+        for seed in 1..=3 {
+            variants.push(v(name, scale, seed, claim));
+        }
+    }
+    // Better than the full model on every seed, where the paper claims worse.
+    for (seed, scale) in [(1, 5.0), (2, 6.0), (3, 5.5)] {
+        variants.push(v("instance negatives", scale, seed, Some(Claim::Worse)));
+    }
+    variants.push(VariantResult {
+        eval: serde_json::Value::Null,
+        not_run: Some("needs {data}/bert/config.json: a BERT model directory".into()),
+        seed: None,
+        ..v("term rating: BERT", 0.0, 0, None)
+    });
+    r.variants = variants;
+    r
+}
+
+#[test]
+fn seeds_give_means_paired_differences_verdicts_and_a_chart() {
+    let paper = PaperTables::load(&root().join("paper/tables")).unwrap();
+    let files = tables::render(&seeded_results(), &paper).unwrap();
+    let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+    for f in ["ablations.csv", "ablations_summary.csv", "ablations.svg"] {
+        assert!(names.contains(&f), "{f} missing from {names:?}");
+    }
+    let md = section(&files, "## Ablations over seeds");
+    // Mean ± sd over seeds 1, 2, 3: image→recipe MedR = scale 1000/2500 + 1 + 0.5 with scale
+    // 20.1, 20.2, 20.3: 9.54, 9.58, 9.62: mean 9.58, sd 0.04.
+    assert!(
+        md.contains("| SEJE (all features) (C = 47) | paper | 3 | 9.58 ± 0.04"),
+        "{md}"
+    );
+    let row = |name: &str| {
+        md.lines()
+            .filter(|l| l.starts_with(&format!("| {name} |")))
+            .nth(0)
+            .unwrap_or_else(|| panic!("no difference row for {name}:\n{md}"))
+            .to_string()
+    };
+    // Every seed 40 worse: the interval is the point, the direction the paper's.
+    assert!(
+        row("without f_cat").contains("+40.00 [+40.00, +40.00]"),
+        "{}",
+        row("without f_cat")
+    );
+    assert!(
+        row("without f_cat").ends_with("| yes |"),
+        "{}",
+        row("without f_cat")
+    );
+    assert!(row("instance negatives").ends_with("| no: the opposite direction |"));
+    assert!(row("term rating: TextRank").ends_with("| no claim |"));
+    assert!(md.contains("| term rating: BERT | — | 0 | not run: needs {data}/bert/config.json"));
+    // One CSV row per variant, seed and direction; the not-run variant has none.
+    let per_seed = &files.iter().find(|(n, _)| n == "ablations.csv").unwrap().1;
+    assert_eq!(
+        per_seed.lines().filter(|l| l.contains(",1000,")).count(),
+        4 * 3 * 2
+    );
+    assert!(per_seed.contains("\"without f_cat\",paper,2,1000,image_to_recipe,"));
+    let summary = &files
+        .iter()
+        .find(|(n, _)| n == "ablations_summary.csv")
+        .unwrap()
+        .1;
+    assert!(
+        summary.contains("\"term rating: BERT\",,0,,,,,,,,,not run"),
+        "{summary}"
+    );
+    assert!(summary.contains("\"without f_cat\",paper,3,image_to_recipe,medr,49.5800,0.0400,40.0000,40.0000,40.0000,worse,\"yes\""), "{summary}");
+    let svg = &files.iter().find(|(n, _)| n == "ablations.svg").unwrap().1;
+    assert!(svg.contains(SYNTHETIC_BANNER));
+    assert_eq!(
+        svg.matches("<circle").count(),
+        4 * 3 * 2,
+        "a dot per variant, seed and direction"
+    );
+    // The main table says which seed it shows; the references list each variant once.
+    assert!(section(&files, "## Main results").contains("preset paper, seed 1"));
+    let refs = section(&files, "## What the generator knows");
+    assert_eq!(
+        refs.matches("ours: without f_cat, seed 1").count(),
+        1,
+        "{refs}"
+    );
+    assert!(!refs.contains("seed 2"));
+}
