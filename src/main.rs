@@ -119,6 +119,13 @@ enum Command {
         /// Food-101-format test images per class [preset: benchmark 10, fixture-mini 1].
         #[arg(long)]
         food101_test: Option<usize>,
+        /// Validation recipes, exactly [preset: 15 % (benchmark), 20 % (fixture-mini)].
+        #[arg(long)]
+        val_recipes: Option<usize>,
+        /// Test recipes, exactly [preset: 15 % (benchmark), 20 % (fixture-mini)]; the training
+        /// split takes the rest.
+        #[arg(long)]
+        test_recipes: Option<usize>,
         /// Also write the pretraining set (the stand-in for ImageNet: one class per visible
         /// ingredient) into this directory (spec/data-synthetic-benchmark.md).
         #[arg(long, value_name = "DIR")]
@@ -1139,6 +1146,8 @@ fn run() -> Result<()> {
             max_images,
             food101_train,
             food101_test,
+            val_recipes,
+            test_recipes,
             pretrain,
             pretrain_train,
             pretrain_test,
@@ -1154,6 +1163,8 @@ fn run() -> Result<()> {
             cfg.min_images = cfg.min_images.min(cfg.max_images);
             cfg.food101_train = food101_train.unwrap_or(cfg.food101_train);
             cfg.food101_test = food101_test.unwrap_or(cfg.food101_test);
+            cfg.val_recipes = val_recipes.or(cfg.val_recipes);
+            cfg.test_recipes = test_recipes.or(cfg.test_recipes);
             synth_cmd(&cfg, &out, food101.as_deref())?;
             if let Some(dir) = pretrain {
                 let start = Instant::now();

@@ -56,6 +56,13 @@ pub struct SynthConfig {
     pub val_fraction: f64,
     /// Share of recipes in the test partition (the rest is train).
     pub test_fraction: f64,
+    /// Validation recipes, exactly, in place of `val_fraction` (a benchmark whose test split is
+    /// far larger than the usual share: the scaling configuration of `cargo xtask reproduce`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_recipes: Option<usize>,
+    /// Test recipes, exactly, in place of `test_fraction`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_recipes: Option<usize>,
     /// Probability that the simulated tagger labels a true ingredient line invalid.
     pub mislabel_rate: f64,
     /// JPEG quality, 1 to 100.
@@ -85,6 +92,8 @@ impl SynthConfig {
             max_images: 5,
             val_fraction: 0.15,
             test_fraction: 0.15,
+            val_recipes: None,
+            test_recipes: None,
             mislabel_rate: 0.1,
             jpeg_quality: 85,
             food101_train: 30,
@@ -106,6 +115,8 @@ impl SynthConfig {
             max_images: 1,
             val_fraction: 0.2,
             test_fraction: 0.2,
+            val_recipes: None,
+            test_recipes: None,
             mislabel_rate: 0.1,
             jpeg_quality: 70,
             food101_train: 2,
@@ -150,6 +161,13 @@ impl SynthConfig {
                 format!("{} exceeds 1", self.val_fraction + self.test_fraction),
             );
         }
+        let (val, test) = self.held_out();
+        if val + test > self.recipes {
+            return bad(
+                "val_recipes + test_recipes",
+                format!("{} exceeds the {} recipes", val + test, self.recipes),
+            );
+        }
         if !(0.0..=0.5).contains(&self.mislabel_rate) {
             return bad(
                 "mislabel_rate",
@@ -165,11 +183,20 @@ impl SynthConfig {
         Ok(())
     }
 
-    /// (train, val, test) recipe counts: val and test are rounded down, train takes the rest.
+    /// (train, val, test) recipe counts: val and test are the exact counts when given, else their
+    /// fractions rounded down; train takes the rest.
     pub fn split_counts(&self) -> (usize, usize, usize) {
-        let val = (self.recipes as f64 * self.val_fraction).floor() as usize;
-        let test = (self.recipes as f64 * self.test_fraction).floor() as usize;
-        (self.recipes - val - test, val, test)
+        let (val, test) = self.held_out();
+        (self.recipes.saturating_sub(val + test), val, test)
+    }
+
+    fn held_out(&self) -> (usize, usize) {
+        let share = |f: f64| (self.recipes as f64 * f).floor() as usize;
+        (
+            self.val_recipes.unwrap_or_else(|| share(self.val_fraction)),
+            self.test_recipes
+                .unwrap_or_else(|| share(self.test_fraction)),
+        )
     }
 }
 

@@ -798,6 +798,12 @@ mod synth_ops {
         if ex.contains_key("test_fraction") {
             c.test_fraction = float(get(ex, "test_fraction")?, "test_fraction")?;
         }
+        if ex.contains_key("val_recipes") {
+            c.val_recipes = Some(int(ex, "val_recipes")? as usize);
+        }
+        if ex.contains_key("test_recipes") {
+            c.test_recipes = Some(int(ex, "test_recipes")? as usize);
+        }
         c.validate().map_err(err)?;
         Ok(c)
     }

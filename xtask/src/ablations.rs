@@ -449,7 +449,7 @@ fn chart(r: &Results, rows: &[Rows]) -> String {
             }
         }
     }
-    let step = crate::tables::nice_step(xmax / 6.0);
+    let step = crate::svg::nice_step(xmax / 6.0);
     let xmax = (xmax / step).ceil() * step;
     let xs = |x: f64| left + pw * x / xmax;
     let mut s = format!(
@@ -481,7 +481,7 @@ fn chart(r: &Results, rows: &[Rows]) -> String {
             "<line x1=\"{0:.1}\" y1=\"{top:.1}\" x2=\"{0:.1}\" y2=\"{bottom:.1}\" stroke=\"#dddddd\"/><text x=\"{0:.1}\" y=\"{1:.1}\" text-anchor=\"middle\">{2}</text>\n",
             xs(x),
             bottom + 16.0,
-            crate::tables::trim_number(x)
+            crate::svg::trim_number(x)
         ));
         x += step;
     }

@@ -8,8 +8,9 @@
 //! - `libtorch`: `setup`, libtorch 2.11.0 from pinned, checksummed PyPI wheels;
 //! - `test`: setup, then fmt, clippy and the whole test suite (what `.ci/run` calls);
 //! - `synth`: the synthetic benchmark generator (`seje synth`), spec/data-synthetic-benchmark.md;
-//! - `reproduce`, `results`, `tables`, `ablations`: the whole pipeline as cached stages, its
-//!   results file, the regenerated tables and the ablation tables over seeds, spec/reproduce.md;
+//! - `reproduce`, `results`, `tables`, `ablations`, `svg`: the whole pipeline as cached stages,
+//!   its results file, the regenerated tables, the ablation tables over seeds and the charts'
+//!   helpers, spec/reproduce.md;
 //! - `assets`, `fetch`, `verify`, `archive`, `disk`: the asset manifest, `cargo xtask fetch` and
 //!   `cargo xtask verify`, safe archive extraction, digests and free space
 //!   (spec/data-assets.md);
@@ -25,6 +26,7 @@ pub mod import;
 pub mod libtorch;
 pub mod reproduce;
 pub mod results;
+pub mod svg;
 pub mod synth;
 pub mod tables;
 pub mod test;

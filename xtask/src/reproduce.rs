@@ -5,7 +5,8 @@
 //!
 //! Spec: spec/reproduce.md. Invariants:
 //! - a stage's directory is named by a key: the SHA-256 of its command line (which names its
-//!   inputs, themselves keyed directories), the `seje` binary's digest, the device, the data's
+//!   inputs, themselves keyed directories; a training, which links its feature stores in, adds
+//!   their paths), the `seje` binary's digest, the device, the data's
 //!   fingerprint and the Phase II configuration file; a stage whose key is unchanged and whose
 //!   `stage.json` exists is reused, never recomputed;
 //! - `stage.json` is written (atomically) only after every command of the stage succeeded, so an
@@ -151,6 +152,12 @@ pub struct Generate {
     /// Most images per recipe, 1 to 5 (`seje synth`'s default, 5, when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_images: Option<usize>,
+    /// Validation recipes, exactly (`seje synth --val-recipes`; its share, 15 %, when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_recipes: Option<usize>,
+    /// Test recipes, exactly (`seje synth --test-recipes`; its share, 15 %, when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_recipes: Option<usize>,
     /// Pretraining set (the stand-in for ImageNet, one class per visible ingredient): training
     /// images per class; absent: no pretraining set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -253,6 +260,10 @@ pub struct Ablation {
     /// `better`, or none (no claim).
     #[serde(default)]
     pub paper_claim: Option<Claim>,
+    /// The variant plays the role of the paper's baseline in its scalability figure (ACME):
+    /// its MedR is drawn next to ours and the paper's at every size.
+    #[serde(default)]
+    pub baseline: bool,
 }
 
 /// A file an ablation needs (`{data}` stands for the data directory).
@@ -1143,6 +1154,12 @@ pub fn run(root: &Path, args: &ReproduceArgs) -> Result<Outcome> {
                 if let Some(m) = g.max_images {
                     a.extend(["--max-images".to_string(), m.to_string()]);
                 }
+                if let Some(n) = g.val_recipes {
+                    a.extend(["--val-recipes".to_string(), n.to_string()]);
+                }
+                if let Some(n) = g.test_recipes {
+                    a.extend(["--test-recipes".to_string(), n.to_string()]);
+                }
                 if let Some(n) = g.pretrain_train {
                     a.extend([
                         "--pretrain".to_string(),
@@ -1313,6 +1330,7 @@ pub fn run(root: &Path, args: &ReproduceArgs) -> Result<Outcome> {
             seed: None,
             not_run: None,
             paper_claim: None,
+            baseline: false,
         });
     }
     let seeds: Vec<Option<u64>> = if cfg.phase2.seeds.is_empty() {
@@ -1340,6 +1358,7 @@ pub fn run(root: &Path, args: &ReproduceArgs) -> Result<Outcome> {
                     seed: None,
                     not_run: Some(format!("needs {missing}: {}", req.what)),
                     paper_claim: v.paper_claim,
+                    baseline: v.baseline,
                 });
                 continue;
             }
@@ -1596,6 +1615,7 @@ pub fn run(root: &Path, args: &ReproduceArgs) -> Result<Outcome> {
                 seed,
                 not_run: None,
                 paper_claim: v.paper_claim,
+                baseline: v.baseline,
             });
         }
     }

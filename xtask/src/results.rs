@@ -67,6 +67,9 @@ pub struct VariantResult {
     /// The paper's claim about the variant against the main configuration.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paper_claim: Option<Claim>,
+    /// The variant plays the paper's baseline (ACME) in the MedR-versus-size table and figure.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub baseline: bool,
 }
 
 /// One reference ranking of the synthetic benchmark (`oracle`, `category-ceiling`).

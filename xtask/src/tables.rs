@@ -15,6 +15,7 @@ use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
 use crate::results::{Results, VariantResult, SYNTHETIC_BANNER};
+use crate::svg::{nice_step, trim_number};
 
 /// The Markdown file of a rendering.
 pub const MARKDOWN: &str = "tables.md";
@@ -330,52 +331,87 @@ pub fn render(r: &Results, paper: &PaperTables) -> Result<Vec<(String, String)>>
         }
     }
 
-    // Scaling.
+    // Scaling: the paper's SEJE and ACME, ours, and our baseline in ACME's role when a variant
+    // is marked so.
+    let baseline = r
+        .variants
+        .iter()
+        .find(|v| v.baseline && v.not_run.is_none() && v.seed == main.seed);
     let mut sizes: BTreeSet<u64> = paper.scaling.rows.iter().map(|r| r.0).collect();
     sizes.extend(evaluated_sizes(main));
     let mut scaling_csv = banner_csv.clone();
-    scaling_csv.push_str("test_size,direction,paper_seje,paper_acme,ours,ours_preset\n");
+    scaling_csv.push_str("test_size,direction,paper_seje,paper_acme,ours,ours_preset");
+    scaling_csv.push_str(if baseline.is_some() {
+        ",ours_baseline,ours_baseline_preset\n"
+    } else {
+        "\n"
+    });
     md.push_str(&format!(
         "\n## MedR as the test set grows (ours: {})\n\n",
         preset_label(main)
     ));
     md.push_str(
         "The paper's scalability figure (SEJE and ACME, verified) and ours, MedR (lower is \
-         better).\n\n",
+         better).",
     );
-    md.push_str("| test set | image→recipe SEJE (paper) | ACME (paper) | ours | recipe→image SEJE (paper) | ACME (paper) | ours |\n");
-    md.push_str("|---|---|---|---|---|---|---|\n");
+    match baseline {
+        Some(b) => md.push_str(&format!(
+            " Our baseline in ACME's role: *{}* ({}).\n\n\
+             | test set | image→recipe SEJE (paper) | ACME (paper) | ours | ours: baseline | recipe→image SEJE (paper) | ACME (paper) | ours | ours: baseline |\n\
+             |---|---|---|---|---|---|---|---|---|\n",
+            b.name,
+            preset_label(b)
+        )),
+        None => md.push_str(
+            "\n\n| test set | image→recipe SEJE (paper) | ACME (paper) | ours | recipe→image SEJE (paper) | ACME (paper) | ours |\n\
+             |---|---|---|---|---|---|---|\n",
+        ),
+    }
     for &size in &sizes {
         let prow = paper.scaling.rows.iter().find(|r| r.0 == size);
         let p = |x: Option<f64>| x.map(|x| format!("{x:.1}")).unwrap_or_else(|| "—".into());
-        let o = |dir: &str| {
-            ours(main, size, dir, "medr")
+        let o = |v: &VariantResult, dir: &str| {
+            ours(v, size, dir, "medr")
                 .map(|x| format!("{x:.2}"))
                 .unwrap_or_else(|| "—".into())
         };
+        let b = |dir: &str| {
+            baseline
+                .map(|b| format!(" {} |", o(b, dir)))
+                .unwrap_or_default()
+        };
         md.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} |{} {} | {} | {} |{}\n",
             size_label(size),
             p(prow.map(|r| r.1)),
             p(prow.map(|r| r.2)),
-            o("image_to_recipe"),
+            o(main, "image_to_recipe"),
+            b("image_to_recipe"),
             p(prow.map(|r| r.3)),
             p(prow.map(|r| r.4)),
-            o("recipe_to_image"),
+            o(main, "recipe_to_image"),
+            b("recipe_to_image"),
         ));
         for (dir, seje, acme) in [
             ("image_to_recipe", prow.map(|r| r.1), prow.map(|r| r.2)),
             ("recipe_to_image", prow.map(|r| r.3), prow.map(|r| r.4)),
         ] {
+            let medr = |v: &VariantResult| {
+                ours(v, size, dir, "medr")
+                    .map(|x| format!("{x:.4}"))
+                    .unwrap_or_default()
+            };
             scaling_csv.push_str(&format!(
-                "{size},{dir},{},{},{},{}\n",
+                "{size},{dir},{},{},{},{}",
                 seje.map(|x| format!("{x:.1}")).unwrap_or_default(),
                 acme.map(|x| format!("{x:.1}")).unwrap_or_default(),
-                ours(main, size, dir, "medr")
-                    .map(|x| format!("{x:.4}"))
-                    .unwrap_or_default(),
+                medr(main),
                 main.preset,
             ));
+            match baseline {
+                Some(b) => scaling_csv.push_str(&format!(",{},{}\n", medr(b), b.preset)),
+                None => scaling_csv.push('\n'),
+            }
         }
     }
     if !main.not_evaluated.is_empty() {
@@ -658,17 +694,25 @@ fn figure(r: &Results, paper: &PaperTables, main: &VariantResult) -> String {
             (label.to_string(), colour, dashed, points)
         })
         .collect();
-    for (i, (dir, words)) in DIRECTIONS.iter().enumerate() {
-        let pts: Vec<(f64, f64)> = evaluated_sizes(main)
-            .into_iter()
-            .filter_map(|s| ours(main, s, dir, "medr").map(|m| (s as f64, m)))
-            .collect();
-        series.push((
-            format!("ours ({}) {words}", preset_label(main)),
-            "#2ca02c",
-            i == 1,
-            pts,
-        ));
+    let baseline = r
+        .variants
+        .iter()
+        .find(|v| v.baseline && v.not_run.is_none() && v.seed == main.seed);
+    let ours_series = std::iter::once((main, "ours", "#2ca02c"))
+        .chain(baseline.map(|b| (b, "ours: baseline", "#7f7f7f")));
+    for (v, who, colour) in ours_series {
+        for (i, (dir, words)) in DIRECTIONS.iter().enumerate() {
+            let pts: Vec<(f64, f64)> = evaluated_sizes(v)
+                .into_iter()
+                .filter_map(|s| ours(v, s, dir, "medr").map(|m| (s as f64, m)))
+                .collect();
+            series.push((
+                format!("{who} ({}) {words}", preset_label(v)),
+                colour,
+                i == 1,
+                pts,
+            ));
+        }
     }
     let xmax = series
         .iter()
@@ -787,21 +831,6 @@ fn figure(r: &Results, paper: &PaperTables, main: &VariantResult) -> String {
     }
     s.push_str("</svg>\n");
     s
-}
-
-/// 1, 2 or 5 times a power of ten, at least `x`.
-pub(crate) fn nice_step(x: f64) -> f64 {
-    let p = 10f64.powf(x.max(1e-9).log10().floor());
-    [1.0, 2.0, 5.0, 10.0]
-        .into_iter()
-        .map(|m| m * p)
-        .find(|s| *s >= x)
-        .unwrap_or(10.0 * p)
-}
-
-pub(crate) fn trim_number(x: f64) -> String {
-    let s = format!("{x:.2}");
-    s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 /// The result directories under `paper/regenerated` (each with a `results.json`).

@@ -47,6 +47,7 @@ fn results(synthetic: bool) -> Results {
         seed: None,
         not_run: None,
         paper_claim: None,
+        baseline: false,
     };
     let all = [1000, 10000, 20000, 30000, 40000, 50000];
     Results {
@@ -403,6 +404,7 @@ fn seeded_results() -> Results {
         seed: Some(seed),
         not_run: None,
         paper_claim: claim,
+        baseline: false,
     };
     let mut variants = Vec::new();
     for (name, scale, claim) in [
@@ -497,4 +499,41 @@ fn seeds_give_means_paired_differences_verdicts_and_a_chart() {
         "{refs}"
     );
     assert!(!refs.contains("seed 2"));
+}
+
+#[test]
+fn a_baseline_variant_is_drawn_next_to_ours_at_every_size() {
+    let paper = PaperTables::load(&root().join("paper/tables")).unwrap();
+    let mut r = results(true);
+    r.variants[1].baseline = true;
+    let files = tables::render(&r, &paper).unwrap();
+    let md = section(&files, "## MedR as the test set grows");
+    assert!(
+        md.contains("Our baseline in ACME's role: *without the image category feature*"),
+        "{md}"
+    );
+    // Main: 1.0 · 50000/2500 + 1.5 = 21.50; the baseline's scale is 1.5: 31.50.
+    assert!(
+        md.contains("| 50K | 19.0 | 31.2 | 21.50 | 31.50 | 18.0 | 29.0 |"),
+        "{md}"
+    );
+    let csv = &files
+        .iter()
+        .find(|(n, _)| n == "medr_vs_test_size.csv")
+        .unwrap()
+        .1;
+    assert!(
+        csv.contains(",ours_baseline,ours_baseline_preset\n"),
+        "{csv}"
+    );
+    assert!(csv.contains("50000,image_to_recipe,19.0,31.2,21.5000,paper,31.5000,authors-code\n"));
+    let svg = &files.iter().find(|(n, _)| n == tables::FIGURE).unwrap().1;
+    assert_eq!(
+        svg.matches("stroke=\"#7f7f7f\"").count(),
+        4,
+        "two lines and two legend keys"
+    );
+    // Without a baseline, no such column.
+    let plain = tables::render(&results(true), &paper).unwrap();
+    assert!(!section(&plain, "## MedR as the test set grows").contains("baseline"));
 }
