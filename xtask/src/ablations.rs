@@ -8,7 +8,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::results::{Claim, Results, VariantResult, SYNTHETIC_BANNER};
+use crate::results::{
+    fmt_metric, metric_of, Claim, Results, VariantResult, DIRECTIONS, SYNTHETIC_BANNER,
+};
 
 /// The chart's file name.
 pub const CHART: &str = "ablations.svg";
@@ -19,11 +21,6 @@ const METRICS: [(&str, &str, bool); 4] = [
     ("r1", "R@1", false),
     ("r5", "R@5", false),
     ("r10", "R@10", false),
-];
-
-const DIRECTIONS: [(&str, &str); 2] = [
-    ("image_to_recipe", "image→recipe"),
-    ("recipe_to_image", "recipe→image"),
 ];
 
 /// The 0.975 quantile of Student's t with `df` degrees of freedom (two-sided 95 %): the
@@ -146,13 +143,14 @@ struct Rows<'a> {
     values: BTreeMap<(&'static str, &'static str), BTreeMap<u64, f64>>,
 }
 
-fn metric_of(eval: &serde_json::Value, size: u64, dir: &str, metric: &str) -> Option<f64> {
-    let sizes = eval.get("sizes")?.as_array()?;
-    let s = sizes
-        .iter()
-        .find(|s| s.get("size").and_then(|x| x.as_u64()) == Some(size))?;
-    let x = s.get(dir)?.get(metric)?.as_f64()?;
-    Some(if metric == "medr" { x } else { 100.0 * x })
+impl Rows<'_> {
+    /// The values of every seed of one direction and metric.
+    fn seeds(&self, dir: &'static str, metric: &'static str) -> Vec<f64> {
+        self.values
+            .get(&(dir, metric))
+            .map(|m| m.values().copied().collect())
+            .unwrap_or_default()
+    }
 }
 
 /// The variants in their first order, each with its seeds' values.
@@ -187,14 +185,6 @@ fn collect(variants: &[VariantResult], size: u64) -> Vec<Rows<'_>> {
         }
     }
     out
-}
-
-fn fmt(metric: &str, x: f64) -> String {
-    if metric == "medr" {
-        format!("{x:.2}")
-    } else {
-        format!("{x:.1}")
-    }
 }
 
 fn csv_name(s: &str) -> String {
@@ -265,13 +255,11 @@ pub fn render(r: &Results, size: u64, banner_csv: &str) -> (String, String, Stri
         ));
         for (dir, _) in DIRECTIONS {
             for (metric, _, _) in METRICS {
-                let xs: Vec<f64> = row
-                    .values
-                    .get(&(dir, metric))
-                    .map(|m| m.values().copied().collect())
-                    .unwrap_or_default();
+                let xs = row.seeds(dir, metric);
                 md.push_str(&match mean_sd(&xs) {
-                    Some((m, sd)) => format!(" | {} ± {}", fmt(metric, m), fmt(metric, sd)),
+                    Some((m, sd)) => {
+                        format!(" | {} ± {}", fmt_metric(metric, m), fmt_metric(metric, sd))
+                    }
                     None => " | —".into(),
                 });
             }
@@ -359,11 +347,7 @@ pub fn render(r: &Results, size: u64, banner_csv: &str) -> (String, String, Stri
         };
         for (dir, _) in DIRECTIONS {
             for (metric, _, _) in METRICS {
-                let xs: Vec<f64> = row
-                    .values
-                    .get(&(dir, metric))
-                    .map(|m| m.values().copied().collect())
-                    .unwrap_or_default();
+                let xs = row.seeds(dir, metric);
                 let Some((m, sd)) = mean_sd(&xs) else {
                     continue;
                 };

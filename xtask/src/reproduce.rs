@@ -1806,9 +1806,9 @@ mod tests {
         assert_eq!(cfg.data.generate.unwrap().pretrain_train, Some(2));
     }
 
-    #[test]
-    fn keys_change_with_any_input_and_only_then() {
-        let r = |salt: &str| Runner {
+    /// A runner of no binary whose stages would live under `/runs/stages`.
+    fn test_runner(salt: &str) -> Runner {
+        Runner {
             seje: PathBuf::new(),
             stages_dir: PathBuf::from("/s"),
             salt: salt.into(),
@@ -1818,7 +1818,12 @@ mod tests {
             index: BTreeMap::new(),
             stop_after: None,
             stopped: false,
-        };
+        }
+    }
+
+    #[test]
+    fn keys_change_with_any_input_and_only_then() {
+        let r = test_runner;
         let a = vec!["features".to_string(), "text".into()];
         let k = r("x").key("text", &a, "");
         assert_eq!(k, r("x").key("text", &a, ""));
@@ -1853,17 +1858,7 @@ mod tests {
 
     #[test]
     fn a_training_on_other_phase_one_features_has_another_key() {
-        let r = Runner {
-            seje: PathBuf::new(),
-            stages_dir: PathBuf::from("/s"),
-            salt: "x".into(),
-            places: vec![("/runs/stages".into(), "{stages}".into())],
-            device: "cpu".into(),
-            records: Vec::new(),
-            index: BTreeMap::new(),
-            stop_after: None,
-            stopped: false,
-        };
+        let r = test_runner("x");
         let args = vec!["train".to_string(), "--config".into(), "c.toml".into()];
         let inputs = |text: &str| {
             [

@@ -133,3 +133,29 @@ pub struct Results {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compare_with: Option<String>,
 }
+
+/// The two retrieval directions, as the evaluation report names them, and in words.
+pub const DIRECTIONS: [(&str, &str); 2] = [
+    ("image_to_recipe", "image→recipe"),
+    ("recipe_to_image", "recipe→image"),
+];
+
+/// A metric of an evaluation report (`seje eval --json`) at a size: MedR as reported, R@K in
+/// percent.
+pub fn metric_of(eval: &serde_json::Value, size: u64, dir: &str, metric: &str) -> Option<f64> {
+    let sizes = eval.get("sizes")?.as_array()?;
+    let s = sizes
+        .iter()
+        .find(|s| s.get("size").and_then(|x| x.as_u64()) == Some(size))?;
+    let x = s.get(dir)?.get(metric)?.as_f64()?;
+    Some(if metric == "medr" { x } else { 100.0 * x })
+}
+
+/// A metric as the tables write it: MedR with two decimals, R@K (percent) with one.
+pub fn fmt_metric(metric: &str, x: f64) -> String {
+    if metric == "medr" {
+        format!("{x:.2}")
+    } else {
+        format!("{x:.1}")
+    }
+}

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
-use crate::results::{Results, VariantResult, SYNTHETIC_BANNER};
+use crate::results::{fmt_metric, metric_of, Results, VariantResult, DIRECTIONS, SYNTHETIC_BANNER};
 use crate::svg::{nice_step, trim_number};
 
 /// The Markdown file of a rendering.
@@ -22,11 +22,6 @@ pub const MARKDOWN: &str = "tables.md";
 /// The figure.
 pub const FIGURE: &str = "medr_vs_test_size.svg";
 
-/// The two retrieval directions, as the evaluation report names them, and in words.
-const DIRECTIONS: [(&str, &str); 2] = [
-    ("image_to_recipe", "image→recipe"),
-    ("recipe_to_image", "recipe→image"),
-];
 /// The metrics of a direction, as the report names them, and in words.
 const METRICS: [(&str, &str); 4] = [
     ("medr", "MedR"),
@@ -166,7 +161,7 @@ fn direction_cells(eval: &serde_json::Value, size: u64, dir: &str) -> (String, S
         .map(|((m, _), x)| {
             format!(
                 " | {}",
-                x.map(|x| fmt_ours(m, x)).unwrap_or_else(|| "—".into())
+                x.map(|x| fmt_metric(m, x)).unwrap_or_else(|| "—".into())
             )
         })
         .collect();
@@ -176,17 +171,6 @@ fn direction_cells(eval: &serde_json::Value, size: u64, dir: &str) -> (String, S
         .collect::<Vec<_>>()
         .join(",");
     (cells, values)
-}
-
-/// A metric of an evaluation report (`seje eval --json`) at a size: MedR as reported, R@K in
-/// percent.
-fn metric_of(eval: &serde_json::Value, size: u64, dir: &str, metric: &str) -> Option<f64> {
-    let sizes = eval.get("sizes")?.as_array()?;
-    let s = sizes
-        .iter()
-        .find(|s| s.get("size").and_then(|x| x.as_u64()) == Some(size))?;
-    let x = s.get(dir)?.get(metric)?.as_f64()?;
-    Some(if metric == "medr" { x } else { 100.0 * x })
 }
 
 fn evaluated_sizes(v: &VariantResult) -> Vec<u64> {
@@ -206,14 +190,6 @@ fn size_label(size: u64) -> String {
         format!("{}K", size / 1000)
     } else {
         size.to_string()
-    }
-}
-
-fn fmt_ours(metric: &str, x: f64) -> String {
-    if metric == "medr" {
-        format!("{x:.2}")
-    } else {
-        format!("{x:.1}")
     }
 }
 
@@ -306,7 +282,7 @@ pub fn render(r: &Results, paper: &PaperTables) -> Result<Vec<(String, String)>>
                     None => ("—".into(), "—"),
                 };
                 let o_s = o
-                    .map(|x| fmt_ours(metric, x))
+                    .map(|x| fmt_metric(metric, x))
                     .unwrap_or_else(|| not_evaluated(main));
                 let d_s = match (p, o) {
                     (Some((p, _)), Some(o)) => format!("{:+.2}", o - p),

@@ -447,8 +447,7 @@ fn seeds_give_means_paired_differences_verdicts_and_a_chart() {
     );
     let row = |name: &str| {
         md.lines()
-            .filter(|l| l.starts_with(&format!("| {name} |")))
-            .nth(0)
+            .find(|l| l.starts_with(&format!("| {name} |")))
             .unwrap_or_else(|| panic!("no difference row for {name}:\n{md}"))
             .to_string()
     };
