@@ -144,6 +144,23 @@ struct Rows<'a> {
 }
 
 impl Rows<'_> {
+    /// This variant minus `full` in one direction and metric, paired by seed.
+    fn diff(&self, full: Option<&Rows>, dir: &'static str, metric: &'static str) -> Option<Paired> {
+        paired(
+            full?.values.get(&(dir, metric))?,
+            self.values.get(&(dir, metric))?,
+        )
+    }
+
+    /// The verdict on this variant's MedR differences from `full`, both directions.
+    fn verdict(&self, full: Option<&Rows>) -> Verdict {
+        let medr: Vec<Option<Paired>> = DIRECTIONS
+            .iter()
+            .map(|(d, _)| self.diff(full, d, "medr"))
+            .collect();
+        verdict(self.claim, &medr)
+    }
+
     /// The values of every seed of one direction and metric.
     fn seeds(&self, dir: &'static str, metric: &'static str) -> Vec<f64> {
         self.values
@@ -288,12 +305,8 @@ pub fn render(r: &Results, size: u64, banner_csv: &str) -> (String, String, Stri
             ));
             continue;
         }
-        let diff = |dir: &'static str, metric: &'static str| -> Option<Paired> {
-            let f = full?.values.get(&(dir, metric))?;
-            paired(f, row.values.get(&(dir, metric))?)
-        };
-        let medr: Vec<Option<Paired>> = DIRECTIONS.iter().map(|(d, _)| diff(d, "medr")).collect();
-        let v = verdict(row.claim, &medr);
+        let diff = |dir, metric| row.diff(full, dir, metric);
+        let v = row.verdict(full);
         md.push_str(&format!("| {} | {claim}", row.name));
         for (dir, _) in DIRECTIONS {
             for metric in ["medr", "r1"] {
@@ -333,17 +346,10 @@ pub fn render(r: &Results, size: u64, banner_csv: &str) -> (String, String, Stri
         if row.not_run.is_some() {
             continue;
         }
-        let medr: Vec<Option<Paired>> = DIRECTIONS
-            .iter()
-            .map(|(d, _)| {
-                let f = full?.values.get(&(*d, "medr"))?;
-                paired(f, row.values.get(&(*d, "medr"))?)
-            })
-            .collect();
         let agrees = if i == 0 {
             String::new()
         } else {
-            verdict(row.claim, &medr).words().to_string()
+            row.verdict(full).words().to_string()
         };
         for (dir, _) in DIRECTIONS {
             for (metric, _, _) in METRICS {
@@ -354,8 +360,7 @@ pub fn render(r: &Results, size: u64, banner_csv: &str) -> (String, String, Stri
                 let d = if i == 0 {
                     None
                 } else {
-                    full.and_then(|f| f.values.get(&(dir, metric)))
-                        .and_then(|f| paired(f, row.values.get(&(dir, metric))?))
+                    row.diff(full, dir, metric)
                 };
                 let (dm, lo, hi) = match d {
                     Some(p) => (

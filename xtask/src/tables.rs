@@ -477,7 +477,7 @@ pub fn render(r: &Results, paper: &PaperTables) -> Result<Vec<(String, String)>>
         ("main.csv".to_string(), main_csv),
         ("medr_vs_test_size.csv".to_string(), scaling_csv),
         ("ablations.csv".to_string(), abl_csv),
-        (FIGURE.to_string(), figure(r, paper, main)),
+        (FIGURE.to_string(), figure(r, paper, main, baseline)),
     ];
     files.extend(seeded_files);
     if !r.references.is_empty() {
@@ -646,8 +646,13 @@ fn references_section(r: &Results) -> (String, String) {
 /// A line of the figure: label, colour, dashed, points (size, MedR).
 type Series = (String, &'static str, bool, Vec<(f64, f64)>);
 
-/// The MedR-vs-test-size figure (SVG): the paper's four series and ours.
-fn figure(r: &Results, paper: &PaperTables, main: &VariantResult) -> String {
+/// The MedR-vs-test-size figure (SVG): the paper's four series, ours and our baseline's.
+fn figure(
+    r: &Results,
+    paper: &PaperTables,
+    main: &VariantResult,
+    baseline: Option<&VariantResult>,
+) -> String {
     let (w, h) = (760.0, 420.0);
     let (left, right, top, bottom) = (60.0, 250.0, 50.0, 50.0);
     let (pw, ph) = (w - left - right, h - top - bottom);
@@ -670,10 +675,6 @@ fn figure(r: &Results, paper: &PaperTables, main: &VariantResult) -> String {
             (label.to_string(), colour, dashed, points)
         })
         .collect();
-    let baseline = r
-        .variants
-        .iter()
-        .find(|v| v.baseline && v.not_run.is_none() && v.seed == main.seed);
     let ours_series = std::iter::once((main, "ours", "#2ca02c"))
         .chain(baseline.map(|b| (b, "ours: baseline", "#7f7f7f")));
     for (v, who, colour) in ours_series {
