@@ -17,6 +17,7 @@ pub mod loader;
 pub mod pairs;
 pub mod recipe1m;
 pub mod resample;
+pub mod skip_instruction_vectors;
 pub mod splits;
 pub mod synth;
 pub mod t7;

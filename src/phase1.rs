@@ -23,6 +23,7 @@ pub mod categories;
 pub mod categoriser;
 pub mod categoriser_training;
 pub mod category_feature;
+pub mod category_stage;
 pub mod entities;
 pub mod key_terms;
 pub mod pos_tagger;

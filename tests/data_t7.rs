@@ -8,7 +8,8 @@ use std::rc::Rc;
 
 use proptest::prelude::*;
 use seje::data::feature_store::{Dtype as StoreDtype, FeatureStore};
-use seje::data::t7::{self, SkipInstructionVectors, Value};
+use seje::data::skip_instruction_vectors::{self as siv, SkipInstructionVectors};
+use seje::data::t7::{self, Value};
 use serde_json::{json, Value as Json};
 
 fn golden_dir() -> PathBuf {
@@ -135,7 +136,7 @@ fn conversion_pads_truncates_and_counts() {
         .map(String::from)
         .to_vec();
     let summary =
-        t7::write_sentence_store(std::slice::from_ref(&s), &ids, 3, dir.path()).expect("converts");
+        siv::write_sentence_store(std::slice::from_ref(&s), &ids, 3, dir.path()).expect("converts");
     assert_eq!(
         (
             summary.recipes,
@@ -145,7 +146,7 @@ fn conversion_pads_truncates_and_counts() {
         ),
         (3, 8, 1, 0)
     );
-    let store = FeatureStore::open(&dir.path().join(t7::SENTENCES_FILE)).expect("store");
+    let store = FeatureStore::open(&dir.path().join(siv::SENTENCES_FILE)).expect("store");
     assert_eq!(store.ids(), ids.as_slice());
     store
         .expect("f_sent", StoreDtype::F32, &[3, 8])
@@ -170,7 +171,10 @@ fn conversion_pads_truncates_and_counts() {
         );
     }
     let meta = store.metadata();
-    assert_eq!(meta.get("producer").map(String::as_str), Some(t7::PRODUCER));
+    assert_eq!(
+        meta.get("producer").map(String::as_str),
+        Some(siv::PRODUCER)
+    );
     assert_eq!(
         store.config_sha256(),
         seje::data::feature_store::config_sha256(meta["t7_config"].as_bytes())
@@ -178,15 +182,15 @@ fn conversion_pads_truncates_and_counts() {
     assert!(meta["t7_config"].contains("encs_sample.t7"));
 
     let again = tempfile::tempdir().expect("temp dir");
-    t7::write_sentence_store(std::slice::from_ref(&s), &ids, 3, again.path()).expect("again");
-    let read = |d: &Path| std::fs::read(d.join(t7::SENTENCES_FILE)).expect("bytes");
+    siv::write_sentence_store(std::slice::from_ref(&s), &ids, 3, again.path()).expect("again");
+    let read = |d: &Path| std::fs::read(d.join(siv::SENTENCES_FILE)).expect("bytes");
     assert_eq!(
         read(dir.path()),
         read(again.path()),
         "byte-identical reruns"
     );
 
-    let e = t7::write_sentence_store(&[s], &["ffffffffff".to_string()], 20, dir.path())
+    let e = siv::write_sentence_store(&[s], &["ffffffffff".to_string()], 20, dir.path())
         .expect_err("unknown recipe");
     assert!(e.to_string().contains("recipe ffffffffff"), "{e}");
 }
@@ -313,7 +317,7 @@ fn phase_two_reads_the_converted_store() {
     let src = dir.path().join("encs_test_1024.t7");
     std::fs::write(&src, encs_file(&ids, &rlens, 16, |i| i as f32 * 1e-3)).expect("write");
     let s = SkipInstructionVectors::open(&src).expect("opens");
-    let summary = t7::write_sentence_store(&[s], &ids, t7::MAX_SENTENCES, dir.path())
+    let summary = siv::write_sentence_store(&[s], &ids, siv::MAX_SENTENCES, dir.path())
         .expect("converts over the stand-in's sentences");
     assert_eq!(summary.truncated, rlens.iter().filter(|&&l| l > 20).count());
     let cfg = seje::phase2::config::TrainConfig::load(

@@ -341,7 +341,7 @@ fn terminal_output(text: &str) -> Vec<usize> {
 fn the_library_never_prints_nor_draws_a_bar() {
     let mut files = Vec::new();
     rust_files(&root().join("src"), &mut files);
-    files.retain(|f| !f.ends_with("src/main.rs"));
+    files.retain(|f| !f.ends_with("src/main.rs") && !f.starts_with(root().join("src/cli")));
     let problems = lines_where(&files, terminal_output);
     assert!(
         problems.is_empty(),
@@ -459,4 +459,53 @@ fn the_deviation_citation_reader_finds_ids_in_each_spelling() {
     );
     assert_eq!(ids.keys().collect::<Vec<_>>(), ["D6"]);
     assert_eq!(ids["D6"], ["data-images.md"]);
+}
+
+/// What makes `src/main.rs` more than a parser and a dispatcher: more than `MAIN_LINES` lines,
+/// or a function other than `main` and `run` (a command's work belongs in its `src/cli/`
+/// module, the pipeline's in the library).
+fn main_problems(text: &str) -> Vec<String> {
+    const MAIN_LINES: usize = 150;
+    let mut problems = Vec::new();
+    let lines = text.lines().count();
+    if lines > MAIN_LINES {
+        problems.push(format!("{lines} lines (at most {MAIN_LINES})"));
+    }
+    for (i, line) in text.lines().enumerate() {
+        let code = line.split("//").next().unwrap_or("").trim_start();
+        let code = code.strip_prefix("pub ").unwrap_or(code);
+        if let Some(rest) = code.strip_prefix("fn ") {
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            if name != "main" && name != "run" {
+                problems.push(format!("line {}: fn {name}", i + 1));
+            }
+        }
+    }
+    problems
+}
+
+#[test]
+fn the_binary_entry_point_only_parses_and_dispatches() {
+    let path = root().join("src/main.rs");
+    let text = std::fs::read_to_string(&path).expect("src/main.rs");
+    let problems = main_problems(&text);
+    assert!(
+        problems.is_empty(),
+        "tidy: src/main.rs parses the command line and hands each command to src/cli/ \
+         (spec/README.md, \"Architecture rules\"):\n{}",
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn the_entry_point_check_finds_long_files_and_helpers() {
+    let ok = "fn main() {}\nfn run() -> Result<()> { Ok(()) }\n";
+    assert!(main_problems(ok).is_empty());
+    let helper = "fn main() {}\n    fn categories(root: &Path) {}\n// fn in_a_comment()\n";
+    assert_eq!(main_problems(helper), ["line 2: fn categories"]);
+    let long = "\n".repeat(151);
+    assert_eq!(main_problems(&long), ["151 lines (at most 150)"]);
 }

@@ -266,6 +266,9 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("eval", &["phase1", "phase2", "retrieval"]),
     ("phase2", &["retrieval"]),
     ("retrieval", &[]),
+    // The command line's modules (`src/cli/`, part of the `seje` binary, not of the library):
+    // above everything; nothing else may import them (checked in `layering_problems`).
+    ("cli", &[]),
 ];
 
 const PIPELINE: &[&str] = &["data", "phase1", "phase2", "eval", "retrieval"];
@@ -287,6 +290,12 @@ fn layering_problems(edges: &BTreeMap<String, BTreeSet<String>>) -> Vec<String> 
             continue;
         };
         for to in targets {
+            if top(to) == "cli" && top(from) != "cli" {
+                problems.push(format!(
+                    "{from} imports {to}: the library must not depend on the command line \
+                     (spec/README.md, \"Architecture rules\")"
+                ));
+            }
             if forbidden.contains(&top(to)) {
                 problems.push(format!(
                     "{from} imports {to}: `{}` must not depend on `{}` (spec/README.md, \
@@ -369,6 +378,8 @@ fn a_planted_cycle_and_a_planted_upward_import_are_found() {
         ("phase2::b", vec!["phase2::c"]),
         ("phase2::c", vec!["phase2::b"]),
         ("eval::d", vec!["data::e"]),
+        ("retrieval::f", vec!["cli::args"]),
+        ("cli::features", vec!["cli::args", "phase1::a"]),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.into_iter().map(String::from).collect()))
@@ -377,9 +388,13 @@ fn a_planted_cycle_and_a_planted_upward_import_are_found() {
     assert_eq!(cycle.first(), cycle.last());
     assert!(cycle.contains(&"phase2::b".to_string()) && cycle.contains(&"phase2::c".to_string()));
     let problems = layering_problems(&edges);
-    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems.len(), 2, "{problems:?}");
     assert!(
         problems[0].starts_with("phase1::a imports phase2::b"),
+        "{problems:?}"
+    );
+    assert!(
+        problems[1].starts_with("retrieval::f imports cli::args: the library must not"),
         "{problems:?}"
     );
 }

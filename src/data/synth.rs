@@ -73,6 +73,27 @@ pub struct SynthConfig {
     pub food101_test: usize,
 }
 
+/// Settings given over a preset ([`SynthConfig::overridden`]); `None` keeps the preset's.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SynthOverrides {
+    /// Number of recipes.
+    pub recipes: Option<usize>,
+    /// Seed of every RNG stream.
+    pub seed: Option<u64>,
+    /// Shorter image side in pixels.
+    pub image_size: Option<u32>,
+    /// Most images per recipe.
+    pub max_images: Option<usize>,
+    /// Food-101-format training images per class.
+    pub food101_train: Option<usize>,
+    /// Food-101-format test images per class.
+    pub food101_test: Option<usize>,
+    /// Validation recipes, exactly.
+    pub val_recipes: Option<usize>,
+    /// Test recipes, exactly.
+    pub test_recipes: Option<usize>,
+}
+
 impl Default for SynthConfig {
     fn default() -> Self {
         SynthConfig::benchmark(10_000)
@@ -122,6 +143,22 @@ impl SynthConfig {
             food101_train: 2,
             food101_test: 1,
         }
+    }
+
+    /// This configuration with the settings `o` gives (`seje synth`'s flags over a preset). The
+    /// fewest images per recipe follow a `max_images` below them down, so a preset's minimum
+    /// never exceeds the maximum asked for.
+    pub fn overridden(mut self, o: &SynthOverrides) -> Self {
+        self.recipes = o.recipes.unwrap_or(self.recipes);
+        self.seed = o.seed.unwrap_or(self.seed);
+        self.image_size = o.image_size.unwrap_or(self.image_size);
+        self.max_images = o.max_images.unwrap_or(self.max_images);
+        self.min_images = self.min_images.min(self.max_images);
+        self.food101_train = o.food101_train.unwrap_or(self.food101_train);
+        self.food101_test = o.food101_test.unwrap_or(self.food101_test);
+        self.val_recipes = o.val_recipes.or(self.val_recipes);
+        self.test_recipes = o.test_recipes.or(self.test_recipes);
+        self
     }
 
     /// Checks every field's domain; the error names the field.

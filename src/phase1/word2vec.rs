@@ -61,9 +61,13 @@ pub struct Word2VecConfig {
 }
 
 impl Word2VecConfig {
+    /// The thread count this package's commands default to: one thread is the only
+    /// deterministic choice (the authors ran 20, [`Word2VecConfig::paper`]).
+    pub const DETERMINISTIC_THREADS: usize = 1;
+
     /// The authors' command: `-hs 1 -negative 0 -window 10 -cbow 0 -iter 10 -size 300 -binary 1
     /// -min-count 10 -threads 20`, tool defaults `-sample 1e-3 -alpha 0.025` (skip-gram).
-    pub fn paper() -> Self {
+    pub const fn paper() -> Self {
         Self {
             size: 300,
             window: 10,

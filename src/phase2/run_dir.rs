@@ -90,6 +90,21 @@ pub struct RunDir {
 }
 
 impl RunDir {
+    /// The resolved configuration the run in `path` was started with (`config.toml`): what a
+    /// resume that names no configuration reads.
+    ///
+    /// Errors: `path` holds no run.
+    pub fn config_of(path: &Path) -> Result<PathBuf> {
+        let config_file = path.join("config.toml");
+        if !config_file.exists() {
+            return Err(Error::Invalid {
+                what: format!("run directory {}", path.display()),
+                problem: "holds no run to resume (no config.toml)".into(),
+            });
+        }
+        Ok(config_file)
+    }
+
     /// Starts a new run in `path` (which must not hold one) or, with `resume`, reopens one whose
     /// resolved configuration equals `cfg` (unless `force`). Returns the directory and, when
     /// resuming, the configuration hash it was started with.
@@ -97,12 +112,7 @@ impl RunDir {
         let config_file = path.join("config.toml");
         let exists = config_file.exists();
         if resume {
-            if !exists {
-                return Err(Error::Invalid {
-                    what: format!("run directory {}", path.display()),
-                    problem: "holds no run to resume (no config.toml)".into(),
-                });
-            }
+            Self::config_of(path)?;
             let text = std::fs::read_to_string(&config_file).map_err(io(&config_file))?;
             let old = TrainConfig::parse(&text, &config_file.display().to_string(), &[])?;
             if old.hash() != cfg.hash() && !force {

@@ -6,7 +6,8 @@
 use std::path::Path;
 
 use seje::data::feature_store::FeatureStore;
-use seje::data::t7::{self, SkipInstructionVectors};
+use seje::data::skip_instruction_vectors::{self as siv, SkipInstructionVectors};
+use seje::data::t7;
 use toml::{Table, Value};
 
 use super::{get, int, string, string_array};
@@ -93,8 +94,8 @@ pub fn sentence_store(ex: &Table) -> Result<Value, String> {
     let ids = string_array(get(ex, "ids")?, "ids")?;
     let max = usize::try_from(int(ex, "max_sentences")?).map_err(|e| e.to_string())?;
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-    t7::write_sentence_store(&[s], &ids, max, dir.path()).map_err(err)?;
-    let store = FeatureStore::open(&dir.path().join(t7::SENTENCES_FILE)).map_err(err)?;
+    siv::write_sentence_store(&[s], &ids, max, dir.path()).map_err(err)?;
+    let store = FeatureStore::open(&dir.path().join(siv::SENTENCES_FILE)).map_err(err)?;
     let shape = store.info("f_sent").map_err(err)?.shape.clone();
     let lengths = store
         .bytes("lengths")
