@@ -643,6 +643,63 @@ fn references_section(r: &Results) -> (String, String) {
     (md, csv)
 }
 
+/// The figure's MedR axis: linear from 0, or logarithmic over whole decades when the values
+/// span two decades or more (a baseline thousands of times above the paper's values would
+/// otherwise flatten every other series onto the axis).
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum YAxis {
+    /// From 0 to `max` in steps of `step`.
+    Linear { max: f64, step: f64 },
+    /// From 10^`lo` to 10^`hi`, a tick at every power of ten.
+    Log { lo: i32, hi: i32 },
+}
+
+impl YAxis {
+    fn for_range(min: f64, max: f64) -> Self {
+        if min > 0.0 && max / min >= 100.0 {
+            YAxis::Log {
+                lo: min.log10().floor() as i32,
+                hi: (max.log10().ceil() as i32).max(min.log10().floor() as i32 + 1),
+            }
+        } else {
+            let step = nice_step(max / 5.0);
+            YAxis::Linear {
+                max: (max / step).ceil() * step,
+                step,
+            }
+        }
+    }
+
+    /// Where `y` lies on the axis, 0 at the bottom and 1 at the top.
+    fn fraction(self, y: f64) -> f64 {
+        match self {
+            YAxis::Linear { max, .. } => y / max,
+            YAxis::Log { lo, hi } => (y.max(1e-12).log10() - lo as f64) / (hi - lo) as f64,
+        }
+    }
+
+    fn ticks(self) -> Vec<f64> {
+        match self {
+            YAxis::Linear { max, step } => {
+                let (mut ticks, mut y) = (Vec::new(), 0.0);
+                while y <= max + 1e-9 {
+                    ticks.push(y);
+                    y += step;
+                }
+                ticks
+            }
+            YAxis::Log { lo, hi } => (lo..=hi).map(|e| 10f64.powi(e)).collect(),
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            YAxis::Linear { .. } => "MedR",
+            YAxis::Log { .. } => "MedR (log scale)",
+        }
+    }
+}
+
 /// A line of the figure: label, colour, dashed, points (size, MedR).
 type Series = (String, &'static str, bool, Vec<(f64, f64)>);
 
@@ -699,10 +756,14 @@ fn figure(
         .iter()
         .flat_map(|s| s.3.iter().map(|p| p.1))
         .fold(1.0f64, f64::max);
-    let step = nice_step(ymax_raw / 5.0);
-    let ymax = (ymax_raw / step).ceil() * step;
+    let ymin_raw = series
+        .iter()
+        .flat_map(|s| s.3.iter().map(|p| p.1))
+        .filter(|y| *y > 0.0)
+        .fold(ymax_raw, f64::min);
+    let axis = YAxis::for_range(ymin_raw, ymax_raw);
     let xs = |x: f64| left + pw * x / xmax;
-    let ys = |y: f64| top + ph - ph * y / ymax;
+    let ys = |y: f64| top + ph - ph * axis.fraction(y);
     let mut s = String::new();
     s.push_str(&format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" viewBox=\"0 0 {w} {h}\" font-family=\"sans-serif\" font-size=\"12\">\n"
@@ -743,8 +804,7 @@ fn figure(
         ));
         x += 10_000.0;
     }
-    let mut y = 0.0;
-    while y <= ymax + 1e-9 {
+    for y in axis.ticks() {
         s.push_str(&format!(
             "<line x1=\"{left}\" y1=\"{0:.1}\" x2=\"{1:.1}\" y2=\"{0:.1}\" stroke=\"#dddddd\"/><text x=\"{2:.1}\" y=\"{3:.1}\" text-anchor=\"end\">{4}</text>\n",
             ys(y),
@@ -753,7 +813,6 @@ fn figure(
             ys(y) + 4.0,
             trim_number(y)
         ));
-        y += step;
     }
     s.push_str(&format!(
         "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">test set size (pairs)</text>\n",
@@ -761,9 +820,10 @@ fn figure(
         h - 12.0
     ));
     s.push_str(&format!(
-        "<text x=\"16\" y=\"{:.1}\" text-anchor=\"middle\" transform=\"rotate(-90 16 {:.1})\">MedR</text>\n",
+        "<text x=\"16\" y=\"{:.1}\" text-anchor=\"middle\" transform=\"rotate(-90 16 {:.1})\">{}</text>\n",
         top + ph / 2.0,
-        top + ph / 2.0
+        top + ph / 2.0,
+        axis.label()
     ));
     // Series and legend.
     for (i, (label, colour, dashed, pts)) in series.iter().enumerate() {
@@ -980,4 +1040,22 @@ pub fn run(root: &Path, check: bool) -> Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::YAxis;
+
+    #[test]
+    fn the_medr_axis_turns_logarithmic_when_the_values_span_two_decades() {
+        assert!(matches!(YAxis::for_range(4.0, 31.2), YAxis::Linear { .. }));
+        let log = YAxis::for_range(4.0, 14_656.85);
+        assert_eq!(log, YAxis::Log { lo: 0, hi: 5 });
+        assert_eq!(log.ticks(), [1.0, 10.0, 100.0, 1000.0, 10_000.0, 100_000.0]);
+        assert!((log.fraction(1000.0) - 0.6).abs() < 1e-12);
+        assert_eq!(log.label(), "MedR (log scale)");
+        let linear = YAxis::for_range(4.0, 31.2);
+        assert_eq!(linear.label(), "MedR");
+        assert!((linear.fraction(0.0)).abs() < 1e-12);
+    }
 }
