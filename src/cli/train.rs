@@ -94,17 +94,25 @@ pub fn train(a: TrainCommand) -> Result<()> {
     Ok(())
 }
 
+/// The behaviour preset and the overrides of a configuration (`seje step`,
+/// `seje import-checkpoint`).
 #[derive(clap::Args)]
-pub struct StepCommand {
-    /// Training configuration (TOML; `paper/configs/*.toml`).
-    #[arg(long)]
-    config: PathBuf,
+struct BehaviourArgs {
     /// The behaviour preset under a layer config: `paper`, `authors-code` or a preset file.
     #[arg(long)]
     preset: Option<String>,
     /// Override a config value, e.g. --set data.features="DIR" (repeatable).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
+}
+
+#[derive(clap::Args)]
+pub struct StepCommand {
+    /// Training configuration (TOML; `paper/configs/*.toml`).
+    #[arg(long)]
+    config: PathBuf,
+    #[command(flatten)]
+    behaviour: BehaviourArgs,
     /// Iterations: the first N batches of the split's first training epoch.
     #[arg(long, default_value_t = 5)]
     iterations: usize,
@@ -125,7 +133,8 @@ pub struct StepCommand {
 
 /// Runs `seje step`.
 pub fn step(a: StepCommand) -> Result<()> {
-    let cfg = TrainConfig::load_with_preset(&a.config, a.preset.as_deref(), &a.set)?;
+    let cfg =
+        TrainConfig::load_with_preset(&a.config, a.behaviour.preset.as_deref(), &a.behaviour.set)?;
     let opts = seje::phase2::trace::TraceOptions {
         iterations: a.iterations,
         split: a.split,
@@ -168,12 +177,8 @@ pub struct ImportCommand {
     /// its `[model]` keys are replaced by the checkpoint's architecture.
     #[arg(long)]
     config: PathBuf,
-    /// The behaviour preset under a layer config: `paper`, `authors-code` or a preset file.
-    #[arg(long)]
-    preset: Option<String>,
-    /// Override a config value, e.g. --set data.features="DIR" (repeatable).
-    #[arg(long = "set", value_name = "KEY=VALUE")]
-    set: Vec<String>,
+    #[command(flatten)]
+    behaviour: BehaviourArgs,
     /// The run directory to create (must not hold a run).
     #[arg(long)]
     run_dir: PathBuf,
@@ -185,8 +190,8 @@ pub fn import_checkpoint(a: ImportCommand) -> Result<()> {
         &a.checkpoint,
         a.discriminator.as_deref(),
         &a.config,
-        a.preset.as_deref(),
-        &a.set,
+        a.behaviour.preset.as_deref(),
+        &a.behaviour.set,
         &a.run_dir,
     )
     .with_context(|| format!("importing {}", a.checkpoint.display()))?;
