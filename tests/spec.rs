@@ -7,11 +7,16 @@
 
 #[path = "spec/compare.rs"]
 mod compare;
+#[path = "spec/inputs.rs"]
+mod inputs;
 #[path = "spec/markdown.rs"]
 mod markdown;
+#[path = "spec/ops/mod.rs"]
+mod ops;
 #[path = "spec/registry.rs"]
 mod registry;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use libtest_mimic::{Arguments, Failed, Trial};
@@ -83,15 +88,49 @@ fn run_example(ex: &markdown::Example) -> Result<(), Failed> {
     }
 }
 
+/// The operations each page's examples call, by page file.
+fn used_ops(examples: &[markdown::Example]) -> BTreeMap<String, BTreeSet<String>> {
+    let mut used: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for ex in examples {
+        if let Some(op) = ex
+            .body
+            .parse::<Table>()
+            .ok()
+            .and_then(|t| t.get("op").and_then(Value::as_str).map(str::to_string))
+        {
+            used.entry(ex.page.clone()).or_default().insert(op);
+        }
+    }
+    used
+}
+
+/// One more trial: every operation is filed under a page that uses it, once, and is used.
+fn registry_trial(examples: &[markdown::Example]) -> Trial {
+    let used = used_ops(examples);
+    Trial::test(
+        "registry - every operation is filed under a page that uses it",
+        move || {
+            let problems = registry::problems(registry::OPS, &used);
+            if problems.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("tests/spec/registry.rs:\n  {}", problems.join("\n  ")).into())
+            }
+        },
+    )
+}
+
 fn main() {
     let mut args = Arguments::from_args();
     // libtorch's generator is process-global and ops seed it: run examples one at a time unless
     // the caller asks otherwise.
     args.test_threads.get_or_insert(1);
     let examples = markdown::collect(&spec_dir());
+    let registry_check = registry_trial(&examples);
     let trials = examples
         .into_iter()
         .map(|ex| Trial::test(ex.name.clone(), move || run_example(&ex)))
+        .chain([registry_check])
         .collect();
     libtest_mimic::run(&args, trials).exit();
 }

@@ -12,7 +12,7 @@ use seje::phase1::pos_tagger::{
 };
 use toml::{Table, Value};
 
-use super::{get, int, string, string_array};
+use crate::inputs::{get, int, string, string_array};
 
 fn strings(items: impl IntoIterator<Item = String>) -> Value {
     Value::Array(items.into_iter().map(Value::String).collect())

@@ -6,7 +6,7 @@ use seje::phase1::category_feature::{class_name_vector, NameVector};
 use seje::phase1::word2vec::WordVectors;
 use toml::{Table, Value};
 
-use super::{float, get, string};
+use crate::inputs::{float, get, string};
 
 /// `vectors` (table word → floats), `name` → `{ vector, found }` (`token`, `words:N`, `none`).
 pub fn class_name(ex: &Table) -> Result<Value, String> {

@@ -7,7 +7,7 @@ use seje::nn::sgd::{Sgd, SgdConfig};
 use seje::phase1::categoriser_training::cosine_lr;
 use toml::{Table, Value};
 
-use super::{float, get, int, scalar};
+use crate::inputs::{float, get, int, scalar};
 
 /// `lr`, `total`, `steps = [t, …]` → the learning rate of each iteration `t`.
 pub fn cosine(ex: &Table) -> Result<Value, String> {

@@ -1,20 +1,18 @@
-//! Spec operations of the text and key-term pages: words, ingredient lines, entity replacement,
-//! re-examination and its score, key terms.
+//! Spec operations of phase1-text.md: words, ingredient lines, entity replacement, re-examination and its score.
 //!
-//! Spec: spec/phase1-text.md, spec/phase1-key-terms.md.
+//! Spec: spec/phase1-text.md.
 
 use seje::phase1::entities::{score_reexamination, EntitySet, Reexamination, Rule};
-use seje::phase1::key_terms::{Kind, Lexicon};
 use seje::phase1::text::{parse_ingredient_line, words as text_words};
 use toml::{Table, Value};
 
-use super::{get, string, string_array};
+use crate::inputs::{get, string, string_array};
 
-fn strings(items: impl IntoIterator<Item = String>) -> Value {
+pub fn strings(items: impl IntoIterator<Item = String>) -> Value {
     Value::Array(items.into_iter().map(Value::String).collect())
 }
 
-fn entity_set(ex: &Table) -> Result<EntitySet, String> {
+pub fn entity_set(ex: &Table) -> Result<EntitySet, String> {
     Ok(EntitySet::from_phrases(string_array(
         get(ex, "entities")?,
         "entities",
@@ -94,39 +92,5 @@ pub fn reexamination_score(ex: &Table) -> Result<Value, String> {
         ("spurious".to_string(), int(s.spurious)),
         ("wrong".to_string(), int(s.wrong)),
         ("entity_set".to_string(), int(s.entity_set)),
-    ])))
-}
-
-/// `entities`, `text` → the key terms as `kind:term`, in order.
-pub fn key_terms(ex: &Table) -> Result<Value, String> {
-    let set = entity_set(ex)?;
-    let lex = Lexicon::standard();
-    Ok(strings(
-        lex.key_terms(&set, string(ex, "text")?)
-            .into_iter()
-            .map(|k| {
-                let kind = match k.kind {
-                    Kind::Entity => "entity",
-                    Kind::Action => "action",
-                    Kind::Utensil => "utensil",
-                };
-                format!("{kind}:{}", k.term)
-            }),
-    ))
-}
-
-/// `actions`, `utensils` (lexicon file text) → error or the sorted entries.
-pub fn lexicon(ex: &Table) -> Result<Value, String> {
-    let lex = Lexicon::parse(string(ex, "actions")?, string(ex, "utensils")?)
-        .map_err(|e| e.to_string())?;
-    Ok(Value::Table(Table::from_iter([
-        (
-            "actions".to_string(),
-            strings(lex.actions().map(str::to_string)),
-        ),
-        (
-            "utensils".to_string(),
-            strings(lex.utensils().map(str::to_string)),
-        ),
     ])))
 }

@@ -6,11 +6,7 @@
 use seje::phase1::word2vec::{self, Vocab, WordVectors};
 use toml::{Table, Value};
 
-use super::{float, get, int, string, string_array};
-
-fn err(e: seje::Error) -> String {
-    e.to_string()
-}
+use crate::inputs::{err, float, get, int, string, string_array};
 
 fn u64_of(v: &Value, key: &str) -> Result<u64, String> {
     v.as_integer()
@@ -145,7 +141,7 @@ pub fn read_binary(ex: &Table) -> Result<Value, String> {
     let kv = if ex.contains_key("hex") {
         WordVectors::from_binary(&unhex(string(ex, "hex")?)?)?
     } else {
-        WordVectors::read_binary(&super::fixture(ex)?).map_err(err)?
+        WordVectors::read_binary(&crate::inputs::fixture(ex)?).map_err(err)?
     };
     Ok(table([
         ("words", strings(kv.words().iter().cloned())),

@@ -8,11 +8,7 @@ use std::path::{Path, PathBuf};
 use seje::phase1::bert_rating::{self, BertRater, BertRatingConfig};
 use toml::{Table, Value};
 
-use super::{float, get, string, string_array};
-
-fn err(e: seje::Error) -> String {
-    e.to_string()
-}
+use crate::inputs::{err, float, get, string, string_array};
 
 /// The model an example names: `tiny` is `fixtures/golden/bert/tiny` (random weights).
 fn model_dir(ex: &Table) -> Result<PathBuf, String> {

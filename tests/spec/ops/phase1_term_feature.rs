@@ -10,7 +10,7 @@ use seje::phase1::text_features::{recipe_text, Extractor};
 use seje::phase1::word2vec::WordVectors;
 use toml::{Table, Value};
 
-use super::{float, get, string, string_array};
+use crate::inputs::{float, get, string, string_array};
 
 fn strings(v: impl IntoIterator<Item = String>) -> Value {
     Value::Array(v.into_iter().map(Value::String).collect())

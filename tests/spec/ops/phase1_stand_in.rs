@@ -7,14 +7,10 @@ use seje::data::feature_store::FeatureStore;
 use seje::phase1::stand_in::{self, ClassTable, StandInConfig, WordVectors};
 use toml::{Table, Value};
 
-use super::{get, int, string};
-
-fn err(e: seje::Error) -> String {
-    e.to_string()
-}
+use crate::inputs::{err, get, int, string};
 
 fn strings(ex: &Table, key: &str) -> Result<Vec<String>, String> {
-    super::string_array(get(ex, key)?, key)
+    crate::inputs::string_array(get(ex, key)?, key)
 }
 
 fn usize_of(ex: &Table, key: &str) -> Result<usize, String> {

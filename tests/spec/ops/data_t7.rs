@@ -10,11 +10,7 @@ use seje::data::skip_instruction_vectors::{self as siv, SkipInstructionVectors};
 use seje::data::t7;
 use toml::{Table, Value};
 
-use super::{get, int, string, string_array};
-
-fn err(e: seje::Error) -> String {
-    e.to_string()
-}
+use crate::inputs::{err, get, int, string, string_array};
 
 fn unhex(text: &str) -> Result<Vec<u8>, String> {
     let digits: Vec<char> = text.chars().filter(|c| !c.is_whitespace()).collect();
@@ -69,14 +65,14 @@ pub fn read(ex: &Table) -> Result<Value, String> {
     let v = if ex.contains_key("hex") {
         t7::read_bytes(&unhex(string(ex, "hex")?)?, Path::new("example.t7")).map_err(err)?
     } else {
-        t7::read_file(&super::fixture(ex)?).map_err(err)?
+        t7::read_file(&crate::inputs::fixture(ex)?).map_err(err)?
     };
     Ok(summary(&v))
 }
 
 /// `file` (an `encs_*.t7`) → `ids`, `sentences` per recipe, `dim`, `rows`.
 pub fn skip_instructions(ex: &Table) -> Result<Value, String> {
-    let s = SkipInstructionVectors::open(&super::fixture(ex)?).map_err(err)?;
+    let s = SkipInstructionVectors::open(&crate::inputs::fixture(ex)?).map_err(err)?;
     Ok(table([
         (
             "ids",
@@ -90,7 +86,7 @@ pub fn skip_instructions(ex: &Table) -> Result<Value, String> {
 
 /// `file`, `ids`, `max_sentences` → the written store's `f_sent` shape and `lengths`.
 pub fn sentence_store(ex: &Table) -> Result<Value, String> {
-    let s = SkipInstructionVectors::open(&super::fixture(ex)?).map_err(err)?;
+    let s = SkipInstructionVectors::open(&crate::inputs::fixture(ex)?).map_err(err)?;
     let ids = string_array(get(ex, "ids")?, "ids")?;
     let max = usize::try_from(int(ex, "max_sentences")?).map_err(|e| e.to_string())?;
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;

@@ -7,7 +7,7 @@ use seje::phase1::skip_instructions::{SkipInstructions, SkipInstructionsConfig};
 use tch::{nn, Device, Kind, Tensor};
 use toml::{Table, Value};
 
-use super::{err, get, int, scalar, tensor};
+use crate::inputs::{err, get, int, scalar, tensor};
 
 /// `config = "paper"` or `config = { word_dim, hidden, output_vocab }`.
 fn config(ex: &Table) -> Result<SkipInstructionsConfig, String> {

@@ -6,14 +6,10 @@
 use seje::phase1::rating::{self, TextRankConfig, Tfidf};
 use toml::{Table, Value};
 
-use super::{float, get, int};
-
-fn err(e: seje::Error) -> String {
-    e.to_string()
-}
+use crate::inputs::{err, float, get, int};
 
 fn strings(v: &Value, key: &str) -> Result<Vec<String>, String> {
-    super::string_array(v, key)
+    crate::inputs::string_array(v, key)
 }
 
 fn scores(pairs: impl IntoIterator<Item = (String, f64)>) -> Value {

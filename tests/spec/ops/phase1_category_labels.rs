@@ -11,7 +11,7 @@ use seje::phase1::categories::{
 };
 use toml::{Table, Value};
 
-use super::{float, get, int, string};
+use crate::inputs::{float, get, int, string};
 
 fn strings(v: impl IntoIterator<Item = String>) -> Value {
     Value::Array(v.into_iter().map(Value::String).collect())
@@ -42,7 +42,7 @@ pub fn bigrams(ex: &Table) -> Result<Value, String> {
 }
 
 fn titles(ex: &Table) -> Result<Vec<(String, String)>, String> {
-    Ok(super::string_array(get(ex, "titles")?, "titles")?
+    Ok(crate::inputs::string_array(get(ex, "titles")?, "titles")?
         .into_iter()
         .enumerate()
         .map(|(i, t)| (format!("{i:04}"), t))
@@ -74,7 +74,7 @@ pub fn assign_op(ex: &Table) -> Result<Value, String> {
             _ => return Err("each pair must be [id, title, split, [f_term]]".into()),
         }
     }
-    let food = super::string_array(get(ex, "food101")?, "food101")?;
+    let food = crate::inputs::string_array(get(ex, "food101")?, "food101")?;
     let predictions: Option<HashMap<String, String>> = match ex.get("predictions") {
         None => None,
         Some(v) => Some(

@@ -1,0 +1,25 @@
+//! Spec operations of phase2-adam.md: Adam steps on one parameter.
+//!
+//! Spec: spec/phase2-adam.md.
+
+use toml::{Table, Value};
+
+use crate::inputs::{float, get, scalar};
+
+pub fn adam_steps(ex: &Table) -> Result<Value, String> {
+    use seje::nn::adam::{Adam, AdamConfig};
+    let mut vs = tch::nn::VarStore::new(tch::Device::Cpu);
+    let init = float(get(ex, "init")?, "init")?;
+    let p = vs.root().var("p", &[1], tch::nn::Init::Const(init));
+    vs.double(); // converts in place: `p` now holds float64
+    let mut opt = Adam::new(&vs, AdamConfig::pytorch(float(get(ex, "lr")?, "lr")?));
+    let grads = get(ex, "grads")?
+        .as_array()
+        .ok_or("input `grads` must be an array")?;
+    for g in grads {
+        opt.zero_grad();
+        (&p * float(g, "grads")?).sum(tch::Kind::Double).backward();
+        opt.step();
+    }
+    scalar(&p.get(0))
+}
