@@ -126,7 +126,7 @@ impl SynthConfig {
     /// one 32-pixel image each, 2 + 1 Food-101 images per class. Sized by disk use: every image
     /// of the four-level tree costs about three directories (4 KiB each on ext4) plus its file,
     /// so a few hundred images would take `fixtures/` past 5 MB by `du`. Changing any value (or
-    /// the generator) requires regenerating them (`tests/synth_fixtures.rs` says how).
+    /// the generator) requires regenerating them (`tests/data_synth_fixtures.rs` says how).
     pub fn fixture_mini() -> Self {
         SynthConfig {
             seed: crate::runtime::PAPER_SEED,

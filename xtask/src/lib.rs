@@ -1,7 +1,7 @@
 //! The `xtask` library: the tasks behind `cargo xtask` (rust-analyzer style). It orchestrates; the
 //! science lives in the `seje` library, which xtask does not link (xtask runs before libtorch
 //! exists). A library target so that the `seje` package's integration tests can drive the same
-//! code (`tests/reproduce.rs` runs `reproduce` with the test build of the `seje` binary).
+//! code (`tests/xtask_reproduce.rs` runs `reproduce` with the test build of the `seje` binary).
 //!
 //! Spec: spec/README.md (toolchain and commands). Modules:
 //! - `import`: the authors' released Phase I pickles to feature stores, spec/data-authors-release.md;

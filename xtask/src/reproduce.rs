@@ -292,7 +292,7 @@ fn run_preset(run: &Path) -> Result<String> {
 
 /// The three feature stores Phase II reads, as the `seje` library names them
 /// (`seje::data::feature_store::PHASE_TWO_FILES`; xtask does not link `seje`, and
-/// `tests/reproduce.rs` checks the two agree).
+/// `tests/xtask_reproduce.rs` checks the two agree).
 pub const FEATURE_FILES: [&str; 3] = [
     "term.safetensors",
     "sentences.safetensors",

@@ -317,6 +317,65 @@ fn the_ignore_check_finds_the_attribute_in_each_spelling() {
     assert_eq!(ignored_tests(&text), [2, 4]);
 }
 
+/// The areas a test file's name starts with: the pipeline's layers (`data`, `phase1`, `phase2`,
+/// `eval`, `retrieval`), the building blocks (`nn`, `checkpoint`, `runtime`), the authors' code
+/// (`authors`), the surfaces (`cli`, `bench`, `xtask`) and the checks of the repository itself
+/// (`spec`, `tidy`).
+const TEST_AREAS: &[&str] = &[
+    "data",
+    "phase1",
+    "phase2",
+    "eval",
+    "retrieval",
+    "nn",
+    "checkpoint",
+    "runtime",
+    "authors",
+    "cli",
+    "bench",
+    "xtask",
+    "spec",
+    "tidy",
+];
+
+/// Test binaries (file stems under `tests/`) not named `<area>_<component>`.
+fn misnamed_tests(stems: &[String]) -> Vec<String> {
+    stems
+        .iter()
+        .filter(|s| {
+            !s.split_once('_').is_some_and(|(area, component)| {
+                TEST_AREAS.contains(&area) && !component.is_empty()
+            })
+        })
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn every_test_file_is_named_area_then_component() {
+    let mut stems: Vec<String> = std::fs::read_dir(root().join("tests"))
+        .expect("tests/")
+        .filter_map(|e| e.ok()?.path().file_name()?.to_str().map(str::to_string))
+        .filter_map(|n| n.strip_suffix(".rs").map(str::to_string))
+        .collect();
+    stems.sort();
+    let problems = misnamed_tests(&stems);
+    assert!(
+        problems.is_empty(),
+        "tidy: name test files `<area>_<component>.rs`, area one of {TEST_AREAS:?}:\n{}",
+        problems.join("\n")
+    );
+}
+
+#[test]
+fn the_test_name_check_finds_files_without_an_area() {
+    let stems = ["phase2_adam", "retrieval", "classify_cli", "eval_"].map(str::to_string);
+    assert_eq!(
+        misnamed_tests(&stems),
+        ["retrieval", "classify_cli", "eval_"].map(str::to_string)
+    );
+}
+
 /// The lines of a library file that print or draw (`println!`, `eprintln!`, `print!`, `eprint!`,
 /// `indicatif`): only the command line and xtask talk to the terminal.
 fn terminal_output(text: &str) -> Vec<usize> {

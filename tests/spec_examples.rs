@@ -34,7 +34,7 @@ fn update_requested() -> bool {
 fn run_example(ex: &markdown::Example) -> Result<(), Failed> {
     let at = format!("spec/{}:{}", ex.page, ex.line);
     let rerun = format!(
-        "cargo test --test spec -- --exact '{}'",
+        "cargo test --test spec_examples -- --exact '{}'",
         ex.name.replace('\'', "'\\''")
     );
     let fail = |msg: String| -> Failed {
