@@ -141,13 +141,16 @@ pub enum Error {
         /// What the decoder said.
         problem: String,
     },
-    /// A file cannot be read or written.
-    #[error("{file}: {problem}")]
+    /// A file or directory cannot be opened, read, listed, renamed or removed (writes that fail
+    /// are [`Error::Write`]). The operating system's error is kept as the source; the message
+    /// shows it in lower case, as every message of the library.
+    #[error("{}: {}", path.display(), lower_case(source))]
     Io {
         /// The file (relative to the dataset root where there is one).
-        file: String,
-        /// The operating system's message.
-        problem: String,
+        path: PathBuf,
+        /// What the operating system said.
+        #[source]
+        source: std::io::Error,
     },
     /// A feature store file is not what the reader expects.
     #[error("{file}: feature store: {problem}")]
@@ -263,9 +266,41 @@ pub enum Error {
         model_run: String,
     },
     /// libtorch reported an error.
+    /// libtorch could not read or write a file (a variable store, a safetensors file).
+    #[error("{}: {source}", path.display())]
+    TorchFile {
+        /// The file.
+        path: PathBuf,
+        /// What libtorch said.
+        #[source]
+        source: tch::TchError,
+    },
     #[error("libtorch: {0}")]
     Torch(#[from] tch::TchError),
 }
 
 /// Result with the library's [`Error`].
 pub type Result<T> = std::result::Result<T, Error>;
+
+impl Error {
+    /// A libtorch failure reading or writing `path`, libtorch's error kept as the source.
+    pub fn torch_file(path: impl Into<PathBuf>, source: tch::TchError) -> Self {
+        Error::TorchFile {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// An IO error on `path`, the operating system's error kept as the source.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// The operating system's message in the library's lower case.
+fn lower_case(e: &std::io::Error) -> String {
+    e.to_string().to_lowercase()
+}

@@ -11,10 +11,7 @@ use crate::error::{Error, Result};
 
 /// An IO error on `path`, as the library reports it.
 pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Io {
-        file: path.display().to_string(),
-        problem: source.to_string(),
-    }
+    move |source| Error::io(path, source)
 }
 
 /// Writes `bytes` to `path` through a temporary file and a rename.

@@ -386,9 +386,20 @@ fn a_missing_file_is_an_io_error_naming_it() {
     let path = scratch("does-not-exist.pt");
     let err = checkpoint::read_torch_file(&path).unwrap_err();
     assert!(
-        matches!(&err, Error::Io { file, problem }
-            if file == &path.display().to_string() && problem.contains("No such file")),
+        matches!(&err, Error::Io { path: p, source }
+            if p == &path && source.kind() == std::io::ErrorKind::NotFound),
         "{err:?}"
+    );
+    // The operating system's error stays reachable as the source.
+    let source = std::error::Error::source(&err).expect("a source");
+    assert!(
+        source.downcast_ref::<std::io::Error>().is_some(),
+        "{source:?}"
+    );
+    assert!(
+        err.to_string()
+            .ends_with("does-not-exist.pt: no such file or directory (os error 2)"),
+        "{err}"
     );
 }
 

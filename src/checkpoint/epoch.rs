@@ -55,18 +55,14 @@ impl EpochCheckpoint {
         optimiser: &[(String, tch::Tensor)],
         state: &EpochState<R>,
     ) -> Result<()> {
-        let err = |file: &Path, e: &dyn std::fmt::Display| Error::Io {
-            file: file.display().to_string(),
-            problem: e.to_string(),
-        };
         // The `.safetensors` extension stays last: tch picks the format by it.
         let tmp = self.dir.join("model.partial.safetensors");
-        vs.save(&tmp).map_err(|e| err(&tmp, &e))?;
+        vs.save(&tmp).map_err(|e| Error::torch_file(&tmp, e))?;
         std::fs::rename(&tmp, self.dir.join("model.safetensors")).map_err(io(&tmp))?;
         let tmp = self.dir.join("optim.partial.safetensors");
         let named: Vec<(&str, &tch::Tensor)> =
             optimiser.iter().map(|(k, t)| (k.as_str(), t)).collect();
-        tch::Tensor::write_safetensors(&named, &tmp).map_err(|e| err(&tmp, &e))?;
+        tch::Tensor::write_safetensors(&named, &tmp).map_err(|e| Error::torch_file(&tmp, e))?;
         std::fs::rename(&tmp, self.dir.join("optim.safetensors")).map_err(io(&tmp))?;
         let mut lines = String::new();
         for r in &state.records {
@@ -104,14 +100,12 @@ impl EpochCheckpoint {
                 problem: format!("it was trained with {what}"),
             });
         }
-        let err = |file: &Path, e: &dyn std::fmt::Display| Error::Io {
-            file: file.display().to_string(),
-            problem: e.to_string(),
-        };
         let weights = self.dir.join("model.safetensors");
-        vs.load(&weights).map_err(|e| err(&weights, &e))?;
+        vs.load(&weights)
+            .map_err(|e| Error::torch_file(&weights, e))?;
         let optim = self.dir.join("optim.safetensors");
-        let optimiser = tch::Tensor::read_safetensors(&optim).map_err(|e| err(&optim, &e))?;
+        let optimiser =
+            tch::Tensor::read_safetensors(&optim).map_err(|e| Error::torch_file(&optim, e))?;
         Ok(Some((saved, optimiser)))
     }
 }

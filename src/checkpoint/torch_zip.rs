@@ -20,10 +20,7 @@ use super::rebuild;
 use crate::{Error, Result};
 
 pub(super) fn io(file: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
-    move |source| Error::Io {
-        file: file.display().to_string(),
-        problem: source.to_string(),
-    }
+    move |source| Error::io(file, source)
 }
 
 pub(super) fn unexpected(

@@ -281,13 +281,12 @@ impl FeatureWriter {
 
     /// Writes the store to `path` (through a temporary file renamed into place).
     pub fn write(&self, path: &Path) -> Result<()> {
-        let file = path.display().to_string();
         let tmp = path.with_extension("safetensors.tmp");
         std::fs::write(&tmp, self.to_bytes())
             .and_then(|()| std::fs::rename(&tmp, path))
-            .map_err(|e| Error::Io {
-                file,
-                problem: e.to_string().to_lowercase(),
+            .map_err(|source| Error::Write {
+                path: path.to_path_buf(),
+                source,
             })?;
         tracing::info!(path = %path.display(), rows = self.ids.len(), tensors = self.tensors.len(), "feature store written");
         Ok(())
@@ -323,16 +322,10 @@ impl FeatureStore {
     pub fn open(path: &Path) -> Result<Self> {
         let file = path.display().to_string();
         let bad = |p: String| store_error(&file, p);
-        let handle = File::open(path).map_err(|e| Error::Io {
-            file: file.clone(),
-            problem: e.to_string().to_lowercase(),
-        })?;
+        let handle = File::open(path).map_err(|e| Error::io(file.clone(), e))?;
         // SAFETY: the map is read-only; a concurrent writer replaces the file by rename (see
         // `FeatureWriter::write`), so the mapped inode is never modified in place by this package.
-        let map = unsafe { Mmap::map(&handle) }.map_err(|e| Error::Io {
-            file: file.clone(),
-            problem: e.to_string().to_lowercase(),
-        })?;
+        let map = unsafe { Mmap::map(&handle) }.map_err(|e| Error::io(file.clone(), e))?;
         if map.len() < 8 {
             return Err(bad(format!(
                 "file has {} bytes, fewer than the 8-byte header length",

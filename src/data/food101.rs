@@ -10,10 +10,7 @@ use crate::{Error, Result};
 
 /// Reads class names, one per line (Food-101's `meta/classes.txt`, or ImageNet's list).
 pub fn read_labels(path: &Path) -> Result<Vec<String>> {
-    let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
-        file: path.display().to_string(),
-        problem: e.to_string(),
-    })?;
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     Ok(text
         .lines()
         .map(str::trim)
@@ -40,17 +37,17 @@ pub struct Food101Set {
 /// Errors: a missing or empty list, an entry whose class is not in `classes.txt` or that is not
 /// `<class>/<id>`, a listed image that is missing.
 pub fn read_food101(root: &Path) -> Result<Food101Set> {
-    let io = |file: &str, problem: String| Error::Io {
-        file: format!("{}/{file}", root.display()),
-        problem,
+    let invalid = |file: &str, problem: &str| Error::Invalid {
+        what: format!("{}/{file}", root.display()),
+        problem: problem.to_string(),
     };
     let classes_path = root.join("meta/classes.txt");
     if !classes_path.is_file() {
-        return Err(io("meta/classes.txt", "not found".into()));
+        return Err(invalid("meta/classes.txt", "not found"));
     }
     let classes = read_labels(&classes_path)?;
     if classes.is_empty() {
-        return Err(io("meta/classes.txt", "lists no class".into()));
+        return Err(invalid("meta/classes.txt", "lists no class"));
     }
     let index: std::collections::HashMap<&str, usize> = classes
         .iter()
@@ -59,8 +56,8 @@ pub fn read_food101(root: &Path) -> Result<Food101Set> {
         .collect();
     let split = |name: &str| -> Result<Vec<(String, usize)>> {
         let file = format!("meta/{name}.txt");
-        let text =
-            std::fs::read_to_string(root.join(&file)).map_err(|e| io(&file, e.to_string()))?;
+        let text = std::fs::read_to_string(root.join(&file))
+            .map_err(|e| Error::io(format!("{}/{file}", root.display()), e))?;
         let mut out = Vec::new();
         for (n, line) in text.lines().enumerate() {
             let entry = line.trim();
@@ -82,12 +79,12 @@ pub fn read_food101(root: &Path) -> Result<Food101Set> {
                 .ok_or_else(|| bad(format!("class {class:?} is not in meta/classes.txt")))?;
             let rel = format!("images/{entry}.jpg");
             if !root.join(&rel).is_file() {
-                return Err(io(&rel, format!("listed in {file} but missing")));
+                return Err(invalid(&rel, &format!("listed in {file} but missing")));
             }
             out.push((rel, label));
         }
         if out.is_empty() {
-            return Err(io(&file, "lists no image".into()));
+            return Err(invalid(&file, "lists no image"));
         }
         Ok(out)
     };

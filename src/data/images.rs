@@ -116,10 +116,7 @@ pub fn slash(p: &Path) -> String {
 
 /// Decodes the image at `root/rel` (JPEG or PNG, recognised by content) to 8-bit RGB.
 pub fn decode(root: &Path, rel: &Path, recipe: &str, image_id: &str) -> Result<RgbImage> {
-    let bytes = std::fs::read(root.join(rel)).map_err(|e| Error::Io {
-        file: slash(rel),
-        problem: e.to_string().to_lowercase(),
-    })?;
+    let bytes = std::fs::read(root.join(rel)).map_err(|e| Error::io(slash(rel), e))?;
     decode_bytes(bytes).map_err(|problem| Error::ImageCorrupt {
         file: slash(rel),
         recipe: recipe.to_string(),

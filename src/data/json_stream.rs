@@ -30,10 +30,7 @@ where
     T: DeserializeOwned,
     F: FnMut(usize, T) -> Result<()>,
 {
-    let handle = File::open(path).map_err(|e| Error::Io {
-        file: file.to_string(),
-        problem: e.to_string().to_lowercase(),
-    })?;
+    let handle = File::open(path).map_err(|e| Error::io(file, e))?;
     let reader = BufReader::with_capacity(BUFFER, handle);
     let mut de = serde_json::Deserializer::from_reader(reader);
     let failure = RefCell::new(None);
@@ -48,17 +45,15 @@ where
     if let Some(e) = failure.into_inner() {
         return Err(e);
     }
-    outcome.map_err(|e| json_error(file, &e))
+    outcome.map_err(|e| json_error(file, e))
 }
 
 /// Converts a serde_json error into [`Error::Json`] (or [`Error::Io`] for read failures), keeping
 /// the position and dropping serde_json's own " at line L column C" suffix.
-pub fn json_error(file: &str, e: &serde_json::Error) -> Error {
+pub fn json_error(file: &str, e: serde_json::Error) -> Error {
     if e.is_io() {
-        return Error::Io {
-            file: file.to_string(),
-            problem: e.to_string().to_lowercase(),
-        };
+        // serde_json hands back the reader's own error for its IO category.
+        return Error::io(file, std::io::Error::from(e));
     }
     let text = e.to_string();
     let suffix = format!(" at line {} column {}", e.line(), e.column());

@@ -305,10 +305,7 @@ pub fn read_exclusions(root: &Path) -> Result<Option<RemoveList>> {
     if !path.exists() {
         return Ok(None);
     }
-    let text = std::fs::read_to_string(&path).map_err(|e| Error::Io {
-        file: REMOVE.to_string(),
-        problem: e.to_string().to_lowercase(),
-    })?;
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(REMOVE, e))?;
     let mut ids = Vec::new();
     for (n, line) in text.lines().enumerate() {
         let id = line.trim();

@@ -105,10 +105,7 @@ impl IngredientVocab {
     /// white space removed (`w.rstrip()`), every line a word (a blank line is the empty word,
     /// which no name can equal after the rule's filter); no word after the final newline.
     pub fn read_txt(path: &Path) -> Result<Self> {
-        let text = std::fs::read(path).map_err(|e| Error::Io {
-            file: path.display().to_string(),
-            problem: e.to_string().to_lowercase(),
-        })?;
+        let text = std::fs::read(path).map_err(|e| Error::io(path, e))?;
         let text = String::from_utf8_lossy(&text);
         Ok(Self::from_words(
             text.lines().map(|w| w.trim_end().to_string()),
@@ -354,10 +351,7 @@ pub fn all_key_files(root: &Path) -> Result<bool> {
 pub fn key_files_sha256(keys: &[(PathBuf, Partition)]) -> Result<String> {
     let mut digest = Sha256::new();
     for (file, _) in keys {
-        let bytes = std::fs::read(file).map_err(|e| Error::Io {
-            file: file.display().to_string(),
-            problem: e.to_string().to_lowercase(),
-        })?;
+        let bytes = std::fs::read(file).map_err(|e| Error::io(file, e))?;
         digest.update(&bytes);
     }
     Ok(hex::encode(digest.finalize()))

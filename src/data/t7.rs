@@ -324,10 +324,7 @@ pub fn read_file(path: &Path) -> Result<Value> {
 }
 
 pub(crate) fn map_file(path: &Path) -> Result<memmap2::Mmap> {
-    let io = |e: std::io::Error| Error::Io {
-        file: path.display().to_string(),
-        problem: e.to_string().to_lowercase(),
-    };
+    let io = |e: std::io::Error| Error::io(path, e);
     let file = std::fs::File::open(path).map_err(io)?;
     // SAFETY: the map is read-only and lives only while the file is parsed; a concurrent writer
     // could change the bytes under us, which at worst yields a format error, as with a read.

@@ -107,10 +107,7 @@ impl Embeddings {
 
     /// Reads the project's safetensors embeddings file.
     pub fn read_safetensors(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|source| Error::Io {
-            file: path.display().to_string(),
-            problem: source.to_string(),
-        })?;
+        let bytes = std::fs::read(path).map_err(|source| Error::io(path, source))?;
         let bad = |problem: String| Error::Format {
             path: path.to_path_buf(),
             problem,
@@ -230,10 +227,7 @@ impl Embeddings {
 
     /// Writes [`Embeddings::safetensors_bytes`] to `path`.
     pub fn write_safetensors(&self, path: &Path) -> Result<()> {
-        std::fs::write(path, self.safetensors_bytes()).map_err(|source| Error::Io {
-            file: path.display().to_string(),
-            problem: source.to_string(),
-        })
+        std::fs::write(path, self.safetensors_bytes()).map_err(|source| Error::io(path, source))
     }
 }
 

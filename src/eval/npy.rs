@@ -47,10 +47,7 @@ fn header_field<'a>(header: &'a str, key: &str) -> Option<&'a str> {
 
 /// Reads a 2-d `<f4`/`<f8` C-order `.npy` file.
 pub fn read_npy(path: &Path) -> Result<NpyMatrix> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Io {
-        file: path.display().to_string(),
-        problem: source.to_string(),
-    })?;
+    let bytes = std::fs::read(path).map_err(|source| Error::io(path, source))?;
     parse_npy(&bytes, path)
 }
 
@@ -168,10 +165,7 @@ pub fn npy_bytes(rows: usize, cols: usize, data: &[f32]) -> Vec<u8> {
 
 /// Writes [`npy_bytes`] to `path`.
 pub fn write_npy(path: &Path, rows: usize, cols: usize, data: &[f32]) -> Result<()> {
-    std::fs::write(path, npy_bytes(rows, cols, data)).map_err(|source| Error::Io {
-        file: path.display().to_string(),
-        problem: source.to_string(),
-    })
+    std::fs::write(path, npy_bytes(rows, cols, data)).map_err(|source| Error::io(path, source))
 }
 
 #[cfg(test)]

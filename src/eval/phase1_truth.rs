@@ -191,10 +191,7 @@ impl Vocabulary {
 /// text (`synth.json` holds the generator's configuration).
 pub fn recipe_truths(root: &Path) -> Result<HashMap<String, RecipeTruth>> {
     let manifest = root.join("synth.json");
-    let text = std::fs::read_to_string(&manifest).map_err(|e| Error::Io {
-        file: manifest.display().to_string(),
-        problem: e.to_string(),
-    })?;
+    let text = std::fs::read_to_string(&manifest).map_err(|e| Error::io(&manifest, e))?;
     #[derive(Deserialize)]
     struct Manifest {
         config: SynthConfig,
@@ -268,15 +265,12 @@ pub struct DumpTerm {
 
 /// Reads a JSON-lines file, one `T` per non-empty line; errors name the file and the line.
 pub fn read_json_lines<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<Vec<T>> {
-    let file = std::fs::File::open(path).map_err(|e| Error::Io {
-        file: path.display().to_string(),
-        problem: e.to_string(),
-    })?;
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let mut out = Vec::new();
     for (i, line) in std::io::BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(|e| Error::Io {
-            file: path.display().to_string(),
-            problem: format!("line {}: {e}", i + 1),
+        let line = line.map_err(|e| Error::Invalid {
+            what: format!("{}, line {}", path.display(), i + 1),
+            problem: e.to_string().to_lowercase(),
         })?;
         if line.trim().is_empty() {
             continue;
@@ -510,10 +504,7 @@ pub fn category_agreement(
     struct Labels {
         labels: BTreeMap<String, Label>,
     }
-    let text = std::fs::read_to_string(labels_file).map_err(|e| Error::Io {
-        file: labels_file.display().to_string(),
-        problem: e.to_string(),
-    })?;
+    let text = std::fs::read_to_string(labels_file).map_err(|e| Error::io(labels_file, e))?;
     let labels: Labels = serde_json::from_str(&text).map_err(|e| Error::Invalid {
         what: labels_file.display().to_string(),
         problem: format!("not a categories command's labels.json: {e}"),

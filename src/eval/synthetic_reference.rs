@@ -79,10 +79,7 @@ pub struct TruthRecord {
 /// Reads `root/synth_truth.json`, keyed by recipe id.
 pub fn read_truth(root: &Path) -> Result<HashMap<String, TruthRecord>> {
     let path = root.join("synth_truth.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| Error::Io {
-        file: path.display().to_string(),
-        problem: e.to_string(),
-    })?;
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
     let records: Vec<TruthRecord> = serde_json::from_str(&text).map_err(|e| Error::Invalid {
         what: path.display().to_string(),
         problem: format!(

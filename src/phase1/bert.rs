@@ -107,10 +107,7 @@ impl BertConfig {
     /// [`Error::Io`] when it cannot be read, [`Error::Config`] when it is not JSON, lacks a
     /// field or holds an unsupported value (the message names it).
     pub fn from_file(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
-            file: path.display().to_string(),
-            problem: e.to_string(),
-        })?;
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
         let cfg: BertConfig = serde_json::from_str(&text).map_err(|e| Error::Config {
             origin: path.display().to_string(),
             problem: e.to_string(),
@@ -432,14 +429,14 @@ pub fn hf_name(name: &str) -> Option<String> {
 /// The weights file of a model directory: `model.safetensors`, else `pytorch_model.bin`.
 ///
 /// # Errors
-/// [`Error::Io`] naming both files when neither exists.
+/// [`Error::Invalid`] naming both files when neither exists.
 pub fn weights_file(dir: &Path) -> Result<PathBuf> {
     [SAFETENSORS_FILE, TORCH_FILE]
         .iter()
         .map(|f| dir.join(f))
         .find(|p| p.is_file())
-        .ok_or_else(|| Error::Io {
-            file: dir.display().to_string(),
+        .ok_or_else(|| Error::Invalid {
+            what: dir.display().to_string(),
             problem: format!("holds neither {SAFETENSORS_FILE} nor {TORCH_FILE}"),
         })
 }
@@ -514,8 +511,8 @@ impl WordPieceTokenizer {
         } else if vocab.is_file() {
             (Self::from_vocab(dir, &vocab)?, vocab)
         } else {
-            return Err(Error::Io {
-                file: dir.display().to_string(),
+            return Err(Error::Invalid {
+                what: dir.display().to_string(),
                 problem: format!("holds neither {TOKENIZER_FILE} nor {VOCAB_FILE}"),
             });
         };
@@ -741,10 +738,7 @@ impl BertEncoder {
 }
 
 fn file_sha256(path: &Path) -> Result<[u8; 32]> {
-    let io = |e: std::io::Error| Error::Io {
-        file: path.display().to_string(),
-        problem: e.to_string(),
-    };
+    let io = |e: std::io::Error| Error::io(path, e);
     let mut f = std::fs::File::open(path).map_err(io)?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];

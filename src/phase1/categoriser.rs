@@ -127,10 +127,7 @@ impl Categoriser {
 
 /// Reads and decodes an image file (JPEG or PNG by content); errors name the path.
 pub fn decode(path: &Path) -> Result<RgbImage> {
-    let bytes = std::fs::read(path).map_err(|e| Error::Io {
-        file: path.display().to_string(),
-        problem: e.to_string(),
-    })?;
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     crate::data::images::decode_bytes(bytes).map_err(|problem| Error::Invalid {
         what: format!("image {}", path.display()),
         problem,

@@ -246,10 +246,8 @@ fn batch(
         .par_iter()
         .map(|&i| {
             let rel = &items[i].0;
-            let bytes = std::fs::read(root.join(rel)).map_err(|e| Error::Io {
-                file: format!("{}/{rel}", root.display()),
-                problem: e.to_string(),
-            })?;
+            let bytes = std::fs::read(root.join(rel))
+                .map_err(|e| Error::io(format!("{}/{rel}", root.display()), e))?;
             let img = decode_bytes(bytes).map_err(|problem| Error::Invalid {
                 what: format!("image {}/{rel}", root.display()),
                 problem,
@@ -339,18 +337,11 @@ fn load_init(vs: &nn::VarStore, arch: &BackboneConfig, init: &Path) -> Result<()
     Ok(())
 }
 
-fn io_err(file: &Path, e: &dyn std::fmt::Display) -> Error {
-    Error::Io {
-        file: file.display().to_string(),
-        problem: e.to_string(),
-    }
-}
-
 /// Saves `vs` to `path` through a `.partial` file and a rename.
 fn save_weights(vs: &nn::VarStore, path: &Path) -> Result<()> {
     let tmp = path.with_extension("partial.safetensors");
-    vs.save(&tmp).map_err(|e| io_err(&tmp, &e))?;
-    std::fs::rename(&tmp, path).map_err(|e| io_err(path, &e))
+    vs.save(&tmp).map_err(|e| Error::torch_file(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }
 
 /// Fine-tunes `cfg.arch` on the Food-101-format directory `root` and writes `out/model.safetensors`,
@@ -545,7 +536,7 @@ pub fn train_categoriser(
 /// from `categoriser.json`, the names from `classes.txt`, the weights from `model.safetensors`.
 pub fn load_trained(dir: &Path) -> Result<Categoriser> {
     let info_path = dir.join(INFO_FILE);
-    let text = std::fs::read_to_string(&info_path).map_err(|e| io_err(&info_path, &e))?;
+    let text = std::fs::read_to_string(&info_path).map_err(|e| Error::io(&info_path, e))?;
     let info: TrainedInfo = serde_json::from_str(&text).map_err(|e| Error::Invalid {
         what: info_path.display().to_string(),
         problem: e.to_string(),

@@ -327,10 +327,7 @@ pub fn score_reexamination(root: &Path, how: Reexamination) -> Result<Reexaminat
         Ok(())
     })?;
     let file = "synth_truth.json";
-    let text = std::fs::read_to_string(root.join(file)).map_err(|e| Error::Io {
-        file: file.to_string(),
-        problem: e.to_string(),
-    })?;
+    let text = std::fs::read_to_string(root.join(file)).map_err(|e| Error::io(file, e))?;
     let truth: Vec<TruthRecord> = serde_json::from_str(&text).map_err(|e| Error::Json {
         file: file.to_string(),
         line: e.line(),

@@ -141,15 +141,8 @@ pub struct PerceptronTagger {
     tagdict: HashMap<String, String>,
 }
 
-fn io_error(path: &Path, e: &std::io::Error) -> Error {
-    Error::Io {
-        file: path.display().to_string(),
-        problem: e.to_string(),
-    }
-}
-
 fn read_json<T: DeserializeOwned>(path: &Path) -> Result<T> {
-    let text = std::fs::read_to_string(path).map_err(|e| io_error(path, &e))?;
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     serde_json::from_str(&text).map_err(|e| Error::Json {
         file: path.display().to_string(),
         line: e.line(),
@@ -169,10 +162,10 @@ fn model_files(stem: &Path) -> [PathBuf; 3] {
 
 /// The stem of the model a directory holds: the one `*.weights.json` in it.
 fn stem_in_dir(dir: &Path) -> Result<PathBuf> {
-    let entries = std::fs::read_dir(dir).map_err(|e| io_error(dir, &e))?;
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
     let mut stems = Vec::new();
     for entry in entries {
-        let entry = entry.map_err(|e| io_error(dir, &e))?;
+        let entry = entry.map_err(|e| Error::io(dir, e))?;
         let name = entry.file_name().to_string_lossy().into_owned();
         if let Some(stem) = name.strip_suffix(SUFFIXES[0]) {
             stems.push(dir.join(stem));

@@ -244,15 +244,12 @@ pub fn write_sentence_features(
 ) -> Result<SentenceFeaturesSummary> {
     cfg.validate()?;
     if !root.is_dir() {
-        return Err(Error::Io {
-            file: root.display().to_string(),
+        return Err(Error::Invalid {
+            what: root.display().to_string(),
             problem: "dataset root is not a directory".into(),
         });
     }
-    let vectors_bytes = std::fs::read(vectors_path).map_err(|e| Error::Io {
-        file: vectors_path.display().to_string(),
-        problem: e.to_string(),
-    })?;
+    let vectors_bytes = std::fs::read(vectors_path).map_err(|e| Error::io(vectors_path, e))?;
     let vectors = WordVectors::from_binary(&vectors_bytes).map_err(|problem| Error::Invalid {
         what: format!("word2vec file {}", vectors_path.display()),
         problem,

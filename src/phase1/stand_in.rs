@@ -383,8 +383,8 @@ pub fn write_features_with_progress(
 ) -> Result<StandInSummary> {
     cfg.validate()?;
     if !root.is_dir() {
-        return Err(Error::Io {
-            file: root.display().to_string(),
+        return Err(Error::Invalid {
+            what: root.display().to_string(),
             problem: "dataset root is not a directory".into(),
         });
     }

@@ -360,8 +360,8 @@ pub fn write_text_features(
     progress: &(dyn Fn(Stage, u64) + Sync),
 ) -> Result<TextFeaturesSummary> {
     if !root.is_dir() {
-        return Err(Error::Io {
-            file: root.display().to_string(),
+        return Err(Error::Invalid {
+            what: root.display().to_string(),
             problem: "dataset root is not a directory".into(),
         });
     }
@@ -533,10 +533,7 @@ pub fn write_text_features(
     let (vectors, vectors_sha) = match &cfg.vectors {
         Some(path) => {
             progress(Stage::Word2vec, 0);
-            let bytes = std::fs::read(path).map_err(|e| Error::Io {
-                file: path.display().to_string(),
-                problem: e.to_string(),
-            })?;
+            let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
             let v = WordVectors::from_binary(&bytes).map_err(|problem| Error::Invalid {
                 what: format!("word2vec file {}", path.display()),
                 problem,
@@ -819,10 +816,7 @@ pub fn train_on_corpus(
     progress: &(dyn Fn(Stage, u64) + Sync),
 ) -> Result<word2vec::Trained> {
     progress(Stage::Word2vec, 0);
-    let io = |e: std::io::Error| Error::Io {
-        file: corpus.display().to_string(),
-        problem: e.to_string(),
-    };
+    let io = |e: std::io::Error| Error::io(corpus, e);
     let file = std::fs::File::open(corpus).map_err(io)?;
     let mut failure: Option<std::io::Error> = None;
     let lines = std::io::BufReader::new(file)

@@ -376,10 +376,7 @@ fn read_layers(path: &Path, preset: Option<&str>, depth: usize) -> Result<toml::
             problem: format!("more than {MAX_LAYERS} layers of `extends` (a cycle?)"),
         });
     }
-    let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
-        file: origin.clone(),
-        problem: e.to_string(),
-    })?;
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(origin.clone(), e))?;
     let mut table = parse_table(&text, &origin)?;
     let dir = absolute_dir(path);
     resolve_paths(&mut table, &dir);

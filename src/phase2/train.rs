@@ -340,10 +340,8 @@ pub fn train(
         .collect::<Result<Vec<_>>>()?;
     let manifest_file = run.path().join("manifest.json");
     if opts.resume && manifest_file.exists() {
-        let text = std::fs::read_to_string(&manifest_file).map_err(|e| Error::Io {
-            file: manifest_file.display().to_string(),
-            problem: e.to_string(),
-        })?;
+        let text =
+            std::fs::read_to_string(&manifest_file).map_err(|e| Error::io(&manifest_file, e))?;
         let old: Manifest = serde_json::from_str(&text).map_err(|e| Error::Config {
             origin: manifest_file.display().to_string(),
             problem: e.to_string(),

@@ -38,10 +38,7 @@ fn invalid(what: impl Into<String>, problem: impl Into<String>) -> Error {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>> {
-    std::fs::read(path).map_err(|e| Error::Io {
-        file: path.display().to_string(),
-        problem: e.to_string().to_lowercase(),
-    })
+    std::fs::read(path).map_err(|e| Error::io(path, e))
 }
 
 /// Word vectors with the SHA-256 of their file (the stores record it).

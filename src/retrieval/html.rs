@@ -49,10 +49,7 @@ pub fn escape(text: &str) -> String {
 
 /// The image file at `path` as a `data:` URI (PNG recognised by its signature, else JPEG).
 pub fn data_uri(path: &Path) -> Result<String> {
-    let bytes = std::fs::read(path).map_err(|e| Error::Io {
-        file: path.display().to_string(),
-        problem: e.to_string().to_lowercase(),
-    })?;
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     let mime = if bytes.starts_with(b"\x89PNG") {
         "image/png"
     } else {

@@ -100,12 +100,7 @@ impl PhaseOneArtefacts {
     pub fn absolute(&self) -> Result<Self> {
         let abs = |p: &Option<PathBuf>| -> Result<Option<PathBuf>> {
             p.as_ref()
-                .map(|p| {
-                    p.canonicalize().map_err(|e| Error::Io {
-                        file: p.display().to_string(),
-                        problem: e.to_string().to_lowercase(),
-                    })
-                })
+                .map(|p| p.canonicalize().map_err(|e| Error::io(p, e)))
                 .transpose()
         };
         Ok(Self {
@@ -175,10 +170,7 @@ pub fn build_index(
     let cfg = crate::phase2::config::TrainConfig::load(&run_dir.join("config.toml"), &[])?;
     let root = Path::new(&cfg.data.root)
         .canonicalize()
-        .map_err(|e| Error::Io {
-            file: cfg.data.root.clone(),
-            problem: e.to_string().to_lowercase(),
-        })?;
+        .map_err(|e| Error::io(cfg.data.root.clone(), e))?;
     let state_file = run_dir
         .join("checkpoints")
         .join(checkpoint)

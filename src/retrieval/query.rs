@@ -30,10 +30,7 @@ impl RecipeQuery {
     /// ([`Error::MissingField`], naming the field and the file) or has the wrong type.
     pub fn read_json(path: &Path) -> Result<Self> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| Error::Io {
-            file: file.clone(),
-            problem: e.to_string().to_lowercase(),
-        })?;
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(file.clone(), e))?;
         let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::Json {
             file: file.clone(),
             line: e.line(),

@@ -17,13 +17,6 @@ fn invalid(what: &str, problem: impl Into<String>) -> Error {
     }
 }
 
-fn io(path: &Path, e: impl std::fmt::Display) -> Error {
-    Error::Io {
-        file: path.display().to_string(),
-        problem: e.to_string(),
-    }
-}
-
 /// One vector of `dim` f32 per word, in vocabulary order (the C tool's order: `</s>` first, then
 /// by count descending).
 #[derive(Debug, Clone, PartialEq)]
@@ -156,8 +149,9 @@ impl WordVectors {
 
     /// Writes the `-binary 1` file (see [`WordVectors::to_binary`]).
     pub fn write_binary(&self, path: &Path) -> Result<()> {
-        let mut f = std::fs::File::create(path).map_err(|e| io(path, e))?;
-        f.write_all(&self.to_binary()).map_err(|e| io(path, e))?;
+        let mut f = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+        f.write_all(&self.to_binary())
+            .map_err(|e| Error::io(path, e))?;
         tracing::info!(file = %path.display(), words = self.len(), dim = self.dim, "word2vec binary written");
         Ok(())
     }
@@ -165,9 +159,9 @@ impl WordVectors {
     /// Reads a `-binary 1` file (the C tool's, the authors' `vocab_v4.bin`, or gensim's
     /// `save_word2vec_format(binary=True)`, which omits the newline after each vector).
     pub fn read_binary(path: &Path) -> Result<Self> {
-        let bytes = std::fs::read(path).map_err(|e| io(path, e))?;
-        Self::from_binary(&bytes).map_err(|problem| Error::Io {
-            file: path.display().to_string(),
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        Self::from_binary(&bytes).map_err(|problem| Error::Invalid {
+            what: path.display().to_string(),
             problem,
         })
     }
@@ -215,9 +209,9 @@ impl WordVectors {
     /// Reads the C tool's text format (`-binary 0`): the header line, then per line a word and
     /// `dim` decimal numbers separated by spaces.
     pub fn read_text(path: &Path) -> Result<Self> {
-        let text = std::fs::read_to_string(path).map_err(|e| io(path, e))?;
-        let fail = |problem: String| Error::Io {
-            file: path.display().to_string(),
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let fail = |problem: String| Error::Invalid {
+            what: path.display().to_string(),
             problem,
         };
         let mut lines = text.lines();
