@@ -498,7 +498,7 @@ impl WordPieceTokenizer {
     /// tokens included; `pad_id` fills the batches.
     ///
     /// # Errors
-    /// [`Error::Io`] when neither file exists, [`Error::Format`] when the tokeniser cannot be
+    /// [`Error::Invalid`] when neither file exists, [`Error::Format`] when the tokeniser cannot be
     /// read or lacks `[CLS]`/`[SEP]`.
     pub fn load(dir: &Path, max_length: usize, pad_id: u32) -> Result<Self> {
         let json = dir.join(TOKENIZER_FILE);
