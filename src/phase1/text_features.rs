@@ -365,24 +365,8 @@ pub fn write_text_features(
             problem: "dataset root is not a directory".into(),
         });
     }
-    let (dataset, join) = match &cfg.splits {
-        TermSplits::Rule(rule) => pairs::open_with(root, rule)?,
-        // The candidates: with no vocabulary every recipe counts one detection (`</i>`), so
-        // only the vocabulary-free clauses of the rule apply; the final rows are a subset.
-        TermSplits::Im2recipeOwnVectors => pairs::open_with(
-            root,
-            &SplitRule::Im2recipe(IngredientVocab::from_words([], "no vocabulary yet")),
-        )?,
-    };
-    let rows = dataset.rows();
-    let n = rows.len();
-    let row_of: HashMap<&str, usize> = rows
-        .iter()
-        .enumerate()
-        .map(|(i, (id, _))| (id.as_str(), i))
-        .collect();
+    let (candidates, join) = candidate_rows(root, cfg)?;
     std::fs::create_dir_all(out).map_err(write_err(out))?;
-
     let mut bert = match (cfg.rating, &cfg.bert) {
         (Rating::Bert, Some(b)) => Some(BertRater::load(b)?),
         (Rating::Bert, None) => {
@@ -400,25 +384,158 @@ pub fn write_text_features(
     let entities = EntitySet::from_root(root)?;
     let extractor = Extractor::load(&cfg.key_terms)?;
     let mut terms = Interner::default();
+    let line_entities = read_line_entities(root, &entities, &mut terms)?;
+    tracing::info!(
+        entities = entities.len(),
+        recipes = candidates.len(),
+        "Phase I text features"
+    );
+    let corpus_path = out.join(CORPUS_FILE);
+    let pass = rate_key_terms(
+        root,
+        cfg,
+        &candidates,
+        &extractor,
+        &entities,
+        &line_entities,
+        &mut terms,
+        bert.as_mut(),
+        &corpus_path,
+        progress,
+    )?;
+    drop(line_entities);
+    let tfidf = match cfg.rating {
+        Rating::Tfidf => {
+            let df: BTreeMap<String, usize> = pass
+                .df
+                .into_iter()
+                .map(|(t, c)| (terms.names[t as usize].clone(), c))
+                .collect();
+            Some(Tfidf::from_document_frequencies(df, pass.corpus_lines)?)
+        }
+        Rating::Textrank | Rating::Bert => None,
+    };
+    let mut files = vec![out.join(TERM_FILE), corpus_path.clone()];
+    let (vectors, vectors_sha) = word_vectors(cfg, out, &corpus_path, &mut files, progress)?;
+    let (rows, rated, join) = final_rows(root, out, cfg, &vectors, candidates, pass.rated, join)?;
+    let terms_of = term_features(
+        cfg,
+        &rows,
+        rated,
+        tfidf.as_ref(),
+        &terms,
+        &vectors,
+        &mut files,
+        progress,
+    )?;
+    let config_json = cfg.to_json(vectors_sha.as_deref(), bert_sha.as_deref());
+    write_term_store(
+        &out.join(TERM_FILE),
+        cfg,
+        &rows,
+        &join,
+        &config_json,
+        vectors.dim(),
+        &terms_of.f_term,
+    )?;
+
+    let mut per_split = [0usize; 3];
+    for (_, p) in &rows {
+        per_split[p.index()] += 1;
+    }
+    let summary = TextFeaturesSummary {
+        recipes: rows.len(),
+        per_split,
+        corpus_lines: pass.corpus_lines,
+        corpus_words: pass.corpus_words,
+        entities: entities.len(),
+        key_terms: terms_of.distinct_terms,
+        in_vocabulary: terms_of.in_vocabulary,
+        out_of_vocabulary: terms_of.out_of_vocabulary,
+        vocabulary: vectors.len(),
+        dim: vectors.dim(),
+        empty_terms: terms_of.empty_terms,
+        rating: cfg.rating,
+        files,
+    };
+    tracing::info!(
+        recipes = summary.recipes,
+        empty_terms = summary.empty_terms,
+        vocabulary = summary.vocabulary,
+        "text features written"
+    );
+    Ok(summary)
+}
+
+/// The rows the reading pass rates (sorted by id, with their split) and the join's report.
+/// Under [`TermSplits::Im2recipeOwnVectors`] these are candidates: with no vocabulary every
+/// recipe counts one detection (`</i>`), so only the vocabulary-free clauses of the rule apply,
+/// and [`final_rows`] keeps a subset.
+fn candidate_rows(
+    root: &Path,
+    cfg: &TextFeaturesConfig,
+) -> Result<(Vec<(String, Partition)>, pairs::JoinReport)> {
+    let (dataset, join) = match &cfg.splits {
+        TermSplits::Rule(rule) => pairs::open_with(root, rule)?,
+        TermSplits::Im2recipeOwnVectors => pairs::open_with(
+            root,
+            &SplitRule::Im2recipe(IngredientVocab::from_words([], "no vocabulary yet")),
+        )?,
+    };
+    Ok((dataset.rows(), join))
+}
+
+/// Every recipe's line entities (`det_ingrs.json`, invalid lines re-examined) as term ids.
+fn read_line_entities(
+    root: &Path,
+    entities: &EntitySet,
+    terms: &mut Interner,
+) -> Result<HashMap<String, Vec<u32>>> {
     let mut line_entities: HashMap<String, Vec<u32>> = HashMap::new();
     recipe1m::read_det_ingrs(root, |d| {
-        let ids: Vec<u32> = line_entity_names(&entities, &d)
+        let ids: Vec<u32> = line_entity_names(entities, &d)
             .iter()
             .map(|e| terms.id(e))
             .collect();
         line_entities.insert(d.id, ids);
         Ok(())
     })?;
-    tracing::info!(
-        entities = entities.len(),
-        recipes = n,
-        "Phase I text features"
-    );
+    Ok(line_entities)
+}
 
-    let corpus_path = out.join(CORPUS_FILE);
+/// What the reading pass keeps: each row's rating input, the training split's document
+/// frequencies (for TF-IDF) and the corpus's size.
+struct KeyTermPass {
+    rated: Vec<Option<Rated>>,
+    df: HashMap<u32, usize>,
+    corpus_lines: usize,
+    corpus_words: u64,
+}
+
+/// The reading pass over `layer1.json`: writes each training recipe's words to the corpus
+/// file, counts document frequencies over the training split, and keeps, per row, its key-term
+/// document (TF-IDF) or its scores (TextRank now, BERT in batches of `cfg.bert.batch`).
+#[allow(clippy::too_many_arguments)]
+fn rate_key_terms(
+    root: &Path,
+    cfg: &TextFeaturesConfig,
+    rows: &[(String, Partition)],
+    extractor: &Extractor,
+    entities: &EntitySet,
+    line_entities: &HashMap<String, Vec<u32>>,
+    terms: &mut Interner,
+    mut bert: Option<&mut BertRater>,
+    corpus_path: &Path,
+    progress: &(dyn Fn(Stage, u64) + Sync),
+) -> Result<KeyTermPass> {
+    let row_of: HashMap<&str, usize> = rows
+        .iter()
+        .enumerate()
+        .map(|(i, (id, _))| (id.as_str(), i))
+        .collect();
     let mut corpus =
-        BufWriter::new(std::fs::File::create(&corpus_path).map_err(write_err(&corpus_path))?);
-    let mut rated: Vec<Option<Rated>> = (0..n).map(|_| None).collect();
+        BufWriter::new(std::fs::File::create(corpus_path).map_err(write_err(corpus_path))?);
+    let mut rated: Vec<Option<Rated>> = (0..rows.len()).map(|_| None).collect();
     let mut df: HashMap<u32, usize> = HashMap::new();
     let (mut corpus_lines, mut corpus_words, mut read) = (0usize, 0u64, 0u64);
     let bert_batch = cfg.bert.as_ref().map_or(1, |b| b.batch.max(1));
@@ -442,8 +559,8 @@ pub fn write_text_features(
             .map(|&t| terms.names[t as usize].as_str())
             .collect();
         let text = recipe_text(
-            &extractor,
-            &entities,
+            extractor,
+            entities,
             &entity_names,
             &r.title,
             &r.instructions,
@@ -453,7 +570,7 @@ pub fn write_text_features(
         if is_train {
             corpus_lines += 1;
             corpus_words += words.len() as u64;
-            writeln!(corpus, "{}", words.join(" ")).map_err(write_err(&corpus_path))?;
+            writeln!(corpus, "{}", words.join(" ")).map_err(write_err(corpus_path))?;
             let mut distinct = doc.clone();
             distinct.sort_unstable();
             distinct.dedup();
@@ -461,7 +578,7 @@ pub fn write_text_features(
                 *df.entry(t).or_insert(0) += 1;
             }
         }
-        if let (Some(row), Some(rater)) = (row, bert.as_mut()) {
+        if let (Some(row), Some(rater)) = (row, bert.as_deref_mut()) {
             let mut distinct: Vec<u32> = Vec::new();
             for &t in &doc {
                 if !distinct.contains(&t) {
@@ -500,7 +617,7 @@ pub fn write_text_features(
         }
         Ok(())
     })?;
-    if let Some(rater) = bert.as_mut() {
+    if let Some(rater) = bert {
         rate_pending(rater, &mut pending, &terms.names, &mut rated)?;
         tracing::info!(
             terms = rater.cached_terms(),
@@ -508,29 +625,31 @@ pub fn write_text_features(
             "bert ratings done"
         );
     }
-    corpus.flush().map_err(write_err(&corpus_path))?;
-    drop(corpus);
-    drop(line_entities);
+    corpus.flush().map_err(write_err(corpus_path))?;
     if let Some(row) = rated.iter().position(Option::is_none) {
         return Err(Error::MissingRecord {
             file: LAYER1.to_string(),
             id: rows[row].0.clone(),
         });
     }
+    Ok(KeyTermPass {
+        rated,
+        df,
+        corpus_lines,
+        corpus_words,
+    })
+}
 
-    let tfidf = match cfg.rating {
-        Rating::Tfidf => {
-            let df: BTreeMap<String, usize> = df
-                .into_iter()
-                .map(|(t, c)| (terms.names[t as usize].clone(), c))
-                .collect();
-            Some(Tfidf::from_document_frequencies(df, corpus_lines)?)
-        }
-        Rating::Textrank | Rating::Bert => None,
-    };
-
-    let mut files = vec![out.join(TERM_FILE), corpus_path.clone()];
-    let (vectors, vectors_sha) = match &cfg.vectors {
+/// The word vectors: loaded from `cfg.vectors` (with the file's digest), or trained on the
+/// corpus and written to `out/vocab.bin` (added to `files`).
+fn word_vectors(
+    cfg: &TextFeaturesConfig,
+    out: &Path,
+    corpus_path: &Path,
+    files: &mut Vec<PathBuf>,
+    progress: &(dyn Fn(Stage, u64) + Sync),
+) -> Result<(WordVectors, Option<String>)> {
+    let loaded = match &cfg.vectors {
         Some(path) => {
             progress(Stage::Word2vec, 0);
             let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
@@ -541,7 +660,7 @@ pub fn write_text_features(
             (v, Some(feature_store::config_sha256(&bytes)))
         }
         None => {
-            let trained = train_on_corpus(&corpus_path, &cfg.word2vec, progress)?;
+            let trained = train_on_corpus(corpus_path, &cfg.word2vec, progress)?;
             let path = out.join(VECTORS_FILE);
             trained.vectors.write_binary(&path)?;
             files.push(path);
@@ -549,46 +668,87 @@ pub fn write_text_features(
         }
     };
     progress(Stage::Word2vec, 1000);
+    Ok(loaded)
+}
 
-    let (rows, rated, join) = match &cfg.splits {
-        TermSplits::Rule(_) => (rows, rated, join),
-        TermSplits::Im2recipeOwnVectors => {
-            let source = cfg
-                .vectors
-                .clone()
-                .unwrap_or_else(|| out.join(VECTORS_FILE));
-            let vocab = IngredientVocab::from_words(
-                vectors.words().to_vec(),
-                &source.display().to_string(),
-            );
-            let (kept, kept_join) = pairs::open_with(root, &SplitRule::Im2recipe(vocab))?;
-            let kept_rows = kept.rows();
-            let keep: std::collections::HashSet<&str> =
-                kept_rows.iter().map(|(id, _)| id.as_str()).collect();
-            let (rows, rated): (Vec<_>, Vec<_>) = rows
-                .into_iter()
-                .zip(rated)
-                .filter(|((id, _), _)| keep.contains(id.as_str()))
-                .unzip();
-            if rows != kept_rows {
-                return Err(Error::Invalid {
-                    what: format!("the im2recipe splits of {}", root.display()),
-                    problem: "a pair under the vectors' vocabulary was not a candidate without \
-                              one (the rule is not monotone in its vocabulary?)"
-                        .into(),
-                });
-            }
-            tracing::info!(
-                candidates = n,
-                rows = rows.len(),
-                "im2recipe splits with the vectors' vocabulary"
-            );
-            (rows, rated, kept_join)
-        }
-    };
-    let n = rows.len();
+/// The rows that get a feature. Under a fixed rule, the candidates; under
+/// [`TermSplits::Im2recipeOwnVectors`], the pairs of im2recipe's rule with the vectors'
+/// vocabulary, which must be a subset of the candidates.
+#[allow(clippy::type_complexity)]
+fn final_rows(
+    root: &Path,
+    out: &Path,
+    cfg: &TextFeaturesConfig,
+    vectors: &WordVectors,
+    rows: Vec<(String, Partition)>,
+    rated: Vec<Option<Rated>>,
+    join: pairs::JoinReport,
+) -> Result<(
+    Vec<(String, Partition)>,
+    Vec<Option<Rated>>,
+    pairs::JoinReport,
+)> {
+    if let TermSplits::Rule(_) = &cfg.splits {
+        return Ok((rows, rated, join));
+    }
+    let source = cfg
+        .vectors
+        .clone()
+        .unwrap_or_else(|| out.join(VECTORS_FILE));
+    let vocab =
+        IngredientVocab::from_words(vectors.words().to_vec(), &source.display().to_string());
+    let (kept, kept_join) = pairs::open_with(root, &SplitRule::Im2recipe(vocab))?;
+    let kept_rows = kept.rows();
+    let keep: std::collections::HashSet<&str> =
+        kept_rows.iter().map(|(id, _)| id.as_str()).collect();
+    let candidates = rows.len();
+    let (rows, rated): (Vec<_>, Vec<_>) = rows
+        .into_iter()
+        .zip(rated)
+        .filter(|((id, _), _)| keep.contains(id.as_str()))
+        .unzip();
+    if rows != kept_rows {
+        return Err(Error::Invalid {
+            what: format!("the im2recipe splits of {}", root.display()),
+            problem: "a pair under the vectors' vocabulary was not a candidate without one (the \
+                      rule is not monotone in its vocabulary?)"
+                .into(),
+        });
+    }
+    tracing::info!(
+        candidates,
+        rows = rows.len(),
+        "im2recipe splits with the vectors' vocabulary"
+    );
+    Ok((rows, rated, kept_join))
+}
+
+/// The rows' `f_term` and what the summary counts of them.
+struct TermFeatures {
+    /// `[rows, dim]`, row-major.
+    f_term: Vec<f32>,
+    in_vocabulary: u64,
+    out_of_vocabulary: u64,
+    empty_terms: usize,
+    /// Distinct key terms that some row rated.
+    distinct_terms: usize,
+}
+
+/// Each row's ratings turned into `f_term` (spec/phase1-term-feature.md), and written to
+/// `cfg.dump_terms` (added to `files`) when set.
+#[allow(clippy::too_many_arguments)]
+fn term_features(
+    cfg: &TextFeaturesConfig,
+    rows: &[(String, Partition)],
+    rated: Vec<Option<Rated>>,
+    tfidf: Option<&Tfidf>,
+    terms: &Interner,
+    vectors: &WordVectors,
+    files: &mut Vec<PathBuf>,
+    progress: &(dyn Fn(Stage, u64) + Sync),
+) -> Result<TermFeatures> {
     let dim = vectors.dim();
-    let mut f_term = vec![0f32; n * dim];
+    let mut f_term = vec![0f32; rows.len() * dim];
     let mut dump = match &cfg.dump_terms {
         Some(path) => {
             let f = std::fs::File::create(path).map_err(write_err(path))?;
@@ -600,7 +760,7 @@ pub fn write_text_features(
     let (mut in_vocabulary, mut out_of_vocabulary, mut empty_terms) = (0u64, 0u64, 0usize);
     let mut seen_terms: Vec<bool> = vec![false; terms.names.len()];
     for (row, r) in rated.into_iter().enumerate() {
-        let scores: Vec<(String, f64)> = match (r.expect("every row checked above"), &tfidf) {
+        let scores: Vec<(String, f64)> = match (r.expect("every row checked above"), tfidf) {
             (Rated::Document(doc), Some(tfidf)) => {
                 for &t in &doc {
                     seen_terms[t as usize] = true;
@@ -621,7 +781,7 @@ pub fn write_text_features(
             (Rated::Document(_), None) => unreachable!("documents are kept only for TF-IDF"),
         };
         let refs: Vec<(&str, f64)> = scores.iter().map(|(t, s)| (t.as_str(), *s)).collect();
-        let feature = weighted_term_feature(&refs, &vectors).map_err(|e| Error::Invalid {
+        let feature = weighted_term_feature(&refs, vectors).map_err(|e| Error::Invalid {
             what: format!("f_term of recipe {}", rows[row].0),
             problem: e.to_string(),
         })?;
@@ -632,7 +792,7 @@ pub fn write_text_features(
         }
         f_term[row * dim..(row + 1) * dim].copy_from_slice(&feature.vector);
         if let Some((w, path)) = dump.as_mut() {
-            let line = dump_line(&rows[row], &scores, &vectors);
+            let line = dump_line(&rows[row], &scores, vectors);
             writeln!(w, "{line}").map_err(write_err(path))?;
         }
         progress(Stage::Feature, row as u64 + 1);
@@ -640,12 +800,30 @@ pub fn write_text_features(
     if let Some((mut w, path)) = dump {
         w.flush().map_err(write_err(path))?;
     }
+    Ok(TermFeatures {
+        f_term,
+        in_vocabulary,
+        out_of_vocabulary,
+        empty_terms,
+        distinct_terms: seen_terms.iter().filter(|&&s| s).count(),
+    })
+}
 
-    let config_json = cfg.to_json(vectors_sha.as_deref(), bert_sha.as_deref());
+/// `term.safetensors`: `f_term` F32 `[rows, dim]` with the configuration, the splits and a note
+/// as metadata.
+fn write_term_store(
+    path: &Path,
+    cfg: &TextFeaturesConfig,
+    rows: &[(String, Partition)],
+    join: &pairs::JoinReport,
+    config_json: &str,
+    dim: usize,
+    f_term: &[f32],
+) -> Result<()> {
     let ids: Vec<String> = rows.iter().map(|(id, _)| id.clone()).collect();
     let mut w = FeatureWriter::new(ids, &feature_store::config_sha256(config_json.as_bytes()))?;
     w.metadata("producer", PRODUCER)?;
-    w.metadata("text_features_config", &config_json)?;
+    w.metadata("text_features_config", config_json)?;
     w.metadata(
         "splits",
         &crate::phase1::category_feature::splits_json(&join.source),
@@ -660,35 +838,8 @@ pub fn write_text_features(
             }
         ),
     )?;
-    w.add_f32("f_term", &[n, dim], &f_term)?;
-    w.write(&out.join(TERM_FILE))?;
-
-    let mut per_split = [0usize; 3];
-    for (_, p) in &rows {
-        per_split[p.index()] += 1;
-    }
-    let summary = TextFeaturesSummary {
-        recipes: n,
-        per_split,
-        corpus_lines,
-        corpus_words,
-        entities: entities.len(),
-        key_terms: seen_terms.iter().filter(|&&s| s).count(),
-        in_vocabulary,
-        out_of_vocabulary,
-        vocabulary: vectors.len(),
-        dim,
-        empty_terms,
-        rating: cfg.rating,
-        files,
-    };
-    tracing::info!(
-        recipes = n,
-        empty_terms,
-        vocabulary = summary.vocabulary,
-        "text features written"
-    );
-    Ok(summary)
+    w.add_f32("f_term", &[rows.len(), dim], f_term)?;
+    w.write(path)
 }
 
 /// A recipe read but not rated yet (BERT rates whole batches).
