@@ -254,11 +254,100 @@ pub fn write_sentence_features(
         what: format!("word2vec file {}", vectors_path.display()),
         problem,
     })?;
+    let vectors_sha256 = feature_store::config_sha256(&vectors_bytes);
+    drop(vectors_bytes);
     let index = input_index(&vectors);
-
     let (dataset, join) = pairs::open_with(root, rule)?;
     let rows = dataset.rows();
-    let n = rows.len();
+    let mut text = tokenise(root, &rows, cfg, &index, progress)?;
+    let targets = Targets::new(&mut text, cfg.vocab);
+    tracing::info!(
+        pairs = text.pairs.len(),
+        vocabulary = targets.vocabulary.len(),
+        rows = rows.len(),
+        "skip-instructions data"
+    );
+    // The embedding table: row 0 is the zero vector (no vector, <bos>, padding).
+    let table = input_table(&vectors, device);
+    let mut fingerprint_src = serde_json::to_string(cfg).expect("config serialises");
+    fingerprint_src.push_str(&vectors_sha256);
+    fingerprint_src.push_str(&targets.vocabulary.join("\n"));
+    let fingerprint = feature_store::config_sha256(fingerprint_src.as_bytes());
+    let ckpt: PathBuf = checkpoint.map_or_else(|| out.join(CHECKPOINT_DIR), Path::to_path_buf);
+    let trained = train_model(
+        cfg,
+        vectors.dim(),
+        &text,
+        &targets,
+        &table,
+        &ckpt,
+        &fingerprint,
+        device,
+        force,
+        progress,
+    )?;
+    let (f_sent, lengths) = encode_rows(&trained.model, &text, &table, cfg, device, progress)?;
+
+    std::fs::create_dir_all(out).map_err(|source| Error::Write {
+        path: out.to_path_buf(),
+        source,
+    })?;
+    let config_json = serde_json::json!({
+        "config": cfg,
+        "vectors_sha256": vectors_sha256,
+        "fingerprint": fingerprint,
+    })
+    .to_string();
+    let path = out.join(SENTENCES_FILE);
+    write_sentence_store(&path, cfg, &rows, &join, &config_json, &f_sent, &lengths)?;
+
+    let mut per_split = [0usize; 3];
+    for (_, p) in &rows {
+        per_split[p.index()] += 1;
+    }
+    Ok(SentenceFeaturesSummary {
+        recipes: rows.len(),
+        per_split,
+        pairs: text.pairs.len(),
+        output_vocab: targets.vocabulary.len(),
+        unk_share: targets.unk_share,
+        oov_share: if text.words_seen == 0 {
+            0.0
+        } else {
+            text.oov as f64 / text.words_seen as f64
+        },
+        cut_sentences: text.cut,
+        resumed_from: trained.resumed_from,
+        losses: trained.state.records,
+        files: vec![path, ckpt],
+    })
+}
+
+/// The instructions as the model reads them: the training recipes' sentences (all of them, for
+/// the next-sentence pairs) and each row's first `max_sentences` (for its features).
+struct Tokenised {
+    train: Sentences,
+    /// Consecutive sentences of one training recipe: (sentence, next sentence).
+    pairs: Vec<(u32, u32)>,
+    /// The word counts of the training sentences (for the output vocabulary).
+    counts: HashMap<String, u64>,
+    rows: Sentences,
+    /// Per row: its first sentence in `rows` and how many it kept.
+    row_first: Vec<(usize, usize)>,
+    cut: usize,
+    oov: u64,
+    words_seen: u64,
+}
+
+/// Reads `layer1.json` once and tokenises what [`Tokenised`] holds. Errors: a row without a
+/// `layer1.json` record; a training split where no recipe has two instructions.
+fn tokenise(
+    root: &Path,
+    rows: &[(String, Partition)],
+    cfg: &SentenceFeaturesConfig,
+    index: &HashMap<&str, u32>,
+    progress: &dyn Fn(Stage, u64),
+) -> Result<Tokenised> {
     let row_of: HashMap<&str, usize> = rows
         .iter()
         .enumerate()
@@ -266,13 +355,10 @@ pub fn write_sentence_features(
         .collect();
     let entities = EntitySet::from_root(root)?;
     let lexicon = Lexicon::standard();
-
-    // Tokenise: training recipes' sentences (all of them, for the pairs) and rows' sentences
-    // (the first max_sentences, for the features).
     let mut train = Sentences::default();
     let mut pair_list: Vec<(u32, u32)> = Vec::new();
     let mut rowsents = Sentences::default();
-    let mut row_first: Vec<Option<(usize, usize)>> = vec![None; n];
+    let mut row_first: Vec<Option<(usize, usize)>> = vec![None; rows.len()];
     let mut counts: HashMap<String, u64> = HashMap::new();
     let (mut cut, mut oov, mut words_seen, mut read) = (0usize, 0u64, 0u64, 0u64);
     recipe1m::read_layer1(root, |r| {
@@ -295,7 +381,7 @@ pub fn write_sentence_features(
             let first = rowsents.len();
             let kept = sentences.len().min(cfg.max_sentences);
             for s in &sentences[..kept] {
-                rowsents.push(s.clone(), &index);
+                rowsents.push(s.clone(), index);
             }
             row_first[row] = Some((first, kept));
         }
@@ -308,7 +394,7 @@ pub fn write_sentence_features(
                 for w in &s {
                     *counts.entry(w.clone()).or_insert(0) += 1;
                 }
-                train.push(s, &index);
+                train.push(s, index);
             }
         }
         Ok(())
@@ -326,46 +412,89 @@ pub fn write_sentence_features(
                 .into(),
         });
     }
-    let vocabulary = output_vocabulary(counts, cfg.vocab);
-    let out_index: HashMap<&str, i64> = vocabulary
-        .iter()
-        .enumerate()
-        .map(|(i, w)| (w.as_str(), i as i64))
-        .collect();
-    let unk = (vocabulary.len() - 2) as i64;
-    let eos = (vocabulary.len() - 1) as i64;
-    let train_outputs: Vec<i64> = train
-        .words
-        .iter()
-        .map(|w| out_index.get(w.as_str()).copied().unwrap_or(unk))
-        .collect();
-    let unk_share = if train_outputs.is_empty() {
-        0.0
-    } else {
-        train_outputs.iter().filter(|&&o| o == unk).count() as f64 / train_outputs.len() as f64
-    };
-    drop(std::mem::take(&mut train.words));
-    tracing::info!(
-        pairs = pair_list.len(),
-        vocabulary = vocabulary.len(),
-        rows = n,
-        "skip-instructions data"
-    );
+    Ok(Tokenised {
+        train,
+        pairs: pair_list,
+        counts,
+        rows: rowsents,
+        row_first: row_first.into_iter().map(|f| f.expect("checked")).collect(),
+        cut,
+        oov,
+        words_seen,
+    })
+}
 
-    // The embedding table: row 0 is the zero vector (no vector, <bos>, padding).
-    let dim = vectors.dim();
-    let table = input_table(&vectors, device);
+/// The decoder's targets: the output vocabulary and every training word's index in it.
+struct Targets {
+    vocabulary: Vec<String>,
+    /// One per word of the training sentences.
+    outputs: Vec<i64>,
+    eos: i64,
+    /// The share of training words that are `<unk>`.
+    unk_share: f64,
+}
+
+impl Targets {
+    /// The output vocabulary of the training counts (taken) and the training words' targets; the
+    /// training sentences' words are dropped afterwards (only their inputs are needed).
+    fn new(text: &mut Tokenised, size: usize) -> Self {
+        let vocabulary = output_vocabulary(std::mem::take(&mut text.counts), size);
+        let out_index: HashMap<&str, i64> = vocabulary
+            .iter()
+            .enumerate()
+            .map(|(i, w)| (w.as_str(), i as i64))
+            .collect();
+        let unk = (vocabulary.len() - 2) as i64;
+        let eos = (vocabulary.len() - 1) as i64;
+        let outputs: Vec<i64> = text
+            .train
+            .words
+            .iter()
+            .map(|w| out_index.get(w.as_str()).copied().unwrap_or(unk))
+            .collect();
+        let unk_share = if outputs.is_empty() {
+            0.0
+        } else {
+            outputs.iter().filter(|&&o| o == unk).count() as f64 / outputs.len() as f64
+        };
+        drop(out_index);
+        drop(std::mem::take(&mut text.train.words));
+        Targets {
+            vocabulary,
+            outputs,
+            eos,
+            unk_share,
+        }
+    }
+}
+
+/// The trained (or resumed, or reused) model and its epoch records.
+struct Trained {
+    model: SkipInstructions,
+    state: EpochState<EpochLoss>,
+    resumed_from: usize,
+}
+
+/// Trains the skip-instructions model on the next-sentence pairs, resuming from the epoch
+/// checkpoints in `ckpt` when they were made with the same `fingerprint` (unless `force`).
+#[allow(clippy::too_many_arguments)]
+fn train_model(
+    cfg: &SentenceFeaturesConfig,
+    dim: usize,
+    text: &Tokenised,
+    targets: &Targets,
+    table: &Tensor,
+    ckpt: &Path,
+    fingerprint: &str,
+    device: Device,
+    force: bool,
+    progress: &dyn Fn(Stage, u64),
+) -> Result<Trained> {
     let model_cfg = SkipInstructionsConfig {
         word_dim: dim as i64,
         hidden: cfg.hidden,
-        output_vocab: vocabulary.len() as i64,
+        output_vocab: targets.vocabulary.len() as i64,
     };
-
-    let mut fingerprint_src = serde_json::to_string(cfg).expect("config serialises");
-    fingerprint_src.push_str(&feature_store::config_sha256(&vectors_bytes));
-    fingerprint_src.push_str(&vocabulary.join("\n"));
-    let fingerprint = feature_store::config_sha256(fingerprint_src.as_bytes());
-
     let rng = crate::runtime::torch_rng_lock();
     tch::manual_seed(cfg.seed as i64);
     let mut vs = nn::VarStore::new(device);
@@ -373,15 +502,14 @@ pub fn write_sentence_features(
     drop(rng);
     let mut adam = Adam::new(&vs, AdamConfig::pytorch(cfg.lr));
 
-    let ckpt: PathBuf = checkpoint.map_or_else(|| out.join(CHECKPOINT_DIR), Path::to_path_buf);
-    let saved = EpochCheckpoint::create(&ckpt)?;
+    let saved = EpochCheckpoint::create(ckpt)?;
     let mut state = EpochState {
-        fingerprint: fingerprint.clone(),
+        fingerprint: fingerprint.to_string(),
         epochs_done: 0,
         records: Vec::new(),
     };
     if let Some((resumed, optim)) = saved.resume(
-        &fingerprint,
+        fingerprint,
         force,
         "other settings, vectors or data; pass --force to start over, or another --checkpoint",
         &mut vs,
@@ -392,6 +520,7 @@ pub fn write_sentence_features(
     }
     let resumed_from = state.epochs_done;
 
+    let (train, pair_list) = (&text.train, &text.pairs);
     let batches = pair_list.len().div_ceil(cfg.batch);
     for epoch in state.epochs_done + 1..=cfg.epochs {
         let start = std::time::Instant::now();
@@ -404,10 +533,11 @@ pub fn write_sentence_features(
                 chunk
                     .iter()
                     .map(|p| &train.inputs[train.span(p.0 as usize)]),
-                &table,
+                table,
                 device,
             );
-            let (dec, targets) = decoder_batch(chunk, &train, &train_outputs, eos, &table, device);
+            let (dec, targets) =
+                decoder_batch(chunk, train, &targets.outputs, targets.eos, table, device);
             adam.zero_grad();
             let loss = model.loss(&src, &src_len, &dec, &targets)?;
             let value = loss.double_value(&[]);
@@ -447,25 +577,36 @@ pub fn write_sentence_features(
             std::process::abort();
         }
     }
+    Ok(Trained {
+        model,
+        state,
+        resumed_from,
+    })
+}
 
-    // Encode the rows.
+/// Each row's first `max_sentences` sentences encoded: `f_sent` `[rows, max_sentences, hidden]`
+/// (zero past a row's last sentence) and `lengths` `[rows]`.
+fn encode_rows(
+    model: &SkipInstructions,
+    text: &Tokenised,
+    table: &Tensor,
+    cfg: &SentenceFeaturesConfig,
+    device: Device,
+    progress: &dyn Fn(Stage, u64),
+) -> Result<(Vec<f32>, Vec<i64>)> {
+    let (rowsents, row_first) = (&text.rows, &text.row_first);
+    let n = row_first.len();
     let h = cfg.hidden as usize;
     let s = cfg.max_sentences;
     let mut f_sent = vec![0f32; n * s * h];
-    let mut lengths = vec![0i64; n];
     let all: Vec<(usize, usize)> = row_first
         .iter()
         .enumerate()
-        .flat_map(|(row, f)| {
-            let (first, kept) = f.expect("every row checked above");
-            (0..kept).map(move |k| (row, first + k))
-        })
+        .flat_map(|(row, &(first, kept))| (0..kept).map(move |k| (row, first + k)))
         .collect();
     // A recipe without an instruction keeps one zero row (Phase II's LSTM needs one step), as
     // the stand-in and the .t7 conversion do.
-    for (row, f) in row_first.iter().enumerate() {
-        lengths[row] = f.map_or(1, |(_, k)| k.max(1) as i64);
-    }
+    let lengths: Vec<i64> = row_first.iter().map(|&(_, k)| k.max(1) as i64).collect();
     let mut done_rows = 0u64;
     let _guard = tch::no_grad_guard();
     for chunk in all.chunks(cfg.batch.max(256)) {
@@ -473,7 +614,7 @@ pub fn write_sentence_features(
             chunk
                 .iter()
                 .map(|&(_, i)| &rowsents.inputs[rowsents.span(i)]),
-            &table,
+            table,
             device,
         );
         let enc = model
@@ -487,30 +628,34 @@ pub fn write_sentence_features(
                 problem: e.to_string(),
             })?;
         for (k, &(row, i)) in chunk.iter().enumerate() {
-            let j = i - row_first[row].expect("checked").0;
+            let j = i - row_first[row].0;
             let at = (row * s + j) * h;
             f_sent[at..at + h].copy_from_slice(&values[k * h..(k + 1) * h]);
-            if j + 1 == row_first[row].map_or(0, |(_, k)| k) {
+            if j + 1 == row_first[row].1 {
                 done_rows += 1;
                 progress(Stage::Encode, done_rows);
             }
         }
     }
+    Ok((f_sent, lengths))
+}
 
-    std::fs::create_dir_all(out).map_err(|source| Error::Write {
-        path: out.to_path_buf(),
-        source,
-    })?;
-    let config_json = serde_json::json!({
-        "config": cfg,
-        "vectors_sha256": feature_store::config_sha256(&vectors_bytes),
-        "fingerprint": fingerprint,
-    })
-    .to_string();
+/// `sentences.safetensors`: `f_sent` and `lengths`, with the configuration, the splits and a
+/// note as metadata.
+fn write_sentence_store(
+    path: &Path,
+    cfg: &SentenceFeaturesConfig,
+    rows: &[(String, Partition)],
+    join: &pairs::JoinReport,
+    config_json: &str,
+    f_sent: &[f32],
+    lengths: &[i64],
+) -> Result<()> {
+    let n = rows.len();
     let ids: Vec<String> = rows.iter().map(|(id, _)| id.clone()).collect();
     let mut w = FeatureWriter::new(ids, &feature_store::config_sha256(config_json.as_bytes()))?;
     w.metadata("producer", PRODUCER)?;
-    w.metadata("sentence_features_config", &config_json)?;
+    w.metadata("sentence_features_config", config_json)?;
     w.metadata(
         "splits",
         &crate::phase1::category_feature::splits_json(&join.source),
@@ -519,31 +664,13 @@ pub fn write_sentence_features(
         "note",
         "skip-instructions sentence vectors (spec/phase1-sentence-features.md)",
     )?;
-    w.add_f32("f_sent", &[n, s, h], &f_sent)?;
-    w.add_i64("lengths", &[n], &lengths)?;
-    let path = out.join(SENTENCES_FILE);
-    w.write(&path)?;
-
-    let mut per_split = [0usize; 3];
-    for (_, p) in &rows {
-        per_split[p.index()] += 1;
-    }
-    Ok(SentenceFeaturesSummary {
-        recipes: n,
-        per_split,
-        pairs: pair_list.len(),
-        output_vocab: vocabulary.len(),
-        unk_share,
-        oov_share: if words_seen == 0 {
-            0.0
-        } else {
-            oov as f64 / words_seen as f64
-        },
-        cut_sentences: cut,
-        resumed_from,
-        losses: state.records,
-        files: vec![path, ckpt],
-    })
+    w.add_f32(
+        "f_sent",
+        &[n, cfg.max_sentences, cfg.hidden as usize],
+        f_sent,
+    )?;
+    w.add_i64("lengths", &[n], lengths)?;
+    w.write(path)
 }
 
 /// Set to an epoch number, the process aborts right after saving that epoch's checkpoint (the
