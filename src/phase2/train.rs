@@ -330,6 +330,107 @@ pub fn train(
         }
     }
     let run = RunDir::open(run_dir, cfg, opts.resume, opts.force)?;
+    record_inputs(cfg, &run, opts, &inputs, splits, device)?;
+    let (mut trainer, mut state) = start_or_resume(cfg, &run, opts, device)?;
+    truncate_metrics(&run, state.epoch)?;
+    trainer.set_lr(learning_rate(cfg, state.stage));
+
+    let train_loader = loader(cfg, train_pairs, true)?;
+    let val_loader = loader(cfg, val_pairs, false)?;
+    let mut stopped = String::from("the run had already finished");
+    while !state.finished {
+        match begin_epoch(&mut state, cfg) {
+            ScheduleStep::Stop(why) => {
+                state.finished = true;
+                stopped = why.to_string();
+                run.save_checkpoint("last", &trainer, &state)?;
+                tracing::info!(epoch = state.epoch, why, "training finished");
+                break;
+            }
+            ScheduleStep::SwitchStage => {
+                trainer.set_lr(learning_rate(cfg, 2));
+                tracing::info!(
+                    epoch = state.epoch + 1,
+                    lr = learning_rate(cfg, 2),
+                    "stage 2: learning rate dropped"
+                );
+            }
+            ScheduleStep::Continue => {}
+        }
+        let trained = train_epoch(
+            &mut trainer,
+            &train_loader,
+            &inputs,
+            &mut state,
+            device,
+            progress,
+        )?;
+        let validated = validate(
+            cfg,
+            &trainer,
+            &val_loader,
+            &inputs,
+            state.epoch + 1,
+            device,
+            progress,
+        )?;
+        let improved = end_epoch(&mut state, validated.score);
+        let record = epoch_record(cfg, &state, &trained, validated, improved);
+        tracing::info!(
+            epoch = record.epoch,
+            stage = state.stage,
+            loss = format!("{:.4}", record.loss.total),
+            val_medr = record.val.medr,
+            val_r1 = format!("{:.3}", record.val.r1),
+            score = format!("{:.3}", record.score),
+            improved,
+            images_per_second = format!("{:.1}", record.images_per_second),
+            "epoch done"
+        );
+        run.append_metrics(&record)?;
+        if improved {
+            run.save_checkpoint("best", &trainer, &state)?;
+        }
+        run.save_checkpoint("last", &trainer, &state)?;
+    }
+    let test = test_best(
+        cfg,
+        &run,
+        &mut trainer,
+        test_pairs,
+        &inputs,
+        device,
+        progress,
+    )?;
+    Ok(TrainSummary {
+        run_dir: run.path().to_path_buf(),
+        epochs: state.epoch,
+        stopped,
+        best: state.best,
+        test,
+    })
+}
+
+/// The learning rate of schedule stage 1 or 2.
+fn learning_rate(cfg: &TrainConfig, stage: u8) -> f64 {
+    if stage == 1 {
+        cfg.optim.lr
+    } else {
+        cfg.optim.lr_stage2
+    }
+}
+
+/// A new run writes `manifest.json` (versions, device, seed, the configuration's hash, every
+/// input file's SHA-256, the splits); a resumed one checks its inputs against it and refuses
+/// other files unless forced.
+fn record_inputs(
+    cfg: &TrainConfig,
+    run: &RunDir,
+    opts: &TrainOptions,
+    inputs: &PhaseTwoInputs,
+    splits: crate::data::splits::SplitSource,
+    device: Device,
+) -> Result<()> {
     let mut input_files = inputs.files();
     if !cfg.model.pretrained.is_empty() {
         input_files.push(PathBuf::from(&cfg.model.pretrained));
@@ -354,34 +455,33 @@ pub fn train(
                     .into(),
             });
         }
-    } else {
-        let (git_commit, git_dirty) = run_dir::source_version();
-        run.write_manifest(&Manifest {
-            seje_version: env!("CARGO_PKG_VERSION").into(),
-            git_commit,
-            git_dirty,
-            libtorch_version: runtime::LIBTORCH_VERSION.into(),
-            device: format!("{device:?}"),
-            seed: cfg.run.seed,
-            config_hash: cfg.hash(),
-            inputs: checksums,
-            splits: Some(splits),
-        })?;
+        return Ok(());
     }
+    let (git_commit, git_dirty) = run_dir::source_version();
+    run.write_manifest(&Manifest {
+        seje_version: env!("CARGO_PKG_VERSION").into(),
+        git_commit,
+        git_dirty,
+        libtorch_version: runtime::LIBTORCH_VERSION.into(),
+        device: format!("{device:?}"),
+        seed: cfg.run.seed,
+        config_hash: cfg.hash(),
+        inputs: checksums,
+        splits: Some(splits),
+    })
+}
 
-    let lr_of = |stage: u8| {
-        if stage == 1 {
-            cfg.optim.lr
-        } else {
-            cfg.optim.lr_stage2
-        }
-    };
-    let mut trainer = if opts.resume && run.has_checkpoint("last") {
-        training_trainer(cfg, device)?
-    } else {
-        starting_trainer(cfg, device)?
-    };
-    let mut state = if opts.resume && run.has_checkpoint("last") {
+/// The trainer and the schedule's state: from `checkpoints/last` when resuming (the schedule
+/// decides again, so a finished run stays finished under the same configuration and one resumed
+/// with a larger `max_epochs` goes on), else fresh.
+fn start_or_resume(
+    cfg: &TrainConfig,
+    run: &RunDir,
+    opts: &TrainOptions,
+    device: Device,
+) -> Result<(Trainer, TrainState)> {
+    if opts.resume && run.has_checkpoint("last") {
+        let mut trainer = training_trainer(cfg, device)?;
         let mut s = run.load_checkpoint("last", &mut trainer)?;
         tracing::info!(
             epoch = s.epoch,
@@ -389,205 +489,219 @@ pub fn train(
             stage = s.stage,
             "resumed"
         );
-        // The schedule decides again: a finished run stays finished under the same config, and
-        // one resumed (forced) with a larger max_epochs goes on.
         s.finished = false;
-        s
+        Ok((trainer, s))
     } else {
-        TrainState::start()
-    };
-    truncate_metrics(&run, state.epoch)?;
-    trainer.set_lr(lr_of(state.stage));
-
-    let train_loader = loader(cfg, train_pairs, true)?;
-    let val_loader = loader(cfg, val_pairs, false)?;
-    let abort_at: Option<u64> = std::env::var(ABORT_ENV).ok().and_then(|v| v.parse().ok());
-
-    let mut stopped = String::from("the run had already finished");
-    while !state.finished {
-        match begin_epoch(&mut state, cfg) {
-            ScheduleStep::Stop(why) => {
-                state.finished = true;
-                stopped = why.to_string();
-                run.save_checkpoint("last", &trainer, &state)?;
-                tracing::info!(epoch = state.epoch, why, "training finished");
-                break;
-            }
-            ScheduleStep::SwitchStage => {
-                trainer.set_lr(lr_of(2));
-                tracing::info!(
-                    epoch = state.epoch + 1,
-                    lr = lr_of(2),
-                    "stage 2: learning rate dropped"
-                );
-            }
-            ScheduleStep::Continue => {}
-        }
-        let epoch = state.epoch + 1;
-
-        // Training.
-        let t0 = Instant::now();
-        let stage = Stage::Train {
-            epoch,
-            batches: train_loader.batches() as u64,
-        };
-        progress(stage, 0);
-        let (mut sums, mut n_iter, mut pairs_seen, mut skipped, mut whitened) =
-            (StepLosses::default(), 0u64, 0usize, 0usize, 0usize);
-        for batch in train_loader.epoch(state.epoch as u64) {
-            let batch = batch?;
-            skipped += batch.skipped.len();
-            whitened += batch.whitened.len();
-            if batch.recipe_ids.len() < 2 {
-                tracing::warn!(epoch, "a batch with fewer than 2 pairs left, skipped");
-                continue;
-            }
-            let losses = train_iteration(&mut trainer, &inputs, &batch, device)
-                .map(|it| it.outcome.losses)
-                .map_err(|e| match e {
-                    Error::NonFinite { term, problem } => Error::NonFinite {
-                        term,
-                        problem: format!(
-                            "{problem} (epoch {epoch}, iteration {}); training stopped, \
-                             checkpoints/last keeps epoch {}",
-                            state.iteration + 1,
-                            state.epoch
-                        ),
-                    },
-                    other => other,
-                })?;
-            state.iteration += 1;
-            state.alphas_drawn = trainer.alphas.drawn();
-            n_iter += 1;
-            pairs_seen += batch.recipe_ids.len();
-            sums.add(&losses);
-            progress(stage, n_iter);
-            if abort_at == Some(state.iteration) {
-                tracing::warn!(iteration = state.iteration, "{ABORT_ENV}: aborting");
-                std::process::abort();
-            }
-        }
-        let train_seconds = t0.elapsed().as_secs_f64();
-
-        // Validation.
-        let t1 = Instant::now();
-        let stage = Stage::Validation {
-            epoch,
-            pairs: val_loader.len() as u64,
-        };
-        let emb = embed_reporting(&trainer, &val_loader, &inputs, device, stage, progress)?;
-        let size = cfg.schedule.validation_size.min(emb.n);
-        let report = evaluate(
-            &emb,
-            &EvalConfig {
-                protocol: Protocol::Seje,
-                sizes: vec![size],
-                subsets: cfg.schedule.validation_repeats,
-                seed: runtime::PAPER_SEED,
-                rank: RankOptions {
-                    device,
-                    ..RankOptions::default()
-                },
-            },
-        )?;
-        let i2r = &report.sizes[0].image_to_recipe;
-        let score = selection_score([i2r.r1, i2r.r5, i2r.r10], cfg.schedule.score_weights);
-        let val_seconds = t1.elapsed().as_secs_f64();
-
-        let improved = end_epoch(&mut state, score);
-        let record = EpochRecord {
-            epoch,
-            stage: state.stage,
-            lr: lr_of(state.stage),
-            iterations: state.iteration,
-            pairs: pairs_seen,
-            skipped_images: skipped,
-            whitened_images: whitened,
-            loss: sums.mean(n_iter.max(1) as f64),
-            val: Validation {
-                size,
-                subsets: report.sizes[0].subsets,
-                medr: i2r.medr,
-                r1: i2r.r1,
-                r5: i2r.r5,
-                r10: i2r.r10,
-            },
-            score,
-            improved,
-            epochs_without_improvement: state.epochs_without_improvement,
-            train_seconds,
-            val_seconds,
-            images_per_second: pairs_seen as f64 / train_seconds.max(1e-9),
-        };
-        tracing::info!(
-            epoch,
-            stage = state.stage,
-            loss = format!("{:.4}", record.loss.total),
-            val_medr = i2r.medr,
-            val_r1 = format!("{:.3}", i2r.r1),
-            score = format!("{score:.3}"),
-            improved,
-            images_per_second = format!("{:.1}", record.images_per_second),
-            "epoch done"
-        );
-        run.append_metrics(&record)?;
-        if improved {
-            run.save_checkpoint("best", &trainer, &state)?;
-        }
-        run.save_checkpoint("last", &trainer, &state)?;
+        Ok((starting_trainer(cfg, device)?, TrainState::start()))
     }
+}
 
-    // Test the best checkpoint.
-    let test = if test_pairs.is_empty() {
-        tracing::warn!("the test split is empty; nothing to test");
-        None
-    } else {
-        // With no epoch trained (max_epochs = 0) there is no best checkpoint: the untrained model
-        // of `last` (epoch 0) is tested, which is what a check of "learned nothing" wants.
-        let which = if run.has_checkpoint("best") {
-            "best"
-        } else {
-            tracing::warn!("no epoch was trained; testing the untrained model (checkpoints/last)");
-            "last"
-        };
-        let state_best = run.load_checkpoint(which, &mut trainer)?;
-        let test_loader = loader(cfg, test_pairs, false)?;
-        let stage = Stage::Test {
-            pairs: test_loader.len() as u64,
-        };
-        let emb = embed_reporting(&trainer, &test_loader, &inputs, device, stage, progress)?;
-        let report = evaluate(
-            &emb,
-            &EvalConfig {
-                sizes: test_sizes(emb.n),
-                rank: RankOptions {
-                    device,
-                    ..RankOptions::default()
-                },
-                ..EvalConfig::default()
-            },
-        )?;
-        let (checkpoint_score, checkpoint_epoch) = state_best.best.unwrap_or((0.0, 0));
-        let record = TestRecord {
-            checkpoint_epoch,
-            checkpoint_score,
-            report: report.clone(),
-        };
-        crate::files::write_atomic(
-            &run.path().join("test.json"),
-            serde_json::to_string_pretty(&record)
-                .expect("a test record serialises")
-                .as_bytes(),
-        )?;
-        Some(report)
+/// What one epoch's training pass saw.
+struct EpochTraining {
+    sums: StepLosses,
+    iterations: u64,
+    pairs: usize,
+    skipped: usize,
+    whitened: usize,
+    seconds: f64,
+}
+
+/// One pass over the training split, an iteration per batch of two pairs or more. A
+/// non-finite loss stops it with an error naming the epoch and iteration; [`ABORT_ENV`] aborts
+/// the process after the iteration it names (the resume test's fault injection).
+fn train_epoch(
+    trainer: &mut Trainer,
+    train_loader: &Loader,
+    inputs: &PhaseTwoInputs,
+    state: &mut TrainState,
+    device: Device,
+    progress: &dyn Fn(Stage, u64),
+) -> Result<EpochTraining> {
+    let abort_at: Option<u64> = std::env::var(ABORT_ENV).ok().and_then(|v| v.parse().ok());
+    let epoch = state.epoch + 1;
+    let t0 = Instant::now();
+    let stage = Stage::Train {
+        epoch,
+        batches: train_loader.batches() as u64,
     };
-    Ok(TrainSummary {
-        run_dir: run.path().to_path_buf(),
-        epochs: state.epoch,
-        stopped,
-        best: state.best,
-        test,
+    progress(stage, 0);
+    let (mut sums, mut n_iter, mut pairs_seen, mut skipped, mut whitened) =
+        (StepLosses::default(), 0u64, 0usize, 0usize, 0usize);
+    for batch in train_loader.epoch(state.epoch as u64) {
+        let batch = batch?;
+        skipped += batch.skipped.len();
+        whitened += batch.whitened.len();
+        if batch.recipe_ids.len() < 2 {
+            tracing::warn!(epoch, "a batch with fewer than 2 pairs left, skipped");
+            continue;
+        }
+        let losses = train_iteration(trainer, inputs, &batch, device)
+            .map(|it| it.outcome.losses)
+            .map_err(|e| match e {
+                Error::NonFinite { term, problem } => Error::NonFinite {
+                    term,
+                    problem: format!(
+                        "{problem} (epoch {epoch}, iteration {}); training stopped, \
+                         checkpoints/last keeps epoch {}",
+                        state.iteration + 1,
+                        state.epoch
+                    ),
+                },
+                other => other,
+            })?;
+        state.iteration += 1;
+        state.alphas_drawn = trainer.alphas.drawn();
+        n_iter += 1;
+        pairs_seen += batch.recipe_ids.len();
+        sums.add(&losses);
+        progress(stage, n_iter);
+        if abort_at == Some(state.iteration) {
+            tracing::warn!(iteration = state.iteration, "{ABORT_ENV}: aborting");
+            std::process::abort();
+        }
+    }
+    Ok(EpochTraining {
+        sums,
+        iterations: n_iter,
+        pairs: pairs_seen,
+        skipped,
+        whitened,
+        seconds: t0.elapsed().as_secs_f64(),
     })
+}
+
+/// An epoch's validation: image-to-recipe recall on `validation_repeats` subsets of
+/// `validation_size` pairs, and the selection score of it.
+struct Validated {
+    val: Validation,
+    score: f64,
+    seconds: f64,
+}
+
+fn validate(
+    cfg: &TrainConfig,
+    trainer: &Trainer,
+    val_loader: &Loader,
+    inputs: &PhaseTwoInputs,
+    epoch: usize,
+    device: Device,
+    progress: &dyn Fn(Stage, u64),
+) -> Result<Validated> {
+    let t1 = Instant::now();
+    let stage = Stage::Validation {
+        epoch,
+        pairs: val_loader.len() as u64,
+    };
+    let emb = embed_reporting(trainer, val_loader, inputs, device, stage, progress)?;
+    let size = cfg.schedule.validation_size.min(emb.n);
+    let report = evaluate(
+        &emb,
+        &EvalConfig {
+            protocol: Protocol::Seje,
+            sizes: vec![size],
+            subsets: cfg.schedule.validation_repeats,
+            seed: runtime::PAPER_SEED,
+            rank: RankOptions {
+                device,
+                ..RankOptions::default()
+            },
+        },
+    )?;
+    let i2r = &report.sizes[0].image_to_recipe;
+    Ok(Validated {
+        val: Validation {
+            size,
+            subsets: report.sizes[0].subsets,
+            medr: i2r.medr,
+            r1: i2r.r1,
+            r5: i2r.r5,
+            r10: i2r.r10,
+        },
+        score: selection_score([i2r.r1, i2r.r5, i2r.r10], cfg.schedule.score_weights),
+        seconds: t1.elapsed().as_secs_f64(),
+    })
+}
+
+/// The line of `metrics.jsonl` for the epoch just ended (`state` already counts it).
+fn epoch_record(
+    cfg: &TrainConfig,
+    state: &TrainState,
+    trained: &EpochTraining,
+    validated: Validated,
+    improved: bool,
+) -> EpochRecord {
+    EpochRecord {
+        epoch: state.epoch,
+        stage: state.stage,
+        lr: learning_rate(cfg, state.stage),
+        iterations: state.iteration,
+        pairs: trained.pairs,
+        skipped_images: trained.skipped,
+        whitened_images: trained.whitened,
+        loss: trained.sums.mean(trained.iterations.max(1) as f64),
+        val: validated.val,
+        score: validated.score,
+        improved,
+        epochs_without_improvement: state.epochs_without_improvement,
+        train_seconds: trained.seconds,
+        val_seconds: validated.seconds,
+        images_per_second: trained.pairs as f64 / trained.seconds.max(1e-9),
+    }
+}
+
+/// Tests the best checkpoint (or, with no epoch trained, the untrained model of `last`) on the
+/// test split at [`test_sizes`], and writes `test.json`; `None` when the split is empty.
+fn test_best(
+    cfg: &TrainConfig,
+    run: &RunDir,
+    trainer: &mut Trainer,
+    test_pairs: Vec<crate::data::pairs::Pair>,
+    inputs: &PhaseTwoInputs,
+    device: Device,
+    progress: &dyn Fn(Stage, u64),
+) -> Result<Option<EvalReport>> {
+    if test_pairs.is_empty() {
+        tracing::warn!("the test split is empty; nothing to test");
+        return Ok(None);
+    }
+    // With no epoch trained (max_epochs = 0) there is no best checkpoint: the untrained model of
+    // `last` (epoch 0) is tested, which is what a check of "learned nothing" wants.
+    let which = if run.has_checkpoint("best") {
+        "best"
+    } else {
+        tracing::warn!("no epoch was trained; testing the untrained model (checkpoints/last)");
+        "last"
+    };
+    let state_best = run.load_checkpoint(which, trainer)?;
+    let test_loader = loader(cfg, test_pairs, false)?;
+    let stage = Stage::Test {
+        pairs: test_loader.len() as u64,
+    };
+    let emb = embed_reporting(trainer, &test_loader, inputs, device, stage, progress)?;
+    let report = evaluate(
+        &emb,
+        &EvalConfig {
+            sizes: test_sizes(emb.n),
+            rank: RankOptions {
+                device,
+                ..RankOptions::default()
+            },
+            ..EvalConfig::default()
+        },
+    )?;
+    let (checkpoint_score, checkpoint_epoch) = state_best.best.unwrap_or((0.0, 0));
+    let record = TestRecord {
+        checkpoint_epoch,
+        checkpoint_score,
+        report: report.clone(),
+    };
+    crate::files::write_atomic(
+        &run.path().join("test.json"),
+        serde_json::to_string_pretty(&record)
+            .expect("a test record serialises")
+            .as_bytes(),
+    )?;
+    Ok(Some(report))
 }
 
 /// The test sizes of the authors' `test.py` (1K and 10K) that the split can hold, or the whole
