@@ -9,11 +9,10 @@ use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
 use seje::data::splits::Partition;
-use seje::phase1::categories::{
-    self, assign, labels_json, rank_bigrams, tokenize, write_labels, Assignment, CategoryConfig,
-    ClassSource, PairInput, Rule,
-};
+use seje::phase1::categories::{assign, Assignment, CategoryConfig, ClassSource, PairInput, Rule};
+use seje::phase1::category_files::{self, labels_json, write_labels};
 use seje::phase1::stand_in::{self, StandInConfig};
+use seje::phase1::title_bigrams::{rank_bigrams, tokenize};
 
 fn pair(id: &str, title: &str, partition: Partition, f: [f32; 2]) -> PairInput {
     PairInput {
@@ -218,7 +217,7 @@ fn fixture_every_pair_labelled_and_labels_json_is_byte_identical() {
         min_train: 0,
         ..CategoryConfig::default()
     };
-    let a = categories::assign_from_disk(
+    let a = category_files::assign_from_disk(
         &mini(),
         &seje::data::splits::SplitRule::ValidCount,
         features.path(),
@@ -237,7 +236,7 @@ fn fixture_every_pair_labelled_and_labels_json_is_byte_identical() {
     let out1 = tempfile::tempdir().unwrap();
     let out2 = tempfile::tempdir().unwrap();
     let p1 = write_labels(out1.path(), &a).unwrap();
-    let again = categories::assign_from_disk(
+    let again = category_files::assign_from_disk(
         &mini(),
         &seje::data::splits::SplitRule::ValidCount,
         features.path(),
@@ -259,7 +258,7 @@ fn fixture_every_pair_labelled_and_labels_json_is_byte_identical() {
     }
     // A term store for other recipes is refused, naming the file.
     let other = tempfile::tempdir().unwrap();
-    let e = categories::assign_from_disk(
+    let e = category_files::assign_from_disk(
         &mini(),
         &seje::data::splits::SplitRule::ValidCount,
         other.path(),
@@ -285,7 +284,7 @@ fn fixture_step_one_matches_the_nltk_golden() {
     .unwrap();
     let features = tempfile::tempdir().unwrap();
     stand_in::write_features(&mini(), features.path(), &StandInConfig::default()).unwrap();
-    let inputs = categories::load_inputs(
+    let inputs = category_files::load_inputs(
         &mini(),
         &seje::data::splits::SplitRule::ValidCount,
         features.path(),
@@ -454,7 +453,7 @@ fn synthetic_benchmark_figures() {
             (s("id"), s("category"))
         })
         .collect();
-    let inputs = categories::load_inputs(
+    let inputs = category_files::load_inputs(
         &root,
         &seje::data::splits::SplitRule::ValidCount,
         &term,

@@ -169,7 +169,7 @@ pub fn truth(a: TruthCommand) -> Result<()> {
     let labels = a
         .categories
         .as_ref()
-        .map(|d| d.join(seje::phase1::categories::LABELS_FILE));
+        .map(|d| d.join(seje::phase1::category_files::LABELS_FILE));
     let classes = a
         .categoriser
         .as_ref()

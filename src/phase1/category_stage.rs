@@ -13,8 +13,9 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::data::splits::SplitRule;
-use crate::phase1::categories::{self, CategoryConfig, CategorySummary};
+use crate::phase1::categories::{CategoryConfig, CategorySummary};
 use crate::phase1::category_feature as feature;
+use crate::phase1::category_files;
 use crate::phase1::word2vec::WordVectors;
 use crate::{Error, Result};
 
@@ -106,7 +107,7 @@ pub fn write_category_outputs(
         .filter_map(|(id, p)| p.first().map(|c| (id.clone(), c.clone())))
         .collect();
     let assignment =
-        categories::assign_from_disk(root, rule, features, food101, Some(&predictions), cfg)?;
+        category_files::assign_from_disk(root, rule, features, food101, Some(&predictions), cfg)?;
     if assignment.ids != feats.ids {
         return Err(Error::Invalid {
             what: format!("categories of {}", root.display()),
@@ -129,7 +130,7 @@ pub fn write_category_outputs(
         &assignment.class_names,
         &config_json,
     )?;
-    let labels = categories::write_labels(out, &assignment)?;
+    let labels = category_files::write_labels(out, &assignment)?;
     let predictions = feature::write_predictions(out, &feats, &assignment.partitions)?;
     Ok(CategoryStageSummary {
         images: feats.images,

@@ -6,9 +6,8 @@
 use std::collections::HashMap;
 
 use seje::data::splits::Partition;
-use seje::phase1::categories::{
-    assign, content_tokens, rank_bigrams, tokenize, CategoryConfig, PairInput,
-};
+use seje::phase1::categories::{assign, CategoryConfig, PairInput};
+use seje::phase1::title_bigrams::{content_tokens, rank_bigrams, tokenize};
 use toml::{Table, Value};
 
 use crate::inputs::{float, get, int, string};
