@@ -16,7 +16,7 @@ use seje::phase1::categories::CategoryConfig;
 use seje::phase1::categoriser_training::CategoriserTrainingConfig;
 use seje::phase1::sentence_features::SentenceFeaturesConfig;
 use seje::phase1::stand_in::StandInConfig;
-use seje::phase1::text_features::{KeyTermSource, Rating, TermSplits, TextFeaturesConfig};
+use seje::phase1::text_features::{KeyTermKind, Rating, TermSplits, TextFeaturesConfig};
 
 use crate::cli::args::{one_of, SplitArgs, Word2vecArgs};
 use crate::cli::progress::{Bar, STAGES};
@@ -200,8 +200,8 @@ pub enum Command {
         device: String,
         /// Key terms by the lexicon extractor (default) or by NLTK's averaged-perceptron POS
         /// tagger (`VB*` actions, `NN*` utensils, as the paper), which needs --tagger-model.
-        #[arg(long, default_value = "lexicon", value_parser = ["lexicon", "tagger"])]
-        key_terms: String,
+        #[arg(long, default_value = "lexicon", value_parser = one_of::<KeyTermKind>(KeyTermKind::NAMES))]
+        key_terms: KeyTermKind,
         /// The tagger's model: NLTK's `averaged_perceptron_tagger_eng` directory (or one of its
         /// three JSON files).
         #[arg(long, required_if_eq("key_terms", "tagger"))]
@@ -315,11 +315,7 @@ pub fn run(command: Command) -> Result<()> {
                 (Some(RuleName::Im2recipe), None) => TermSplits::Im2recipeOwnVectors,
                 _ => TermSplits::Rule(splits.rule(&root, None)?),
             };
-            let key_terms = match (key_terms.as_str(), tagger_model) {
-                ("tagger", Some(model)) => KeyTermSource::Tagger(model),
-                ("tagger", None) => anyhow::bail!("--key-terms tagger needs --tagger-model"),
-                _ => KeyTermSource::Lexicon,
-            };
+            let key_terms = key_terms.with_model(tagger_model)?;
             let cfg = TextFeaturesConfig {
                 key_terms,
                 rating,

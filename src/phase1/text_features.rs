@@ -87,6 +87,46 @@ pub enum KeyTermSource {
     Tagger(PathBuf),
 }
 
+/// The extractor a command line names (`--key-terms lexicon|tagger`); the tagger's model is
+/// given apart ([`KeyTermKind::with_model`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyTermKind {
+    /// [`KeyTermSource::Lexicon`].
+    Lexicon,
+    /// [`KeyTermSource::Tagger`].
+    Tagger,
+}
+
+impl KeyTermKind {
+    /// The names [`FromStr`](std::str::FromStr) accepts.
+    pub const NAMES: &'static [&'static str] = &["lexicon", "tagger"];
+
+    /// The source: the tagger needs its `model`, the lexicon ignores it.
+    pub fn with_model(self, model: Option<PathBuf>) -> Result<KeyTermSource> {
+        match (self, model) {
+            (KeyTermKind::Lexicon, _) => Ok(KeyTermSource::Lexicon),
+            (KeyTermKind::Tagger, Some(model)) => Ok(KeyTermSource::Tagger(model)),
+            (KeyTermKind::Tagger, None) => Err(Error::Invalid {
+                what: "key terms by the tagger".into(),
+                problem: "need the tagger's model (--tagger-model)".into(),
+            }),
+        }
+    }
+}
+
+impl std::str::FromStr for KeyTermKind {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "lexicon" => Ok(KeyTermKind::Lexicon),
+            "tagger" => Ok(KeyTermKind::Tagger),
+            other => Err(format!(
+                "unknown key-term extractor `{other}` (lexicon, tagger)"
+            )),
+        }
+    }
+}
+
 /// A loaded key-term extractor.
 pub enum Extractor {
     /// See [`KeyTermSource::Lexicon`].
