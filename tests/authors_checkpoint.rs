@@ -6,6 +6,8 @@
 #[path = "support/cli.rs"]
 mod cli;
 
+#[path = "support/fixtures.rs"]
+mod fixtures;
 #[path = "support/tensors.rs"]
 mod tensors;
 use tensors::max_abs_diff;
@@ -36,7 +38,7 @@ fn tiny(classes: Option<i64>) -> ModelConfig {
 }
 
 fn dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/golden/authors_checkpoint")
+    fixtures::repo().join("fixtures/golden/authors_checkpoint")
 }
 
 // Python: AuthorsModel(...).eval()(img, cat, sents, lengths, term) and disc(e_r) (generate.py)
@@ -140,10 +142,6 @@ fn seje() -> assert_cmd::Command {
     cli::seje_logging("warn")
 }
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
 /// `seje import-checkpoint` of the tiny authors'-layout checkpoint under the fixture layer, with
 /// `extra` arguments.
 fn import(run: &std::path::Path, extra: &[&std::ffi::OsStr]) -> assert_cmd::assert::Assert {
@@ -152,7 +150,7 @@ fn import(run: &std::path::Path, extra: &[&std::ffi::OsStr]) -> assert_cmd::asse
         .arg("--checkpoint")
         .arg(dir().join("seje_tiny.pth.tar"))
         .arg("--config")
-        .arg(repo().join("paper/configs/fixture-mini.toml"))
+        .arg(fixtures::repo().join("paper/configs/fixture-mini.toml"))
         .arg("--run-dir")
         .arg(run)
         .args(extra)
@@ -166,7 +164,7 @@ fn the_authors_checkpoint_becomes_a_run_that_embeds_as_their_model() {
     let tmp = tempfile::tempdir().unwrap();
     let features = tmp.path().join("features");
     seje::phase1::stand_in::write_features(
-        &repo().join("fixtures/recipe1m-mini"),
+        &fixtures::recipe1m_mini(),
         &features,
         &seje::phase1::stand_in::StandInConfig {
             term_dim: 5,

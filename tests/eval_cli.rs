@@ -5,8 +5,11 @@
 
 #[path = "support/cli.rs"]
 mod cli;
+#[path = "support/fixtures.rs"]
+mod fixtures;
 use cli::seje;
 
+use fixtures::recipe1m_mini as mini;
 use std::path::{Path, PathBuf};
 
 fn fixture(name: &str) -> PathBuf {
@@ -142,11 +145,6 @@ fn eval_errors_name_the_input() {
     let (ok, _, err) = run(&["eval", "--sizes", "10"]);
     assert!(!ok);
     assert!(err.contains("--embeddings"), "{err}");
-}
-
-/// The fixture benchmark (a synthetic one, with its truth).
-fn mini() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/recipe1m-mini")
 }
 
 fn truth_json(args: &[&str]) -> serde_json::Value {

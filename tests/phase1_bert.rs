@@ -8,10 +8,13 @@
 
 #[path = "support/cli.rs"]
 mod cli;
+#[path = "support/fixtures.rs"]
+mod fixtures;
 use cli::seje;
 
 use std::path::{Path, PathBuf};
 
+use fixtures::recipe1m_mini as mini;
 use seje::data::feature_store::FeatureStore;
 use seje::data::pairs;
 use seje::phase1::bert::{self, BertConfig, BertEncoder};
@@ -291,10 +294,6 @@ fn bad_model_directories_say_what_is_wrong() {
     .expect("copy");
     let e = BertEncoder::load(dir.path(), Device::Cpu).unwrap_err();
     assert!(e.to_string().contains("shape"), "{e}");
-}
-
-fn mini() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/recipe1m-mini")
 }
 
 fn bert_config() -> TextFeaturesConfig {

@@ -10,20 +10,19 @@
 
 #[path = "support/cli.rs"]
 mod cli;
+#[path = "support/fixtures.rs"]
+mod fixtures;
 use cli::seje;
 
 use std::path::{Path, PathBuf};
 
+use fixtures::{food101_mini as mini, serial as lock};
 use seje::data::food101::read_food101;
 use seje::phase1::categoriser_training::{
     load_trained, train_categoriser, CategoriserTrainingConfig, CategoriserTrainingSummary,
     TrainedInfo, ABORT_ENV, CHECKPOINT_DIR, CLASSES_FILE, INFO_FILE, MODEL_FILE,
 };
 use tch::{Device, Tensor};
-
-fn mini() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/food101-mini")
-}
 
 fn small() -> CategoriserTrainingConfig {
     CategoriserTrainingConfig {
@@ -35,14 +34,6 @@ fn small() -> CategoriserTrainingConfig {
         lr: 0.05,
         ..CategoriserTrainingConfig::default()
     }
-}
-
-/// libtorch's generator is global: tests that seed and build models run one at a time.
-static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn lock() -> std::sync::MutexGuard<'static, ()> {
-    LOCK.lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn run(

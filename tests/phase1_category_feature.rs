@@ -6,10 +6,13 @@
 
 #[path = "support/cli.rs"]
 mod cli;
+#[path = "support/fixtures.rs"]
+mod fixtures;
 use cli::seje;
 
 use std::path::{Path, PathBuf};
 
+use fixtures::recipe1m_mini as mini;
 use seje::data::feature_store::FeatureStore;
 use seje::data::pairs::{self, MAX_IMAGES};
 use seje::data::transforms::TransformConfig;
@@ -19,14 +22,6 @@ use seje::phase1::category_feature::{
 };
 use seje::phase1::text_features::{write_text_features, TextFeaturesConfig, VECTORS_FILE};
 use seje::phase1::word2vec::{Word2VecConfig, WordVectors};
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn mini() -> PathBuf {
-    repo().join("fixtures/recipe1m-mini")
-}
 
 fn vectors(dir: &Path) -> WordVectors {
     let cfg = TextFeaturesConfig {
@@ -46,7 +41,7 @@ fn vectors(dir: &Path) -> WordVectors {
 /// The committed tiny classifier (5 classes) named after five Food-101-mini dishes.
 fn categoriser() -> Categoriser {
     let names: Vec<String> =
-        std::fs::read_to_string(repo().join("fixtures/food101-mini/meta/classes.txt"))
+        std::fs::read_to_string(fixtures::repo().join("fixtures/food101-mini/meta/classes.txt"))
             .unwrap()
             .lines()
             .take(5)
@@ -54,7 +49,7 @@ fn categoriser() -> Categoriser {
             .collect();
     Categoriser::load(
         "tiny",
-        &repo().join("fixtures/golden/classify/tiny_classifier.pth"),
+        &fixtures::repo().join("fixtures/golden/classify/tiny_classifier.pth"),
         Some(names),
         TransformConfig::sized(72, 64),
     )
@@ -155,7 +150,7 @@ fn the_store_holds_f_cat_and_the_labels_and_phase_two_reads_it() {
     assert_eq!(store.metadata()["class_names"], r#"["a","b","c"]"#);
 
     let cfg = seje::phase2::config::TrainConfig::load(
-        &repo().join("paper/configs/fixture-mini.toml"),
+        &fixtures::repo().join("paper/configs/fixture-mini.toml"),
         &["model.category_feature=8".into(), "model.classes=3".into()],
     )
     .expect("config");
@@ -224,7 +219,7 @@ fn the_three_commands_run_end_to_end_on_the_fixtures() {
     let cat = dir.path().join("categoriser");
     ok(seje()
         .args(["--log", "warn", "features", "categoriser", "--food101"])
-        .arg(repo().join("fixtures/food101-mini"))
+        .arg(fixtures::food101_mini())
         .arg("--out")
         .arg(&cat)
         .args([
@@ -258,7 +253,7 @@ fn the_three_commands_run_end_to_end_on_the_fixtures() {
             .arg("--w2v")
             .arg(feats.join(VECTORS_FILE))
             .arg("--food101")
-            .arg(repo().join("fixtures/food101-mini"))
+            .arg(fixtures::food101_mini())
             .arg("--features")
             .arg(&feats)
             .arg("--out")

@@ -4,9 +4,13 @@
 //! in 0..C, byte-identical `labels.json`); properties (total, deterministic, order-invariant,
 //! C ≤ max_classes + |Food-101|).
 
+#[path = "support/fixtures.rs"]
+mod fixtures;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use fixtures::recipe1m_mini as mini;
 use proptest::prelude::*;
 use seje::data::splits::Partition;
 use seje::phase1::categories::{assign, Assignment, CategoryConfig, ClassSource, PairInput, Rule};
@@ -199,10 +203,6 @@ fn class_limit_and_empty_result() {
         .unwrap_err()
         .to_string()
         .contains("recipe a1"));
-}
-
-fn mini() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/recipe1m-mini")
 }
 
 fn food101_mini() -> PathBuf {

@@ -7,10 +7,13 @@
 
 #[path = "support/cli.rs"]
 mod cli;
+#[path = "support/fixtures.rs"]
+mod fixtures;
 use cli::seje;
 
 use std::path::{Path, PathBuf};
 
+use fixtures::recipe1m_mini as mini;
 use seje::data::feature_store::FeatureStore;
 use seje::data::pairs;
 use seje::phase1::sentence_features::{
@@ -20,10 +23,6 @@ use seje::phase1::sentence_features::{
 use seje::phase1::text_features::{write_text_features, TextFeaturesConfig, VECTORS_FILE};
 use seje::phase1::word2vec::Word2VecConfig;
 use tch::Device;
-
-fn mini() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/recipe1m-mini")
-}
 
 /// Word vectors of the fixture (16-d), trained once per test into `dir`.
 fn vectors(dir: &Path) -> PathBuf {

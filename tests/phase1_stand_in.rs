@@ -7,11 +7,14 @@
 
 #[path = "support/cli.rs"]
 mod cli;
+#[path = "support/fixtures.rs"]
+mod fixtures;
 use cli::seje;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use fixtures::recipe1m_mini as mini;
 use proptest::prelude::*;
 use seje::data::feature_store::{self, Dtype, FeatureStore};
 use seje::data::{pairs, recipe1m};
@@ -19,10 +22,6 @@ use seje::phase1::stand_in::{
     self, ClassTable, StandInConfig, WordVectors, CATEGORIES_FILE, SENTENCES_FILE, STOPWORDS,
     TERM_FILE,
 };
-
-fn mini() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/recipe1m-mini")
-}
 
 fn write(cfg: &StandInConfig) -> (tempfile::TempDir, stand_in::StandInSummary) {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -7,10 +7,13 @@
 
 #[path = "support/cli.rs"]
 mod cli;
+#[path = "support/fixtures.rs"]
+mod fixtures;
 use cli::seje;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use fixtures::recipe1m_mini as mini;
 use proptest::prelude::*;
 use seje::data::feature_store::FeatureStore;
 use seje::data::pairs;
@@ -20,10 +23,6 @@ use seje::phase1::text_features::{
     VECTORS_FILE,
 };
 use seje::phase1::word2vec::{Word2VecConfig, WordVectors};
-
-fn mini() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/recipe1m-mini")
-}
 
 /// Small, fast word2vec settings for the 160-recipe fixture.
 fn small(rating: Rating) -> TextFeaturesConfig {

@@ -3,18 +3,17 @@
 //!
 //! Spec: spec/phase1-text.md, spec/phase1-key-terms.md.
 
-use std::collections::BTreeSet;
-use std::path::PathBuf;
+#[path = "support/fixtures.rs"]
+mod fixtures;
 
+use std::collections::BTreeSet;
+
+use fixtures::recipe1m_mini as mini;
 use proptest::prelude::*;
 use seje::data::recipe1m::{read_det_ingrs, read_layer1, Detections, Recipe};
 use seje::phase1::entities::{score_reexamination, EntitySet, Reexamination, Rule};
 use seje::phase1::key_terms::{recipe_key_terms, Kind, Lexicon};
 use seje::phase1::text::{tokenize, words};
-
-fn mini() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/recipe1m-mini")
-}
 
 fn fixture() -> (Vec<Recipe>, Vec<Detections>) {
     let (mut r, mut d) = (Vec::new(), Vec::new());

@@ -4,8 +4,11 @@
 //! Spec: spec/phase2-triplet-loss.md, spec/phase2-category-alignment.md,
 //! spec/phase2-discriminator-alignment.md, spec/phase2-layers.md.
 
+#[path = "support/fixtures.rs"]
+mod fixtures;
 #[path = "support/tensors.rs"]
 mod tensors;
+use fixtures::serial as rng_lock;
 use tensors::max_abs_diff;
 
 use std::collections::HashMap;
@@ -22,13 +25,8 @@ use seje::phase2::triplet::{
 };
 use tch::{nn, Device, Kind, Tensor};
 
-/// libtorch's generator is process-global: every test that seeds it or draws from it (creating a
-/// VarStore draws the initial weights) holds this lock, so the init goldens see only their draws.
-static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn rng_lock() -> std::sync::MutexGuard<'static, ()> {
-    RNG.lock().unwrap_or_else(|p| p.into_inner())
-}
+// libtorch's generator is process-global: every test that seeds it or draws from it (creating a
+// VarStore draws the initial weights) holds `serial()`, so the init goldens see only their draws.
 
 /// Float32 parity tolerance: the generator and libtorch run the same kernels on the same inputs;
 /// what remains is summation order (a few ulps).

@@ -3,6 +3,10 @@
 //!
 //! Spec: spec/phase2-training-step.md.
 
+#[path = "support/fixtures.rs"]
+mod fixtures;
+use fixtures::serial as lock;
+
 use seje::nn::backbone::BackboneConfig;
 use seje::phase2::model::{JointInput, ModelConfig};
 use seje::phase2::objective::ObjectiveConfig;
@@ -10,12 +14,7 @@ use seje::phase2::recipe_encoder::RecipeEncoderConfig;
 use seje::phase2::step::Trainer;
 use tch::{Device, Kind, Tensor};
 
-/// libtorch's generator is process-global: tests that build models hold this lock.
-static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn lock() -> std::sync::MutexGuard<'static, ()> {
-    RNG.lock().unwrap_or_else(|p| p.into_inner())
-}
+// libtorch's generator is process-global: tests that build models hold `serial()`.
 
 fn tiny() -> ModelConfig {
     ModelConfig {

@@ -5,12 +5,16 @@
 //!
 //! Spec: spec/phase2-training-step.md ("The reference that decides").
 
+#[path = "support/fixtures.rs"]
+mod fixtures;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Instant;
 
 use assert_cmd::Command;
+use fixtures::repo;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use tch::{Kind, Tensor};
@@ -18,10 +22,6 @@ use tch::{Kind, Tensor};
 /// The tolerance of the issue and the spec page: |ours − reference| ≤ 1e-5 · scale, where the
 /// scale of a loss is its reference value and the scale of a tensor its largest reference entry.
 const TOLERANCE: f64 = 1e-5;
-
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn golden() -> PathBuf {
     repo().join("fixtures/golden/phase2_step")

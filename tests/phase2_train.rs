@@ -6,17 +6,16 @@
 
 #[path = "support/cli.rs"]
 mod cli;
+#[path = "support/fixtures.rs"]
+mod fixtures;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use fixtures::repo;
 use seje::data::feature_store::{FeatureStore, FeatureWriter};
 use seje::phase1::stand_in::{write_features, StandInConfig};
 use serde_json::Value;
-
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn config() -> PathBuf {
     repo().join("paper/configs/fixture-mini.toml")

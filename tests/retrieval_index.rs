@@ -10,20 +10,19 @@
 
 #[path = "support/cli.rs"]
 mod cli;
+#[path = "support/fixtures.rs"]
+mod fixtures;
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use fixtures::repo;
 use seje::data::feature_store::FeatureStore;
 use seje::data::recipe1m::{read_layer1, Recipe};
 use seje::data::splits::Partition;
 use seje::retrieval::features::{RecipeFeatures, Vectors};
 use seje::retrieval::{photo_self_retrieval, Index, PhaseOneArtefacts, RecipeQuery, Retriever};
 use serde_json::Value;
-
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn seje() -> assert_cmd::Command {
     cli::seje_logging("warn")
