@@ -10,7 +10,7 @@ mod cli;
 mod fixtures;
 use cli::seje;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use fixtures::recipe1m_mini as mini;
 use seje::data::feature_store::FeatureStore;
