@@ -4,7 +4,7 @@
 //! this module reads both containers `torch.save` has written (the zip archive of PyTorch ≥ 1.6,
 //! the legacy pickle stream before it) and runs a small, allow-listed pickle machine itself.
 //!
-//! Spec: spec/checkpoint-format.md.
+//! Spec: spec/checkpoint-format.md; its limits on hostile files: spec/untrusted-input.md.
 
 pub mod epoch;
 mod legacy;
@@ -181,49 +181,113 @@ pub fn torch_dtype_name(kind: tch::Kind) -> &'static str {
 /// build a list that contains itself.
 const MAX_DEPTH: usize = 256;
 
-fn to_value(obj: &Obj, file: &Path, depth: usize) -> Result<Value> {
-    let too_deep = || Error::Checkpoint {
-        file: file.to_path_buf(),
-        expected: format!("objects nested at most {MAX_DEPTH} deep"),
-        found: "deeper nesting (a self-referencing container?)".into(),
-    };
-    if depth > MAX_DEPTH {
-        return Err(too_deep());
+/// How large a [`Value`] tree one byte of pickle may unfold into, in nodes plus copied string and
+/// bytes lengths. A pickle shares objects by reference (`DUP`, memo `GET`) and a [`Value`] is a
+/// tree, so every shared use is a copy: sixty `DUP`, `TUPLE2` pairs (120 bytes) describe 2^60
+/// nodes. The committed checkpoints (torchvision-style, the authors' layout, both containers)
+/// unfold to at most 0.41 units per pickle byte, so a tree may cost
+/// [`UNFOLD_PER_BYTE`] units per byte of the pickle plus [`UNFOLD_FLOOR`]; beyond that the file is
+/// refused. Spec: spec/checkpoint-format.md ("Limits").
+pub const UNFOLD_PER_BYTE: usize = 8;
+/// See [`UNFOLD_PER_BYTE`]: the allowance every pickle has, however short (about 30 MB of nodes).
+pub const UNFOLD_FLOOR: usize = 1 << 18;
+
+/// The conversion of a pickled object into a [`Value`] tree, within a budget.
+struct Unfold<'a> {
+    file: &'a Path,
+    /// Units (nodes plus copied bytes) still allowed.
+    left: usize,
+    /// The allowance this conversion started with, for the error.
+    allowed: usize,
+    /// The pickle's length, for the error.
+    pickle_len: usize,
+}
+
+impl Unfold<'_> {
+    fn spend(&mut self, units: usize) -> Result<()> {
+        self.left = self
+            .left
+            .checked_sub(units)
+            .ok_or_else(|| Error::Checkpoint {
+                file: self.file.to_path_buf(),
+                expected: format!(
+                    "an object of at most {} nodes and copied bytes for its {}-byte pickle \
+                 ({UNFOLD_PER_BYTE} per byte plus {UNFOLD_FLOOR})",
+                    self.allowed, self.pickle_len
+                ),
+                found: "more, through shared references (`DUP` or memo `GET` of a container used \
+                    many times)"
+                    .into(),
+            })?;
+        Ok(())
     }
-    let seq = |items: &[Obj]| -> Result<Vec<Value>> {
-        items.iter().map(|o| to_value(o, file, depth + 1)).collect()
-    };
-    Ok(match obj {
-        Obj::None => Value::None,
-        Obj::Bool(b) => Value::Bool(*b),
-        Obj::Int(i) => Value::Int(*i),
-        Obj::Float(f) => Value::Float(*f),
-        Obj::Str(s) => Value::Str(s.to_string()),
-        Obj::Bytes(b) => Value::Bytes(b.to_vec()),
-        Obj::Tuple(items) => Value::Tuple(seq(items)?),
-        Obj::List(items) => Value::List(seq(&items.borrow())?),
-        Obj::Dict(d) => {
-            let d = d.borrow();
-            let mut out = Dict::default();
-            for (k, v) in &d.entries {
-                out.entries
-                    .push((to_value(k, file, depth + 1)?, to_value(v, file, depth + 1)?));
-            }
-            for (k, v) in &d.attributes {
-                out.attributes
-                    .push((k.clone(), to_value(v, file, depth + 1)?));
-            }
-            Value::Dict(out)
-        }
-        Obj::Tensor(t) => Value::Tensor(t.shallow_clone()),
-        Obj::Global(_) | Obj::Storage(_) | Obj::Dtype(_) => {
+
+    fn value(&mut self, obj: &Obj, depth: usize) -> Result<Value> {
+        if depth > MAX_DEPTH {
             return Err(Error::Checkpoint {
-                file: file.to_path_buf(),
-                expected: "plain data (dicts, lists, numbers, strings, tensors)".into(),
-                found: format!("a bare {} in the object tree", obj.type_name()),
-            })
+                file: self.file.to_path_buf(),
+                expected: format!("objects nested at most {MAX_DEPTH} deep"),
+                found: "deeper nesting (a self-referencing container?)".into(),
+            });
         }
-    })
+        self.spend(1)?;
+        Ok(match obj {
+            Obj::None => Value::None,
+            Obj::Bool(b) => Value::Bool(*b),
+            Obj::Int(i) => Value::Int(*i),
+            Obj::Float(f) => Value::Float(*f),
+            Obj::Str(s) => {
+                self.spend(s.len())?;
+                Value::Str(s.to_string())
+            }
+            Obj::Bytes(b) => {
+                self.spend(b.len())?;
+                Value::Bytes(b.to_vec())
+            }
+            Obj::Tuple(items) => Value::Tuple(self.seq(items, depth)?),
+            Obj::List(items) => Value::List(self.seq(&items.borrow(), depth)?),
+            Obj::Dict(d) => {
+                let d = d.borrow();
+                let mut out = Dict::default();
+                for (k, v) in &d.entries {
+                    let k = self.value(k, depth + 1)?;
+                    out.entries.push((k, self.value(v, depth + 1)?));
+                }
+                for (k, v) in &d.attributes {
+                    self.spend(k.len())?;
+                    out.attributes.push((k.clone(), self.value(v, depth + 1)?));
+                }
+                Value::Dict(out)
+            }
+            Obj::Tensor(t) => Value::Tensor(t.shallow_clone()),
+            Obj::Global(_) | Obj::Storage(_) | Obj::Dtype(_) => {
+                return Err(Error::Checkpoint {
+                    file: self.file.to_path_buf(),
+                    expected: "plain data (dicts, lists, numbers, strings, tensors)".into(),
+                    found: format!("a bare {} in the object tree", obj.type_name()),
+                })
+            }
+        })
+    }
+
+    fn seq(&mut self, items: &[Obj], depth: usize) -> Result<Vec<Value>> {
+        items.iter().map(|o| self.value(o, depth + 1)).collect()
+    }
+}
+
+/// `obj`, built by a pickle of `pickle_len` bytes, as a [`Value`] tree within the unfolding
+/// budget.
+fn to_value(obj: &Obj, file: &Path, pickle_len: usize) -> Result<Value> {
+    let allowed = pickle_len
+        .saturating_mul(UNFOLD_PER_BYTE)
+        .saturating_add(UNFOLD_FLOOR);
+    Unfold {
+        file,
+        left: allowed,
+        allowed,
+        pickle_len,
+    }
+    .value(obj, 0)
 }
 
 /// The first bytes of a zip archive.
@@ -245,7 +309,7 @@ pub fn read_torch_file(path: impl AsRef<Path>) -> Result<Value> {
     let mut f = File::open(path).map_err(torch_zip::io(path))?;
     let n = f.read(&mut head).map_err(torch_zip::io(path))?;
     drop(f);
-    let obj = if n == 4 && head == ZIP_MAGIC {
+    let (obj, pickle_len) = if n == 4 && head == ZIP_MAGIC {
         torch_zip::load(path)?
     } else if n >= 1 && head[0] == PICKLE_PROTO {
         tracing::debug!(file = %path.display(), "legacy torch.save stream");
@@ -259,7 +323,7 @@ pub fn read_torch_file(path: impl AsRef<Path>) -> Result<Value> {
             found: format!("a file starting with {:02x?}", &head[..n]),
         });
     };
-    to_value(&obj, path, 0)
+    to_value(&obj, path, pickle_len)
 }
 
 /// The named tensors of a state dict, in file order: the top-level dict of `path` when `key` is
@@ -372,7 +436,7 @@ pub fn read_string_list_pickle(path: impl AsRef<Path>) -> Result<Vec<String>> {
         expected: expected.into(),
         found,
     };
-    let pickle::Obj::List(items) = obj else {
+    let pickle::Obj::List(items) = &obj else {
         return Err(unexpected(
             "a list of strings",
             format!("a {}", obj.type_name()),
@@ -380,7 +444,29 @@ pub fn read_string_list_pickle(path: impl AsRef<Path>) -> Result<Vec<String>> {
     };
     let items = items.borrow();
     let mut out = Vec::with_capacity(items.len());
+    // A memoised string fetched again is copied each time: the same unfolding budget as
+    // `read_torch_file`'s.
+    let allowed = data
+        .len()
+        .saturating_mul(UNFOLD_PER_BYTE)
+        .saturating_add(UNFOLD_FLOOR);
+    let mut copied = 0usize;
     for (i, item) in items.iter().enumerate() {
+        copied = copied.saturating_add(match item {
+            pickle::Obj::Str(s) => s.len() + 1,
+            pickle::Obj::Bytes(b) => b.len() + 1,
+            _ => 0,
+        });
+        if copied > allowed {
+            return Err(unexpected(
+                &format!(
+                    "a list of at most {allowed} characters in all for its {}-byte pickle \
+                     ({UNFOLD_PER_BYTE} per byte plus {UNFOLD_FLOOR})",
+                    data.len()
+                ),
+                format!("more by item {i}, through a string used many times (memo `GET`)"),
+            ));
+        }
         match item {
             pickle::Obj::Str(s) => out.push(s.to_string()),
             pickle::Obj::Bytes(b) => out.push(b.iter().map(|&c| char::from(c)).collect()),

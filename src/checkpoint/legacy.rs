@@ -36,14 +36,17 @@ const RECORD: &str = "the legacy stream";
 /// The pickles at the start of the file, run.
 struct Head {
     object: Obj,
+    /// The length of the pickle that built `object`.
+    object_len: usize,
     keys: Vec<String>,
     /// File offset of the first storage's element count.
     data_start: usize,
     host: Storages,
 }
 
-/// Reads the legacy file `path` into its object, with tensors rebuilt on the CPU.
-pub(crate) fn load(path: &Path) -> Result<Obj> {
+/// Reads the legacy file `path` into its object, with tensors rebuilt on the CPU. Returns the
+/// object and the length of the pickle that built it.
+pub(crate) fn load(path: &Path) -> Result<(Obj, usize)> {
     let mut f = File::open(path).map_err(io(path))?;
     let len = f.metadata().map_err(io(path))?.len();
     let mut bytes = Vec::new();
@@ -69,7 +72,7 @@ pub(crate) fn load(path: &Path) -> Result<Obj> {
         storages = head.keys.len(),
         "legacy checkpoint read"
     );
-    Ok(head.object)
+    Ok((head.object, head.object_len))
 }
 
 /// Runs the five pickles of `bytes`, a prefix of the file (`more`) or all of it. `Ok(None)` when
@@ -106,6 +109,7 @@ fn read_head(path: &Path, bytes: &[u8], more: bool, file_len: u64) -> Result<Opt
     else {
         return Ok(None);
     };
+    let object_len = next - at;
     at = next;
 
     let Some((keys, next)) = pickle::unpickle_at(path, RECORD, bytes, at, more, &mut plain)? else {
@@ -114,6 +118,7 @@ fn read_head(path: &Path, bytes: &[u8], more: bool, file_len: u64) -> Result<Opt
     let keys = storage_keys(path, &keys)?;
     Ok(Some(Head {
         object,
+        object_len,
         keys,
         data_start: next,
         host,
@@ -295,6 +300,8 @@ struct Storages {
     file: PathBuf,
     file_len: u64,
     storages: HashMap<String, Rc<Storage>>,
+    /// Bytes of all storages named so far: together they must fit in the file.
+    named_bytes: u64,
 }
 
 impl Storages {
@@ -303,6 +310,7 @@ impl Storages {
             file: file.to_path_buf(),
             file_len,
             storages: HashMap::new(),
+            named_bytes: 0,
         }
     }
 
@@ -316,17 +324,21 @@ impl Storages {
         if let Some(known) = Storage::lookup(&self.storages, key, kind) {
             return known;
         }
-        // A storage cannot hold more bytes than the file: refuse before allocating.
-        let fits = u64::try_from(numel)
+        // The storages' data follows the pickles in the file, so together they cannot hold more
+        // bytes than the file: refuse before allocating.
+        let total = u64::try_from(numel)
             .ok()
             .and_then(|n| n.checked_mul(kind.elt_size_in_bytes() as u64))
-            .is_some_and(|bytes| bytes <= self.file_len);
-        if !fits {
+            .and_then(|bytes| bytes.checked_add(self.named_bytes))
+            .filter(|&total| total <= self.file_len);
+        let Some(total) = total else {
             return Err(format!(
-                "storage `{key}` of {numel} {kind:?} elements in a file of {} bytes",
-                self.file_len
+                "storage `{key}` of {numel} {kind:?} elements, with {} bytes of storages named \
+                 before it, in a file of {} bytes",
+                self.named_bytes, self.file_len
             ));
-        }
+        };
+        self.named_bytes = total;
         tracing::trace!(file = %self.file.display(), key, ?kind, numel, location, "storage named");
         let data = Tensor::f_empty([numel], (kind, Device::Cpu)).map_err(|e| e.to_string())?;
         Ok(Storage::register(&mut self.storages, key, data))

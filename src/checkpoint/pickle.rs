@@ -40,7 +40,29 @@ pub(crate) enum Obj {
 pub(crate) struct DictObj {
     pub entries: Vec<(Obj, Obj)>,
     pub attributes: Vec<(String, Obj)>,
+    /// Where each key's entry is, so that setting an item takes constant time (a dict of n
+    /// entries costs O(n), not O(n²)).
+    index: HashMap<Key, usize>,
 }
+
+/// A dict key as Python compares it: `True == 1`, `0.0 == -0.0`. Only hashable values are keys,
+/// as in Python (a list or dict key is refused), and a tuple key may hold at most
+/// [`MAX_KEY_ITEMS`] values in all, so hashing a key never walks a shared-reference tower.
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum Key {
+    None,
+    Int(i64),
+    /// The bits of a float that is not an integer (NaN keys are refused: Python finds a NaN key
+    /// only through the very same object, which a pickle cannot express reliably).
+    Float(u64),
+    Str(Rc<str>),
+    Bytes(Rc<[u8]>),
+    Tuple(Vec<Key>),
+}
+
+/// The most values a tuple key may hold, counting nested tuples' values. Checkpoints use string
+/// and integer keys.
+const MAX_KEY_ITEMS: usize = 64;
 
 /// One storage of the archive: a flat 1-d tensor of its dtype, shared by every tensor viewing it.
 pub(crate) struct Storage {
@@ -155,31 +177,97 @@ impl Obj {
             Obj::Dtype(_) => "numpy.dtype".into(),
         }
     }
+}
 
-    /// Dict-key equality, as Python would decide it for the key types a checkpoint uses.
-    fn same_key(&self, other: &Obj) -> bool {
-        match (self, other) {
-            (Obj::Str(a), Obj::Str(b)) => a == b,
-            (Obj::Int(a), Obj::Int(b)) => a == b,
-            (Obj::Bool(a), Obj::Bool(b)) => a == b,
-            (Obj::Int(a), Obj::Bool(b)) | (Obj::Bool(b), Obj::Int(a)) => *a == i64::from(*b),
-            (Obj::Float(a), Obj::Float(b)) => a == b,
-            (Obj::None, Obj::None) => true,
-            (Obj::Bytes(a), Obj::Bytes(b)) => a == b,
-            (Obj::Tuple(a), Obj::Tuple(b)) => {
-                a.len() == b.len() && a.iter().zip(b.iter()).all(|(x, y)| x.same_key(y))
-            }
-            _ => false,
-        }
+impl Key {
+    /// The key `obj` stands for, or why it cannot be one. `budget` counts the values a tuple key
+    /// may still hold.
+    fn of(obj: &Obj, budget: &mut usize) -> std::result::Result<Key, String> {
+        *budget = budget
+            .checked_sub(1)
+            .ok_or_else(|| format!("a dict key of at most {MAX_KEY_ITEMS} values"))?;
+        Ok(match obj {
+            Obj::None => Key::None,
+            Obj::Bool(b) => Key::Int(i64::from(*b)),
+            Obj::Int(i) => Key::Int(*i),
+            Obj::Float(f) if f.is_nan() => return Err("a NaN dict key".into()),
+            // Python: 2.0 == 2 and hash(2.0) == hash(2).
+            Obj::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e18 => Key::Int(*f as i64),
+            Obj::Float(f) => Key::Float(f.to_bits()),
+            Obj::Str(s) => Key::Str(s.clone()),
+            Obj::Bytes(b) => Key::Bytes(b.clone()),
+            Obj::Tuple(items) => Key::Tuple(
+                items
+                    .iter()
+                    .map(|item| Key::of(item, budget))
+                    .collect::<std::result::Result<_, _>>()?,
+            ),
+            other => return Err(format!("an unhashable {} as a dict key", other.type_name())),
+        })
     }
 }
 
 impl DictObj {
-    /// `d[key] = value`: replaces an equal key in place, else appends.
-    fn insert(&mut self, key: Obj, value: Obj) {
-        match self.entries.iter_mut().find(|(k, _)| k.same_key(&key)) {
-            Some(slot) => slot.1 = value,
-            None => self.entries.push((key, value)),
+    /// `d[key] = value`: replaces an equal key's value in place, else appends.
+    fn insert(&mut self, key: Obj, value: Obj) -> std::result::Result<(), String> {
+        let mut budget = MAX_KEY_ITEMS;
+        let k = Key::of(&key, &mut budget)?;
+        match self.index.get(&k) {
+            Some(&at) => self.entries[at].1 = value,
+            None => {
+                self.index.insert(k, self.entries.len());
+                self.entries.push((key, value));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Dropping a container drops its items one after another, not by recursion: a pickle of a few
+/// megabytes can nest a million containers, and dropping them recursively would overflow the
+/// stack (Python's own deallocator defers the same way).
+impl Drop for Obj {
+    fn drop(&mut self) {
+        let mut pending = Vec::new();
+        self.take_items(&mut pending);
+        while let Some(mut obj) = pending.pop() {
+            obj.take_items(&mut pending);
+            // `obj` now holds no items: dropping it recurses no further.
+        }
+    }
+}
+
+impl Obj {
+    /// Moves the items of a container that nothing else shares into `out` (a shared one only
+    /// loses a reference when it is dropped, which recurses no further).
+    fn take_items(&mut self, out: &mut Vec<Obj>) {
+        match self {
+            Obj::Tuple(items) => {
+                if let Some(items) = Rc::get_mut(items) {
+                    out.extend(
+                        items
+                            .iter_mut()
+                            .map(|item| std::mem::replace(item, Obj::None)),
+                    );
+                }
+            }
+            Obj::List(list) => {
+                if let Some(list) = Rc::get_mut(list) {
+                    out.append(list.get_mut());
+                }
+            }
+            Obj::Dict(dict) => {
+                if let Some(dict) = Rc::get_mut(dict) {
+                    let dict = dict.get_mut();
+                    dict.index.clear();
+                    for (k, v) in dict.entries.drain(..) {
+                        out.push(k);
+                        out.push(v);
+                    }
+                    out.extend(dict.attributes.drain(..).map(|(_, v)| v));
+                }
+            }
+            _ => {}
         }
     }
 }
@@ -676,7 +764,8 @@ impl<'a> Machine<'a> {
         let mut dict = dict.borrow_mut();
         let mut it = items.into_iter();
         while let (Some(k), Some(v)) = (it.next(), it.next()) {
-            dict.insert(k, v);
+            dict.insert(k, v)
+                .map_err(|why| self.malformed("a hashable dict key", why))?;
         }
         Ok(())
     }

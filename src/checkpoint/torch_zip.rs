@@ -19,6 +19,15 @@ use super::pickle::{self, Global, Host, Obj, Storage};
 use super::rebuild;
 use crate::{Error, Result};
 
+/// The most bytes the records of an archive may expand to, per byte of the archive (plus
+/// [`EXTRACT_FLOOR`]). `torch.save` stores its records uncompressed, so a real file extracts to
+/// less than its own size; a record recompressed by some other tool shrinks float weights by
+/// well under half. A zip bomb (deflate reaches about 1,000:1) is refused before it is inflated
+/// past this. Spec: spec/checkpoint-format.md ("Limits").
+pub const EXTRACT_PER_BYTE: u64 = 4;
+/// See [`EXTRACT_PER_BYTE`].
+pub const EXTRACT_FLOOR: u64 = 1 << 20;
+
 pub(super) fn io(file: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
     move |source| Error::io(file, source)
 }
@@ -36,8 +45,10 @@ pub(super) fn unexpected(
 }
 
 /// Reads the zip archive `path` and unpickles its `data.pkl`, with tensors rebuilt on the CPU.
-pub(crate) fn load(path: &Path) -> Result<Obj> {
+/// Returns the object and the length of the pickle that built it.
+pub(crate) fn load(path: &Path) -> Result<(Obj, usize)> {
     let f = File::open(path).map_err(io(path))?;
+    let file_len = f.metadata().map_err(io(path))?.len();
     let archive = ZipArchive::new(BufReader::new(f))
         .map_err(|e| unexpected(path, "a complete zip archive", format!("{e} (truncated?)")))?;
     let mut reader = Archive {
@@ -45,6 +56,10 @@ pub(crate) fn load(path: &Path) -> Result<Obj> {
         prefix: String::new(),
         archive,
         storages: HashMap::new(),
+        extract_left: file_len
+            .saturating_mul(EXTRACT_PER_BYTE)
+            .saturating_add(EXTRACT_FLOOR),
+        file_len,
     };
     reader.prefix = reader.find_prefix()?;
     reader.check_byte_order()?;
@@ -57,7 +72,7 @@ pub(crate) fn load(path: &Path) -> Result<Obj> {
         storages = reader.storages.len(),
         "checkpoint read"
     );
-    Ok(obj)
+    Ok((obj, pkl.len()))
 }
 
 struct Archive {
@@ -67,6 +82,10 @@ struct Archive {
     archive: ZipArchive<BufReader<File>>,
     /// Storages already read, by key: tensors that share a storage share it here too.
     storages: HashMap<String, Rc<Storage>>,
+    /// Bytes the records read from now on may still expand to ([`EXTRACT_PER_BYTE`]).
+    extract_left: u64,
+    /// The archive's length on disk.
+    file_len: u64,
 }
 
 impl Archive {
@@ -89,19 +108,48 @@ impl Archive {
         }
     }
 
+    /// The bytes of record `name`, which must be exactly its declared size and fit what is left
+    /// of the archive's extraction allowance: checked before anything is allocated or inflated.
     fn record(&mut self, name: &str) -> Result<Vec<u8>> {
-        let mut entry = self
+        let file = self.file.clone();
+        let (file_len, left) = (self.file_len, self.extract_left);
+        let entry = self
             .archive
             .by_name(name)
-            .map_err(|e| unexpected(&self.file, format!("a record `{name}`"), e.to_string()))?;
-        let mut bytes = Vec::with_capacity(entry.size() as usize);
-        entry.read_to_end(&mut bytes).map_err(|e| {
-            unexpected(
-                &self.file,
-                format!("a readable record `{name}`"),
-                e.to_string(),
-            )
-        })?;
+            .map_err(|e| unexpected(&file, format!("a record `{name}`"), e.to_string()))?;
+        let declared = entry.size();
+        if declared > left {
+            return Err(unexpected(
+                &file,
+                format!(
+                    "records that extract to at most {EXTRACT_PER_BYTE} times the archive's \
+                     {file_len} bytes plus {EXTRACT_FLOOR} ({left} bytes left for `{name}`)"
+                ),
+                format!("`{name}` declaring {declared} bytes (a zip bomb?)"),
+            ));
+        }
+        // `declared` fits the allowance, so this allocation is bounded.
+        let mut bytes = Vec::with_capacity(declared as usize);
+        entry
+            .take(declared + 1)
+            .read_to_end(&mut bytes)
+            .map_err(|e| unexpected(&file, format!("a readable record `{name}`"), e.to_string()))?;
+        if bytes.len() as u64 != declared {
+            return Err(unexpected(
+                &file,
+                format!("record `{name}` of its declared {declared} bytes"),
+                format!(
+                    "{}{} bytes",
+                    if bytes.len() as u64 > declared {
+                        "over "
+                    } else {
+                        ""
+                    },
+                    bytes.len()
+                ),
+            ));
+        }
+        self.extract_left -= declared;
         Ok(bytes)
     }
 
