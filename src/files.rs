@@ -14,14 +14,20 @@ pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
     move |source| Error::io(path, source)
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename.
+/// Writes `bytes` to `path` through a temporary file (`<path>.partial`) and a rename: a kill at
+/// any point leaves the previous file or the new one, whole. A write that fails (a full disk)
+/// removes the temporary file and names `path`; the previous file stays as it was.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension(format!(
         "{}.partial",
         path.extension().and_then(|e| e.to_str()).unwrap_or("")
     ));
-    std::fs::write(&tmp, bytes).map_err(io(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io(path))
+    let written = std::fs::write(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
+    written.map_err(|source| {
+        // Best effort: the temporary file may not exist, and the error to report is the write's.
+        let _ = std::fs::remove_file(&tmp);
+        Error::io(path, source)
+    })
 }
 
 /// SHA-256 of a file, streamed.

@@ -5,6 +5,8 @@
 //!
 //! Spec: spec/untrusted-input.md, spec/checkpoint-format.md (section "Limits").
 
+#[path = "support/errors.rs"]
+mod errors;
 #[path = "support/fixtures.rs"]
 mod fixtures;
 // Every test holds `fixtures::serial()`: the timed one measures a command, not its neighbours.
@@ -98,17 +100,6 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     path
 }
 
-/// The message of an error, with its sources.
-fn message(e: &seje::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        text.push_str(&format!(": {s}"));
-        source = s.source();
-    }
-    text
-}
-
 /// Refused within `limit`, with a message holding `file` and every one of `words`.
 fn refused(
     path: &Path,
@@ -118,7 +109,7 @@ fn refused(
 ) {
     let took = started.elapsed();
     let err = result.expect_err("a hostile file must be refused");
-    let text = message(&err);
+    let text = errors::chain(&err);
     let name = path.file_name().unwrap().to_string_lossy();
     assert!(text.contains(&*name), "the error names the file: {text}");
     for w in words {

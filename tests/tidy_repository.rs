@@ -329,6 +329,7 @@ const TEST_AREAS: &[&str] = &[
     "retrieval",
     "nn",
     "checkpoint",
+    "fuzz",
     "runtime",
     "authors",
     "cli",

@@ -279,15 +279,16 @@ impl FeatureWriter {
         out
     }
 
-    /// Writes the store to `path` (through a temporary file renamed into place).
+    /// Writes the store to `path` through a temporary file renamed into place
+    /// ([`crate::files::write_atomic`]): a full disk or a kill leaves the previous store whole.
     pub fn write(&self, path: &Path) -> Result<()> {
-        let tmp = path.with_extension("safetensors.tmp");
-        std::fs::write(&tmp, self.to_bytes())
-            .and_then(|()| std::fs::rename(&tmp, path))
-            .map_err(|source| Error::Write {
+        crate::files::write_atomic(path, &self.to_bytes()).map_err(|e| match e {
+            Error::Io { source, .. } => Error::Write {
                 path: path.to_path_buf(),
                 source,
-            })?;
+            },
+            other => other,
+        })?;
         tracing::info!(path = %path.display(), rows = self.ids.len(), tensors = self.tensors.len(), "feature store written");
         Ok(())
     }

@@ -22,6 +22,7 @@ pub mod assets;
 pub mod bench;
 pub mod disk;
 pub mod fetch;
+pub mod fuzz;
 pub mod import;
 pub mod libtorch;
 pub mod reproduce;

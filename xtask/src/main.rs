@@ -11,13 +11,15 @@
 //!   standard library only), see `import.rs` and spec/data-authors-release.md;
 //! - `fetch`, `verify`: the files of the asset manifest `xtask/assets.toml`, downloaded, checked
 //!   and recorded (`fetch.rs`, `verify.rs`), spec/data-assets.md;
+//! - `fuzz`: setup, then long fuzzing runs of the readers of outside bytes (`fuzz.rs`),
+//!   spec/untrusted-input.md;
 //! - `bench`: setup, then the benchmarks against their references and the CPU performance table
 //!   (`bench.rs`), spec/benchmarks.md.
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use xtask::{
-    bench, fetch, import, libtorch, reproduce, synth, tables, test, verify, workspace_root,
+    bench, fetch, fuzz, import, libtorch, reproduce, synth, tables, test, verify, workspace_root,
 };
 
 #[derive(Parser)]
@@ -65,6 +67,9 @@ enum Task {
     /// Re-hash the present assets offline against the manifest and the lock; non-zero exit on a
     /// mismatch.
     Verify(verify::VerifyArgs),
+    /// Setup, then fuzz the readers of outside bytes for a while (the targets of
+    /// `tests/fuzz_readers.rs`); failing inputs are saved under `fixtures/fuzz/<target>/`.
+    Fuzz(fuzz::FuzzArgs),
     /// Setup, then every CPU benchmark against its reference implementation in the same run
     /// (NumPy, PIL + torchvision, gensim), and the table of ratios with the machine (`table.md`).
     Bench(bench::BenchArgs),
@@ -95,6 +100,10 @@ fn main() -> Result<()> {
         }
         Task::Fetch(args) => fetch::run(&args)?,
         Task::Verify(args) => verify::run(&args)?,
+        Task::Fuzz(args) => {
+            libtorch::setup(&root, false)?;
+            fuzz::run(&root, &args)?;
+        }
         Task::Bench(args) => {
             libtorch::setup(&root, false)?;
             bench::run(&root, &args)?;
