@@ -572,8 +572,11 @@ impl Parser<'_> {
         let strides = read(self, "a tensor stride")?;
         let offset_at = self.pos;
         let offset = self.i64("a storage offset")?;
-        let offset = usize::try_from(offset - 1)
-            .map_err(|_| self.fail(offset_at, "a 1-based storage offset", format!("{offset}")))?;
+        // 1-based; `i64::MIN` must not wrap (found by the fuzz target `t7`).
+        let offset = offset
+            .checked_sub(1)
+            .and_then(|o| usize::try_from(o).ok())
+            .ok_or_else(|| self.fail(offset_at, "a 1-based storage offset", format!("{offset}")))?;
         let storage_at = self.pos;
         let storage = match self.value()? {
             Value::Nil => None,
