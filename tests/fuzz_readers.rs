@@ -294,6 +294,7 @@ fn fuzz_npy() {
             seeds: vec![small, read("fixtures/golden/eval/image.npy")],
             dictionary: [
                 &b"'shape': (100000000000, 1024), "[..],
+                b"'shape': (4611686018427387904, 1024), ",
                 b"'shape': (-1, 3), ",
                 b"'descr': '<f8', ",
                 b"'descr': '>f4', ",
@@ -322,6 +323,8 @@ fn fuzz_word2vec_bin() {
         seeds: vec![read("fixtures/golden/word2vec/ours_small.bin")],
         dictionary: [
             &b"100000000000 300\n"[..],
+            b"18446744073709551615 300\n",
+            b"3 4611686018427387904\n",
             b"3 100000000000\n",
             b"-1 5\n",
             b" ",

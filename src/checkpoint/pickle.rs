@@ -796,15 +796,18 @@ impl<'a> Machine<'a> {
             ));
         };
         let target = target.clone();
-        for (k, v) in &state.borrow().entries {
-            let Obj::Str(name) = k else {
-                return Err(self.malformed("attribute names as strings", k.type_name()));
-            };
-            target
-                .borrow_mut()
-                .attributes
-                .push((name.to_string(), v.clone()));
-        }
+        // The state is read whole before the target is changed: they may be the same dict
+        // (found by the fuzz target `torch_legacy`: a dict built with itself as its state).
+        let attributes = state
+            .borrow()
+            .entries
+            .iter()
+            .map(|(k, v)| match k {
+                Obj::Str(name) => Ok((name.to_string(), v.clone())),
+                other => Err(self.malformed("attribute names as strings", other.type_name())),
+            })
+            .collect::<Result<Vec<_>>>()?;
+        target.borrow_mut().attributes.extend(attributes);
         Ok(())
     }
 }

@@ -119,16 +119,18 @@ pub fn parse_npy(bytes: &[u8], path: &Path) -> Result<NpyMatrix> {
         ));
     };
     let body = &bytes[start + header_len..];
-    let want = rows * cols * width;
-    if body.len() != want {
+    let want = rows.checked_mul(cols).and_then(|n| n.checked_mul(width));
+    let Some(want) = want.filter(|&w| w == body.len()) else {
         return Err(format_err(
             path,
             format!(
-                "shape {shape_text} of {descr} needs {want} data bytes, the file has {}",
+                "shape {shape_text} of {descr} needs {} data bytes, the file has {}",
+                want.map_or("more than 2^64".to_string(), |w| w.to_string()),
                 body.len()
             ),
         ));
-    }
+    };
+    debug_assert_eq!(body.len(), want);
     let data: Vec<f32> = if width == 4 {
         body.chunks_exact(4)
             .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))

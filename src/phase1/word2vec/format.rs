@@ -174,8 +174,21 @@ impl WordVectors {
             .ok_or("word2vec binary: no header line")?;
         let (count, dim) = header(&bytes[..nl])?;
         let mut at = nl + 1;
-        let mut words = Vec::with_capacity(count.min(1 << 24));
-        let mut vectors = Vec::with_capacity((count * dim).min(1 << 28));
+        // Each entry takes at least a one-byte word, a space and `dim` floats: a header that
+        // declares more than the bytes present is refused before anything is allocated.
+        let entry = dim.checked_mul(4).and_then(|d| d.checked_add(2));
+        let fits = entry
+            .and_then(|e| e.checked_mul(count))
+            .is_some_and(|n| n <= bytes.len() - at);
+        if !fits {
+            return Err(format!(
+                "word2vec binary: the header declares {count} words of {dim} floats, more than \
+                 the {} bytes after it can hold",
+                bytes.len() - at
+            ));
+        }
+        let mut words = Vec::with_capacity(count);
+        let mut vectors = Vec::with_capacity(count * dim);
         for i in 0..count {
             // The C tool writes "\n" after each vector; gensim does not. Both readers skip it.
             while bytes.get(at) == Some(&b'\n') {
@@ -216,8 +229,20 @@ impl WordVectors {
         };
         let mut lines = text.lines();
         let (count, dim) = header(lines.next().unwrap_or("").as_bytes()).map_err(fail)?;
-        let mut words = Vec::with_capacity(count.min(1 << 24));
-        let mut vectors = Vec::with_capacity((count * dim).min(1 << 28));
+        // Each number takes at least two characters ("0 "): the same bound as the binary form.
+        let fits = dim
+            .checked_mul(2)
+            .and_then(|d| d.checked_mul(count))
+            .is_some_and(|n| n <= text.len());
+        if !fits {
+            return Err(fail(format!(
+                "word2vec text: the header declares {count} words of {dim} numbers, more than \
+                 the file's {} bytes can hold",
+                text.len()
+            )));
+        }
+        let mut words = Vec::with_capacity(count);
+        let mut vectors = Vec::with_capacity(count * dim);
         for i in 0..count {
             let line = lines
                 .next()
