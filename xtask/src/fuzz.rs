@@ -92,6 +92,8 @@ pub fn run(root: &Path, args: &FuzzArgs) -> Result<()> {
         args.seed,
         args.jobs
     );
+    // The commit the run tests, taken before it starts (the tree may change while it runs).
+    let tested = commit(root);
     let start = Instant::now();
     let mut child = cmd.spawn().context("cannot run cargo test")?;
     let stderr = child.stderr.take().expect("stderr is piped");
@@ -114,7 +116,7 @@ pub fn run(root: &Path, args: &FuzzArgs) -> Result<()> {
             .map(|t| format!(" --target {t}"))
             .unwrap_or_default(),
         start.elapsed().as_secs_f64(),
-        commit(root)
+        tested
     );
     for l in &lines {
         report.push_str(&format!("- {l}\n"));
