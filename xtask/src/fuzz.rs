@@ -93,7 +93,7 @@ pub fn run(root: &Path, args: &FuzzArgs) -> Result<()> {
         args.jobs
     );
     // The commit the run tests, taken before it starts (the tree may change while it runs).
-    let tested = commit(root);
+    let tested = crate::git_commit(root);
     let start = Instant::now();
     let mut child = cmd.spawn().context("cannot run cargo test")?;
     let stderr = child.stderr.take().expect("stderr is piped");
@@ -132,22 +132,6 @@ pub fn run(root: &Path, args: &FuzzArgs) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// The checked-out commit, `+dirty` when the tree has changes.
-fn commit(root: &Path) -> String {
-    let git = |args: &[&str]| {
-        Command::new("git")
-            .current_dir(root)
-            .args(args)
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-    };
-    let head = git(&["rev-parse", "--short", "HEAD"]).unwrap_or_else(|| "unknown".into());
-    let dirty = git(&["status", "--porcelain"]).is_some_and(|s| !s.is_empty());
-    format!("{head}{}", if dirty { "+dirty" } else { "" })
 }
 
 #[cfg(test)]
