@@ -337,3 +337,43 @@ fn fuzz_word2vec_bin() {
         run: word2vec,
     });
 }
+
+// ---- feature stores ------------------------------------------------------------------------
+
+/// Opens the store and reads every tensor, as Phase II and the index do.
+fn feature_store(_: &[u8], path: &Path) -> Result<(), String> {
+    let store = seje::data::feature_store::FeatureStore::open(path).map_err(|e| e.to_string())?;
+    let names: Vec<String> = store.tensors().keys().cloned().collect();
+    for name in names {
+        drop(store.tensor(&name).map_err(|e| e.to_string())?);
+    }
+    Ok(())
+}
+
+#[test]
+fn fuzz_feature_store() {
+    fuzz::fuzz("fuzz_feature_store", || {
+        let ids: Vec<String> = (0..3).map(|i| format!("r{i}")).collect();
+        let mut w = seje::data::feature_store::FeatureWriter::new(ids, &"0".repeat(64)).unwrap();
+        w.metadata("producer", "fuzz seed").unwrap();
+        w.add_f32("x", &[3, 4], &[0.5; 12]).unwrap();
+        w.add_f32("y", &[3, 2, 2], &[1.0; 12]).unwrap();
+        Target {
+            name: "feature_store",
+            seeds: vec![w.to_bytes(), read("fixtures/golden/eval/tiny.safetensors")],
+            dictionary: [
+                &b"\"data_offsets\":[0,18446744073709551615]"[..],
+                b"\"shape\":[4611686018427387904,4]",
+                b"\"shape\":[-1]",
+                b"\"dtype\":\"F64\"",
+                b"\"__metadata__\":{}",
+                b"\xff\xff\xff\xff\xff\xff\xff\x7f",
+            ]
+            .iter()
+            .map(|b| b.to_vec())
+            .collect(),
+            structured: None,
+            run: feature_store,
+        }
+    });
+}

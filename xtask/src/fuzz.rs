@@ -23,6 +23,7 @@ pub const TARGETS: &[&str] = &[
     "t7",
     "npy",
     "word2vec_bin",
+    "feature_store",
 ];
 
 /// Arguments of `cargo xtask fuzz`.
