@@ -377,3 +377,88 @@ fn fuzz_feature_store() {
         }
     });
 }
+
+// ---- Recipe1M's JSON layers ----------------------------------------------------------------
+
+/// Writes `bytes` as `name` in a folder next to the worker's input file: the layer readers take a
+/// dataset root.
+fn as_layer(bytes: &[u8], path: &Path, name: &str) -> PathBuf {
+    let root = path.with_extension("root");
+    std::fs::create_dir_all(&root).expect("the root folder");
+    std::fs::write(root.join(name), bytes).expect("the layer file");
+    root
+}
+
+/// The first `n` records of a committed layer file, as a JSON array.
+fn first_records(rel: &str, n: usize) -> Vec<u8> {
+    let all: Vec<serde_json::Value> = serde_json::from_slice(&read(rel)).expect("a JSON array");
+    serde_json::to_vec(&all[..n.min(all.len())]).expect("serialises")
+}
+
+fn json_tokens() -> Vec<Vec<u8>> {
+    [
+        &b"{"[..],
+        b"}",
+        b"[",
+        b"]",
+        b",",
+        b":",
+        b"\"",
+        b"\\u0000",
+        b"\\ud800",
+        b"null",
+        b"1e999999",
+        b"-0",
+        b"[[[[[[[[[[[[[[[[",
+        b"\"id\":",
+        b"\"images\":[]",
+        b"\"ingredients\":[{\"text\":\"\"}]",
+        b"\"instructions\":[]",
+        b"\"partition\":\"train\"",
+    ]
+    .iter()
+    .map(|b| b.to_vec())
+    .collect()
+}
+
+fn layer1(bytes: &[u8], path: &Path) -> Result<(), String> {
+    let root = as_layer(bytes, path, "layer1.json");
+    seje::data::recipe1m::read_layer1(&root, |_| Ok(()))
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+fn layer2(bytes: &[u8], path: &Path) -> Result<(), String> {
+    let root = as_layer(bytes, path, "layer2.json");
+    seje::data::recipe1m::read_layer2(&root, |_| Ok(()))
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+#[test]
+fn fuzz_recipe1m_layer1() {
+    fuzz::fuzz("fuzz_recipe1m_layer1", || Target {
+        name: "recipe1m_layer1",
+        seeds: vec![
+            first_records("fixtures/recipe1m-mini/layer1.json", 3),
+            read("fixtures/recipe1m-mini/layer1.json"),
+        ],
+        dictionary: json_tokens(),
+        structured: None,
+        run: layer1,
+    });
+}
+
+#[test]
+fn fuzz_recipe1m_layer2() {
+    fuzz::fuzz("fuzz_recipe1m_layer2", || Target {
+        name: "recipe1m_layer2",
+        seeds: vec![
+            first_records("fixtures/recipe1m-mini/layer2.json", 3),
+            read("fixtures/recipe1m-mini/layer2.json"),
+        ],
+        dictionary: json_tokens(),
+        structured: None,
+        run: layer2,
+    });
+}

@@ -24,6 +24,8 @@ pub const TARGETS: &[&str] = &[
     "npy",
     "word2vec_bin",
     "feature_store",
+    "recipe1m_layer1",
+    "recipe1m_layer2",
 ];
 
 /// Arguments of `cargo xtask fuzz`.
