@@ -209,8 +209,7 @@ pub fn fuzz(test_name: &str, target: impl FnOnce() -> Target) {
     let mut cmd = std::process::Command::new(std::env::current_exe().expect("the test binary"));
     cmd.args([test_name, "--exact", "--nocapture", "--test-threads", "1"])
         .env("SEJE_FUZZ_WORKER", "1")
-        .env("SEJE_FUZZ_CRASH", &crash)
-        .env("SEJE_FUZZ_SCRATCH", scratch.path());
+        .env("SEJE_FUZZ_CRASH", &crash);
     let budget = env_u64("SEJE_FUZZ_SECONDS").map_or(Duration::from_secs(600), |s| {
         Duration::from_secs(s) + PER_INPUT * 2 + Duration::from_secs(60)
     });
@@ -256,19 +255,18 @@ pub fn fuzz(test_name: &str, target: impl FnOnce() -> Target) {
     );
 }
 
-/// Executes one input: the crash file first, then the reader under the time watch.
+/// Executes one input: written to the crash file, which is also the file the reader is given,
+/// then the reader under the time watch.
 fn execute(
     target: &Target,
     input: &[u8],
     crash: &Path,
-    file: &Path,
     started: &AtomicU64,
     base: Instant,
 ) -> Result<bool, String> {
     std::fs::write(crash, input).expect("the crash file is written");
-    std::fs::write(file, input).expect("the input file is written");
     started.store(base.elapsed().as_nanos() as u64 + 1, Ordering::SeqCst);
-    let result = std::panic::catch_unwind(AssertUnwindSafe(|| (target.run)(input, file)));
+    let result = std::panic::catch_unwind(AssertUnwindSafe(|| (target.run)(input, crash)));
     started.store(0, Ordering::SeqCst);
     // Only an input that never finished stays in the crash file.
     std::fs::remove_file(crash).expect("the crash file is removed");
@@ -288,8 +286,6 @@ fn execute(
 
 fn worker(target: Target) {
     let crash = PathBuf::from(std::env::var_os("SEJE_FUZZ_CRASH").expect("SEJE_FUZZ_CRASH"));
-    let scratch = PathBuf::from(std::env::var_os("SEJE_FUZZ_SCRATCH").expect("SEJE_FUZZ_SCRATCH"));
-    let file = scratch.join(format!("input-{}", target.name));
     let base = Instant::now();
     let started = Arc::new(AtomicU64::new(0));
     {
@@ -324,7 +320,7 @@ fn worker(target: Target) {
     // 1. Every input that ever failed.
     let replays = saved(target.name);
     for (path, input) in &replays {
-        if let Err(why) = execute(&target, input, &crash, &file, &started, base) {
+        if let Err(why) = execute(&target, input, &crash, &started, base) {
             panic!("fuzz replay of {} panics: {why}", path.display());
         }
     }
@@ -334,7 +330,7 @@ fn worker(target: Target) {
     let mut accepted = 0u64;
     for seed in &target.seeds {
         executions += 1;
-        match execute(&target, seed, &crash, &file, &started, base) {
+        match execute(&target, seed, &crash, &started, base) {
             Ok(ok) => accepted += u64::from(ok),
             Err(why) => fail(seed, why),
         }
@@ -363,7 +359,7 @@ fn worker(target: Target) {
             }
         }
         executions += 1;
-        match execute(&target, &input, &crash, &file, &started, base) {
+        match execute(&target, &input, &crash, &started, base) {
             Ok(true) => {
                 accepted += 1;
                 // An accepted mutant reaches deeper into the format: keep a bounded number.
