@@ -8,6 +8,7 @@
 //! needed them.
 
 pub mod adam;
+pub mod adam_kernels;
 pub mod backbone;
 pub mod layers;
 pub mod sgd;

@@ -39,6 +39,7 @@ fn bench_step_reports_throughput_as_json() {
         "backbone",
         "precision",
         "cudnn_benchmark",
+        "adam",
         "batch",
         "crop",
         "warmup",
@@ -54,6 +55,7 @@ fn bench_step_reports_throughput_as_json() {
     assert_eq!(v["implementation"], "seje");
     assert_eq!(v["device"], "cpu");
     assert_eq!(v["precision"], "f32");
+    assert_eq!(v["adam"], "single", "optim.adam's default");
     assert_eq!(v["batch"], 16, "fixture-mini's optim.batch_size");
     assert_eq!(v["iterations"], 1);
     assert!(

@@ -157,7 +157,7 @@ fn loss_decreases_on_a_fixed_batch_with_adam() {
             )
             .unwrap();
         loss.backward();
-        opt.step();
+        opt.step().unwrap();
         f64::try_from(&loss).unwrap()
     };
     let first = step_loss(&mut opt);

@@ -37,6 +37,7 @@ fn trainer(seed: u64) -> Trainer {
         &model,
         &ObjectiveConfig::paper(),
         1e-3,
+        seje::nn::adam::AdamKernel::Single,
         Device::Cpu,
         seed as u32,
     )

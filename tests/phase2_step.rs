@@ -70,6 +70,7 @@ fn trainer(seed: u64) -> Trainer {
         &tiny(),
         &ObjectiveConfig::paper(),
         1e-3,
+        seje::nn::adam::AdamKernel::Single,
         Device::Cpu,
         seed as u32,
     )

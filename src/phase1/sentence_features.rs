@@ -548,7 +548,7 @@ fn train_model(
                 });
             }
             loss.backward();
-            adam.step();
+            adam.step()?;
             total += value;
             progress(
                 Stage::Train {

@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::data::splits::{RuleName, SplitRule};
 use crate::error::{Error, Result};
+use crate::nn::adam::AdamKernel;
 use crate::nn::backbone::BackboneConfig;
 use crate::phase2::model::ModelConfig;
 use crate::phase2::objective::ObjectiveConfig;
@@ -169,6 +170,12 @@ pub struct OptimSection {
     pub lr_stage2: f64,
     /// Pairs per batch.
     pub batch_size: usize,
+    /// The implementation of Adam's update: `single` (PyTorch's single-tensor path, the default
+    /// and the only one in the authors' PyTorch 1.x), `foreach` or `fused` (libtorch's kernels,
+    /// the same update to rounding; spec/phase2-adam.md). Left out when `single`, so the
+    /// configurations (and digests) of runs made before the choice existed are unchanged.
+    #[serde(default, skip_serializing_if = "AdamKernel::is_single")]
+    pub adam: AdamKernel,
 }
 
 /// `[schedule]`

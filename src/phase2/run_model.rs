@@ -99,6 +99,7 @@ pub fn new_trainer(cfg: &TrainConfig, device: Device) -> Result<Trainer> {
         &cfg.model.model_config()?,
         &cfg.objective,
         cfg.optim.lr,
+        cfg.optim.adam,
         device,
         seed,
     )

@@ -16,7 +16,7 @@ use tch::{nn, Kind, Tensor};
 
 use crate::cpython_random::CpythonRandom;
 use crate::error::{Error, Result};
-use crate::nn::adam::{Adam, AdamConfig};
+use crate::nn::adam::{Adam, AdamConfig, AdamKernel};
 use crate::phase2::category_alignment::category_alignment;
 use crate::phase2::discriminator::{
     alignment_loss, discriminator_loss, Discriminator, DiscriminatorConfig,
@@ -150,11 +150,12 @@ pub struct Trainer {
 
 impl Trainer {
     /// Builds the model (and discriminator) on `device` with fresh weights; the α stream starts
-    /// at `seed`.
+    /// at `seed`; both optimisers update with `adam` (PyTorch's single-tensor Adam by default).
     pub fn new(
         model_cfg: &ModelConfig,
         objective: &ObjectiveConfig,
         lr: f64,
+        adam: AdamKernel,
         device: tch::Device,
         seed: u32,
     ) -> Result<Self> {
@@ -168,7 +169,7 @@ impl Trainer {
                 ..*model_cfg
             },
         );
-        let opt = Adam::new(&vs, AdamConfig::pytorch(lr));
+        let opt = Adam::new(&vs, AdamConfig::pytorch(lr).with_kernel(adam));
         let (disc, opt_d) = if objective.uses_discriminator() {
             let dvs = nn::VarStore::new(device);
             let cfg = DiscriminatorConfig {
@@ -180,9 +181,8 @@ impl Trainer {
             let opt_d = Adam::new(
                 &dvs,
                 AdamConfig {
-                    lr,
                     betas: [0.5, 0.999],
-                    eps: 1e-8,
+                    ..AdamConfig::pytorch(lr).with_kernel(adam)
                 },
             );
             (Some((dvs, d)), Some(opt_d))
@@ -238,7 +238,7 @@ impl Trainer {
             let v = finite("L_D", &dl.loss)?;
             opt_d.zero_grad();
             dl.loss.backward();
-            opt_d.step();
+            opt_d.step()?;
             l_d = Some(v);
             gp = Some(f64::try_from(&dl.gradient_penalty)?);
             drawn = Some(alpha);
@@ -302,7 +302,7 @@ impl Trainer {
         let total_value = finite("L", &total)?;
         self.opt.zero_grad();
         total.backward();
-        self.opt.step();
+        self.opt.step()?;
         Ok(StepOutcome {
             losses: StepLosses {
                 total: total_value,

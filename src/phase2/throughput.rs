@@ -49,6 +49,8 @@ pub struct StepBenchReport {
     pub precision: String,
     /// Whether cudnn benchmarking was on.
     pub cudnn_benchmark: bool,
+    /// Adam's implementation (`optim.adam`): `single`, `foreach` or `fused`.
+    pub adam: &'static str,
     /// Pairs per batch.
     pub batch: usize,
     /// Image side.
@@ -185,6 +187,7 @@ pub fn bench_step(
             Precision::Bf16 => "bf16".into(),
         },
         cudnn_benchmark: cfg.run.cudnn_benchmark && device.is_cuda(),
+        adam: cfg.optim.adam.name(),
         batch: b,
         crop: cfg.data.crop,
         warmup: opts.warmup,
