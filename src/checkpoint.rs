@@ -12,6 +12,7 @@ pub mod load;
 mod numpy;
 mod pickle;
 mod rebuild;
+pub mod safetensors;
 mod torch_zip;
 
 use std::fs::File;
@@ -383,6 +384,13 @@ pub fn state_dict_of(
             })?
         }
     };
+    // Tensors come back contiguous. A view that is not (a transposed matrix, a broadcast) is
+    // copied out, which costs memory the file need not hold: a stride-0 view of one float can
+    // claim 10^6 × 10^6 elements. The copies together may take at most as many bytes as the file.
+    let file_len = std::fs::metadata(path)
+        .map_err(|e| Error::io(path, e))?
+        .len();
+    let mut copied: u64 = 0;
     let mut out = Vec::with_capacity(dict.entries.len());
     for (k, v) in &dict.entries {
         let Value::Str(name) = k else {
@@ -397,6 +405,27 @@ pub fn state_dict_of(
                 format!("a {}", v.type_name()),
             ));
         };
+        if !t.is_contiguous() {
+            let bytes = t
+                .size()
+                .iter()
+                .try_fold(t.kind().elt_size_in_bytes() as u64, |acc, &n| {
+                    u64::try_from(n).ok().and_then(|n| acc.checked_mul(n))
+                });
+            copied = bytes
+                .and_then(|b| copied.checked_add(b))
+                .unwrap_or(u64::MAX);
+            if copied > file_len {
+                return Err(unexpected(
+                    format!("views that fit in the file's {file_len} bytes once made contiguous"),
+                    format!(
+                        "`{name}`, a view of shape {:?} and stride {:?} (a broadcast?), past that",
+                        t.size(),
+                        t.stride()
+                    ),
+                ));
+            }
+        }
         out.push((name.clone(), t.f_contiguous()?));
     }
     tracing::debug!(file = %path.display(), tensors = out.len(), "state dict read");

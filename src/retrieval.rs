@@ -235,7 +235,8 @@ impl Retriever {
         let photo = self.photo.as_ref().expect("loaded");
         let (class, f_cat) = photo.category(&img, path)?;
         let mut unused = rand::rngs::mock::StepRng::new(0, 0); // evaluation draws nothing
-        let (pixels, _) = transforms::transform(&img, &self.transform, Mode::Eval, &mut unused)?;
+        let (pixels, _) = transforms::transform(&img, &self.transform, Mode::Eval, &mut unused)
+            .map_err(transforms::naming(path.display()))?;
         let feature_ms = ms(t);
         let t = Instant::now();
         let device = self.model.device;

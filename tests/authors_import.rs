@@ -422,3 +422,26 @@ fn a_pickle_that_would_run_code_is_refused_without_running_it() {
         );
     }
 }
+
+#[test]
+fn arrays_sharing_one_memoised_string_are_refused_within_the_file_size() {
+    // fixtures/golden/authors_release/hostile.py: 2,000 arrays take their data from one 64 KiB
+    // string; unpacked one by one they would hold 1.3 GB of Python floats (measured before the
+    // allowance existed: 3 s, 1.3 GB peak, from this 318 KB file).
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut files = inputs("p2");
+    files[0] = fixtures().join("bad/term_shared_bytes.pkl");
+    let started = std::time::Instant::now();
+    let err = convert_err(&files, dir.path());
+    assert!(
+        err.contains("term_shared_bytes.pkl: not a readable pickle of the authors' kind")
+            && err.contains("more than the file holds")
+            && err.contains("memo references"),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+}

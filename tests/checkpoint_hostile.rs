@@ -334,3 +334,49 @@ fn a_string_list_pickle_that_reuses_one_string_is_refused() {
         &["through a string used many times"],
     );
 }
+
+#[test]
+fn a_broadcast_view_cannot_size_a_model() {
+    let _serial = fixtures::serial();
+    let weights = fixtures::repo().join("fixtures/golden/checkpoint/broadcast_fc.pt");
+    let image = fixtures::food101_mini().join("images/apple_pie/1118651.jpg");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_seje"));
+    cmd.env("SEJE_LOG", "warn")
+        .args(["classify", "--arch", "tiny", "--weights"])
+        .arg(&weights)
+        .arg(&image);
+    let run = watchdog::run(cmd, Duration::from_secs(20), 2048);
+    assert_eq!(run.killed, None, "the watchdog had to stop it: {run:?}");
+    assert_eq!(run.code, Some(1), "refused with an error: {run:?}");
+    assert!(
+        run.stderr.contains("broadcast_fc.pt")
+            && run
+                .stderr
+                .contains("views that fit in the file's 1676 bytes once made contiguous")
+            && run
+                .stderr
+                .contains("`fc.weight`, a view of shape [1000000, 1000000] and stride [0, 0]"),
+        "the error names the file, the tensor, its shape and stride: {}",
+        run.stderr
+    );
+    assert!(run.wall < Duration::from_secs(2), "took {:?}", run.wall);
+    assert!(run.peak_mib < 300.0, "peak {:.0} MiB", run.peak_mib);
+}
+
+#[test]
+fn a_safetensors_header_whose_offsets_overflow_is_refused_without_a_panic() {
+    // One U8 tensor ending at 2^64 - 1: tch's reader adds that to the header size unchecked.
+    let header = br#"{"x":{"dtype":"U8","shape":[18446744073709551615],"data_offsets":[0,18446744073709551615]}}"#;
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(header);
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "overflow.safetensors", &bytes);
+    let started = Instant::now();
+    let result = seje::checkpoint::safetensors::read_safetensors(&path);
+    refused(
+        &path,
+        result,
+        started,
+        &["data_offsets [0, 18446744073709551615]"],
+    );
+}

@@ -462,3 +462,147 @@ fn fuzz_recipe1m_layer2() {
         run: layer2,
     });
 }
+
+fn det_ingrs(bytes: &[u8], path: &Path) -> Result<(), String> {
+    let root = as_layer(bytes, path, "det_ingrs.json");
+    seje::data::recipe1m::read_det_ingrs(&root, |_| Ok(()))
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+#[test]
+fn fuzz_det_ingrs() {
+    fuzz::fuzz("fuzz_det_ingrs", || {
+        let mut dictionary = json_tokens();
+        dictionary.extend(
+            [
+                &b"\"valid\":[true,false]"[..],
+                b"\"valid\":[]",
+                b"true",
+                b"false",
+            ]
+            .iter()
+            .map(|b| b.to_vec()),
+        );
+        Target {
+            name: "det_ingrs",
+            seeds: vec![
+                first_records("fixtures/recipe1m-mini/det_ingrs.json", 3),
+                read("fixtures/recipe1m-mini/det_ingrs.json"),
+            ],
+            dictionary,
+            structured: None,
+            run: det_ingrs,
+        }
+    });
+}
+
+// ---- embeddings files of `seje eval` ---------------------------------------------------------
+
+fn eval_embeddings(_: &[u8], path: &Path) -> Result<(), String> {
+    seje::eval::embeddings::Embeddings::read_safetensors(path)
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+#[test]
+fn fuzz_eval_embeddings() {
+    fuzz::fuzz("fuzz_eval_embeddings", || Target {
+        name: "eval_embeddings",
+        seeds: files("fixtures/golden/eval", ".safetensors", b""),
+        dictionary: [
+            &b"\"data_offsets\":[0,18446744073709551615]"[..],
+            b"\"shape\":[4611686018427387904,4]",
+            b"\"shape\":[2305843009213693952,2]",
+            b"\"shape\":[-1,3]",
+            b"\"dtype\":\"F64\"",
+            b"\"ids\":\"[\\\"a\\\"]\"",
+            b"\"__metadata__\":{}",
+            b"\xff\xff\xff\xff\xff\xff\xff\xff",
+            b"\xff\xff\xff\xff\xff\xff\xff\x7f",
+        ]
+        .iter()
+        .map(|b| b.to_vec())
+        .collect(),
+        structured: None,
+        run: eval_embeddings,
+    });
+}
+
+// ---- images ---------------------------------------------------------------------------------
+
+/// Decodes the bytes and runs the paper's evaluation transform, as `seje classify` does.
+fn image(bytes: &[u8], _: &Path) -> Result<(), String> {
+    let img = seje::data::images::decode_bytes(bytes.to_vec())?;
+    let mut rng = rand::rngs::mock::StepRng::new(0, 1);
+    seje::data::transforms::geometry(
+        &img,
+        &seje::data::transforms::TransformConfig::paper(),
+        seje::data::transforms::Mode::Eval,
+        &mut rng,
+    )
+    .map(drop)
+    .map_err(|e| e.to_string())
+}
+
+#[test]
+fn fuzz_image() {
+    fuzz::fuzz("fuzz_image", || {
+        let seeds = vec![
+            read("fixtures/recipe1m-mini/images/test/6/7/0/9/6709e31741.jpg"),
+            read("fixtures/golden/images/portrait_upscale.in.png"),
+            read("fixtures/golden/images/square_same.in.png"),
+        ];
+        Target {
+            name: "image",
+            seeds,
+            dictionary: [
+                &b"IHDR\x00\x01\x86\xa0\x00\x01\x86\xa0"[..],
+                b"IHDR\x00\x00\x00\x01\x00\x00\x40\x00",
+                b"\xff\xc0\x00\x11\x08\xff\xff\xff\xff",
+                b"\xff\xc2",
+                b"\xff\xd9",
+                b"IDAT",
+                b"IEND",
+            ]
+            .iter()
+            .map(|b| b.to_vec())
+            .collect(),
+            structured: None,
+            run: image,
+        }
+    });
+}
+
+// ---- .safetensors through tch ---------------------------------------------------------------
+
+fn safetensors(_: &[u8], path: &Path) -> Result<(), String> {
+    seje::checkpoint::safetensors::read_safetensors(path)
+        .map(drop)
+        .map_err(|e| e.to_string())
+}
+
+#[test]
+fn fuzz_safetensors() {
+    fuzz::fuzz("fuzz_safetensors", || Target {
+        name: "safetensors",
+        seeds: vec![
+            read("fixtures/golden/eval/tiny.safetensors"),
+            read("fixtures/golden/bert/tiny/model.safetensors"),
+        ],
+        dictionary: [
+            &b"\"data_offsets\":[0,18446744073709551615]"[..],
+            b"\"shape\":[18446744073709551615]",
+            b"\"shape\":[4611686018427387904,4]",
+            b"\"dtype\":\"U8\"",
+            b"\"dtype\":\"BF16\"",
+            b"\"dtype\":\"X9\"",
+            b"\xff\xff\xff\xff\xff\xff\xff\xff",
+        ]
+        .iter()
+        .map(|b| b.to_vec())
+        .collect(),
+        structured: None,
+        run: safetensors,
+    });
+}

@@ -436,3 +436,41 @@ fn the_command_rates_with_bert() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn a_config_describing_more_parameters_than_the_weights_hold_is_refused_before_building() {
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["model.safetensors", "vocab.txt", "tokenizer_config.json"] {
+        std::fs::copy(tiny().join(f), dir.path().join(f)).unwrap();
+    }
+    let text = std::fs::read_to_string(tiny().join("config.json")).unwrap();
+    let mut cfg: Value = serde_json::from_str(&text).unwrap();
+    // 10^9 words of the tiny width: gigabytes of embeddings the 100 KB weights cannot fill.
+    cfg["vocab_size"] = Value::from(1_000_000_000i64);
+    std::fs::write(
+        dir.path().join("config.json"),
+        serde_json::to_string(&cfg).unwrap(),
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let err = seje::phase1::bert::load_model(dir.path(), Device::Cpu)
+        .map(drop)
+        .expect_err("refused");
+    let text = err.to_string();
+    assert!(
+        text.contains("model.safetensors: expected at least the")
+            && text.contains("parameters")
+            && text.contains("config.json describes"),
+        "{text}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(2));
+    // The tiny model's own config counts exactly what its weights hold without the pooler.
+    let tiny_cfg = seje::phase1::bert::BertConfig::from_file(&tiny().join("config.json")).unwrap();
+    let held: i64 = Tensor::read_safetensors(tiny().join("model.safetensors"))
+        .unwrap()
+        .iter()
+        .filter(|(n, _)| !n.contains("pooler") && !n.contains("position_ids"))
+        .map(|(_, t)| t.numel() as i64)
+        .sum();
+    assert_eq!(tiny_cfg.parameter_count(), Some(held as u64));
+}

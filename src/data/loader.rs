@@ -21,7 +21,7 @@ use tch::Tensor;
 
 use super::images::{self, ImagePolicy};
 use super::pairs::{Pair, MAX_IMAGES};
-use super::transforms::{geometry, normalize_into, sample_rng, Mode, TransformConfig};
+use super::transforms::{geometry, naming, normalize_into, sample_rng, Mode, TransformConfig};
 use crate::{Error, Result};
 
 /// Loader settings.
@@ -219,7 +219,12 @@ impl Shared {
                     }
                     other => other,
                 }
-                .and_then(|img| geometry(&img, &cfg.transform, cfg.mode, &mut rng));
+                .and_then(|img| {
+                    geometry(&img, &cfg.transform, cfg.mode, &mut rng).map_err(naming(format!(
+                        "{} of recipe {}",
+                        pair.images[k], pair.recipe_id
+                    )))
+                });
             match loaded {
                 Ok((img, _)) => {
                     let at = raw.pixels.len();

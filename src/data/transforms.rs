@@ -63,7 +63,8 @@ impl TransformConfig {
         }
     }
 
-    /// Refuses sizes the transforms cannot honour (a crop larger than the resized side, zeros).
+    /// Refuses sizes the transforms cannot honour (a crop larger than the resized side, zeros)
+    /// and sizes over [`MAX_TRANSFORM_SIDE`].
     pub fn validate(&self) -> Result<()> {
         if self.crop == 0 || self.resize == 0 || self.crop > self.resize {
             return Err(Error::Invalid {
@@ -74,9 +75,39 @@ impl TransformConfig {
                 ),
             });
         }
+        if self.resize > MAX_TRANSFORM_SIDE {
+            return Err(Error::Invalid {
+                what: "transform sizes".into(),
+                problem: format!(
+                    "resize {} is over the limit of {MAX_TRANSFORM_SIDE} pixels",
+                    self.resize
+                ),
+            });
+        }
         Ok(())
     }
 }
+
+/// Names the image in an error of the transforms, whose own errors say only "image": callers
+/// map with `naming(file)` so that a refusal says which file it was.
+pub fn naming(file: impl std::fmt::Display) -> impl FnOnce(Error) -> Error {
+    move |e| match e {
+        Error::Invalid { what, problem } if what == "image" => Error::Invalid {
+            what: format!("image {file}"),
+            problem,
+        },
+        other => other,
+    }
+}
+
+/// The largest resize side a configuration may ask for (the paper's is 256).
+pub const MAX_TRANSFORM_SIDE: u32 = 4096;
+
+/// The most pixels a resized image may have: torchvision's `Resize` keeps the aspect ratio, so a
+/// 1 × 100,000 strip resized to 256 would be 256 × 25,600,000 (19.7 GB); such an image is refused
+/// before anything is allocated (spec/data-images.md, Limits). 64 Mi pixels is a 16:1 strip at
+/// the largest resize side allowed.
+pub const MAX_RESIZED_PIXELS: u64 = 64 << 20;
 
 /// torchvision's `Resize(size)` output for a `w × h` image: the shorter side becomes `size`, the
 /// longer `int(size * long / short)` (truncated, computed in double precision as Python does).
@@ -150,6 +181,15 @@ pub fn geometry(
         });
     }
     let (rw, rh) = resized_size(w, h, cfg.resize);
+    if u64::from(rw) * u64::from(rh) > MAX_RESIZED_PIXELS {
+        return Err(Error::Invalid {
+            what: "image".into(),
+            problem: format!(
+                "{w}x{h} resized to {} would be {rw}x{rh}, over the limit of {MAX_RESIZED_PIXELS} pixels",
+                cfg.resize
+            ),
+        });
+    }
     let resized = if (rw, rh) == (w, h) {
         img.clone()
     } else {

@@ -116,11 +116,18 @@ impl Embeddings {
             .get(..8)
             .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")) as usize)
             .ok_or_else(|| bad("shorter than the 8-byte safetensors header length".into()))?;
-        let header: Value = bytes
-            .get(8..8 + len)
-            .and_then(|h| serde_json::from_slice(h).ok())
-            .ok_or_else(|| bad(format!("header of {len} bytes is not valid JSON")))?;
-        let data = &bytes[8 + len..];
+        let end = 8usize
+            .checked_add(len)
+            .filter(|&end| end <= bytes.len())
+            .ok_or_else(|| {
+                bad(format!(
+                    "declares a header of {len} bytes, but the file holds {} after the length",
+                    bytes.len() - 8
+                ))
+            })?;
+        let header: Value = serde_json::from_slice(&bytes[8..end])
+            .map_err(|e| bad(format!("header of {len} bytes is not valid JSON: {e}")))?;
+        let data = &bytes[end..];
         let matrix = |name: &str| -> Result<(usize, usize, Vec<f32>)> {
             let t = header
                 .get(name)
@@ -141,7 +148,8 @@ impl Embeddings {
             let [s, e] = off[..] else {
                 return Err(bad(format!("tensor `{name}` has no data_offsets")));
             };
-            if e < s || e > data.len() || e - s != r * c * 4 {
+            let size = r.checked_mul(c).and_then(|n| n.checked_mul(4));
+            if e < s || e > data.len() || Some(e - s) != size {
                 return Err(bad(format!(
                     "tensor `{name}`: data_offsets [{s}, {e}] do not hold a [{r}, {c}] F32 matrix in {} data bytes",
                     data.len()

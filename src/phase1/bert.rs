@@ -119,6 +119,29 @@ impl BertConfig {
         Ok(cfg)
     }
 
+    /// The parameters of the encoder this configuration describes, without the pooler:
+    /// embeddings (word, position, token type, LayerNorm), then per layer the four attention
+    /// projections, two LayerNorms and the feed-forward pair; `None` past `u64`.
+    pub fn parameter_count(&self) -> Option<u64> {
+        let v = |x: i64| u64::try_from(x).ok();
+        let (h, i) = (v(self.hidden_size)?, v(self.intermediate_size)?);
+        let embeddings = v(self.vocab_size)?
+            .checked_add(v(self.max_position_embeddings)?)?
+            .checked_add(v(self.type_vocab_size)?)?
+            .checked_mul(h)?
+            .checked_add(h.checked_mul(2)?)?;
+        let attention = h.checked_mul(h)?.checked_add(h)?.checked_mul(4)?;
+        let feed_forward = h
+            .checked_mul(i)?
+            .checked_mul(2)?
+            .checked_add(i)?
+            .checked_add(h)?;
+        let layer = attention
+            .checked_add(feed_forward)?
+            .checked_add(h.checked_mul(4)?)?;
+        embeddings.checked_add(layer.checked_mul(v(self.num_hidden_layers)?)?)
+    }
+
     fn check(&self) -> std::result::Result<(), String> {
         if let Some(t) = self.model_type.as_deref() {
             if t != "bert" {
@@ -451,14 +474,26 @@ pub fn load_model(dir: &Path, device: Device) -> Result<(nn::VarStore, BertModel
     let config = BertConfig::from_file(&dir.join(CONFIG_FILE))?;
     let file = weights_file(dir)?;
     let tensors = if file.extension().is_some_and(|e| e == "safetensors") {
-        Tensor::read_safetensors(&file).map_err(|e| Error::Checkpoint {
-            file: file.clone(),
-            expected: "a safetensors file".into(),
-            found: e.to_string(),
-        })?
+        checkpoint::safetensors::read_safetensors(&file)?
     } else {
         checkpoint::read_state_dict(&file, None)?
     };
+    // The model is built from config.json before the weights are checked against it: a config
+    // that describes more parameters than the weights file holds is refused first, so a hostile
+    // config cannot make the build allocate without bound (spec/phase1-bert.md, Limits).
+    let held: u64 = tensors.iter().map(|(_, t)| t.numel() as u64).sum();
+    let wanted = config.parameter_count();
+    if wanted.is_none_or(|w| w > held) {
+        return Err(Error::Checkpoint {
+            file: file.clone(),
+            expected: format!(
+                "at least the {} parameters {} describes",
+                wanted.map_or_else(|| "more than 2^64".to_string(), |w| w.to_string()),
+                dir.join(CONFIG_FILE).display()
+            ),
+            found: format!("{held} values in {} tensors", tensors.len()),
+        });
+    }
     let pooler = tensors
         .iter()
         .any(|(n, _)| hf_name(n).is_some_and(|n| n.starts_with("pooler.")));

@@ -48,19 +48,20 @@ impl Categoriser {
         transform: TransformConfig,
     ) -> Result<Self> {
         let tensors = if weights.extension().is_some_and(|e| e == "safetensors") {
-            Tensor::read_safetensors(weights)?
+            checkpoint::safetensors::read_safetensors(weights)?
         } else {
             checkpoint::read_state_dict(weights, None)?
         };
-        let classes = tensors
+        let fc = tensors
             .iter()
             .find(|(n, _)| n == "fc.weight")
-            .map(|(_, t)| t.size()[0])
+            .map(|(_, t)| t)
             .ok_or_else(|| Error::Checkpoint {
                 file: weights.to_path_buf(),
                 expected: "a classifier with an `fc.weight` entry".into(),
                 found: "no `fc.weight`".into(),
             })?;
+        let classes = fc.size().first().copied().unwrap_or(0);
         let cfg = BackboneConfig::by_name(arch)?.with_classes(Some(classes));
         let vs = nn::VarStore::new(tch::Device::Cpu);
         let model = Backbone::new(vs.root(), &cfg);
@@ -106,7 +107,10 @@ impl Categoriser {
 
     /// Top-`k` prediction for one decoded image; `path` only labels the result.
     pub fn predict(&self, img: &RgbImage, path: &Path, k: usize) -> Result<Prediction> {
-        let x = self.preprocess(img)?.unsqueeze(0); // [1, 3, crop, crop]
+        let x = self
+            .preprocess(img)
+            .map_err(transforms::naming(path.display()))?
+            .unsqueeze(0); // [1, 3, crop, crop]
         let logits = tch::no_grad(|| self.model.logits(&x, false))?.squeeze_dim(0); // [C]
         let probs = logits.to_kind(Kind::Double).softmax(0, Kind::Double);
         let k = k.min(self.labels.len()) as i64;

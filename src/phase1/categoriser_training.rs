@@ -253,7 +253,10 @@ fn batch(
                 problem,
             })?;
             let mut rng = sample_rng(seed, epoch, i as u64);
-            Ok(transforms::transform(&img, cfg, mode, &mut rng)?.0)
+            let named = transforms::naming(format!("{}/{rel}", root.display()));
+            Ok(transforms::transform(&img, cfg, mode, &mut rng)
+                .map_err(named)?
+                .0)
         })
         .collect::<Result<_>>()?;
     let c = i64::from(cfg.crop);
@@ -311,7 +314,7 @@ fn evaluate(
 /// `fc.*` and `num_batches_tracked` skipped) into `vs`, whose model is `arch` with a new `fc`.
 fn load_init(vs: &nn::VarStore, arch: &BackboneConfig, init: &Path) -> Result<()> {
     let tensors = if init.extension().is_some_and(|e| e == "safetensors") {
-        Tensor::read_safetensors(init)?
+        checkpoint::safetensors::read_safetensors(init)?
     } else {
         checkpoint::read_state_dict(init, None)?
     };

@@ -158,16 +158,17 @@ pub fn compare_shapes(tensors: &[(String, Tensor)], model: &ModelConfig) -> Shap
 }
 
 fn shape_of(tensors: &[(String, Tensor)], name: &str, file: &Path) -> Result<Vec<i64>> {
-    tensors
+    let shape = tensors
         .iter()
         .find(|(n, _)| n == name)
-        .map(|(_, t)| t.size())
-        .filter(|s| s.len() == 2)
+        .map(|(_, t)| t)
+        .filter(|t| t.size().len() == 2)
         .ok_or_else(|| Error::Checkpoint {
             file: file.to_path_buf(),
             expected: format!("a matrix `{name}` (the authors' trijoint.py names)"),
             found: "none".into(),
-        })
+        })?;
+    Ok(shape.size())
 }
 
 /// Reads the architecture from the tensors' names and shapes: the widths from the embedding

@@ -49,7 +49,7 @@ pub fn loader(cfg: &TrainConfig, pairs: Vec<Pair>, train: bool) -> Result<Loader
 /// the file; the classifier `fc.*` is dropped).
 pub fn load_pretrained_backbone(trainer: &Trainer, cfg: &TrainConfig, file: &Path) -> Result<()> {
     let tensors = if file.extension().is_some_and(|e| e == "safetensors") {
-        tch::Tensor::read_safetensors(file)?
+        checkpoint::safetensors::read_safetensors(file)?
     } else {
         checkpoint::read_state_dict(file, None)?
     };

@@ -214,7 +214,7 @@ pub fn authors_state(trainer: &Trainer, batches: i64) -> Vec<(String, Tensor)> {
 /// present with its shape; `num_batches_tracked` is read past).
 pub fn load_authors_tensors(trainer: &Trainer, file: &Path) -> Result<()> {
     let tensors = if file.extension().is_some_and(|e| e == "safetensors") {
-        Tensor::read_safetensors(file)?
+        checkpoint::safetensors::read_safetensors(file)?
     } else {
         checkpoint::read_state_dict(file, None)?
     };

@@ -297,7 +297,7 @@ impl SentenceEncoder {
             ));
         }
         let weights = ckpt.join("model.safetensors");
-        let tensors = Tensor::read_safetensors(&weights)?;
+        let tensors = crate::checkpoint::safetensors::read_safetensors(&weights)?;
         let output_vocab = tensors
             .iter()
             .find(|(n, _)| n == "output.weight")

@@ -35,6 +35,27 @@ class ImportError_(Exception):
     """A refused input: the message names the file and, where there is one, the recipe."""
 
 
+# Array bytes still allowed while one file is unpickled: the file's size plus 1 MiB. A pickle can
+# hand the same bytes object (memo GET) to any number of arrays, each of which would unpack it
+# anew; honest files give every array its own bytes, so their arrays together hold fewer bytes than
+# the file (spec/untrusted-input.md).
+_ALLOWANCE = {"left": None, "limit": None}
+MAX_NDIM = 32
+
+
+def _spend(raw):
+    left = _ALLOWANCE["left"]
+    if left is None:
+        return
+    left -= len(raw)
+    if left < 0:
+        raise TypeError(
+            "the arrays unpack to more than %d bytes, more than the file holds: the same data "
+            "is shared by many arrays (memo references)" % _ALLOWANCE["limit"]
+        )
+    _ALLOWANCE["left"] = left
+
+
 # --- stand-ins for the whitelisted NumPy globals ------------------------------------------------
 
 
@@ -123,6 +144,9 @@ class StandInArray:
         self._fill(tuple(int(d) for d in shape), dtype, bool(fortran), _as_bytes(raw, "array data"))
 
     def _fill(self, shape, dtype, fortran, raw):
+        if len(shape) > MAX_NDIM:
+            raise TypeError("an array of %d dimensions (at most %d)" % (len(shape), MAX_NDIM))
+        _spend(raw)
         count = 1
         for d in shape:
             count *= d
@@ -161,7 +185,9 @@ class StandInScalar:
         if dtype.kind == "O":
             raise TypeError("object scalars are refused")
         self.dtype = dtype
-        self.value = dtype.unpack(_as_bytes(raw, "scalar data"), 1)[0]
+        raw = _as_bytes(raw, "scalar data")
+        _spend(raw)
+        self.value = dtype.unpack(raw, 1)[0]
 
 
 def _reconstruct(cls, shape, code):
@@ -226,6 +252,8 @@ class WhitelistUnpickler(pickle.Unpickler):
 def load(path):
     if not os.path.isfile(path):
         raise ImportError_("%s: no such file" % path)
+    limit = os.path.getsize(path) + (1 << 20)
+    _ALLOWANCE["left"], _ALLOWANCE["limit"] = limit, limit
     with open(path, "rb") as f:
         try:
             return WhitelistUnpickler(f, path).load()
@@ -233,6 +261,8 @@ def load(path):
             raise
         except Exception as e:  # a truncated or malformed pickle, a refused array
             raise ImportError_("%s: not a readable pickle of the authors' kind: %s" % (path, e)) from None
+        finally:
+            _ALLOWANCE["left"], _ALLOWANCE["limit"] = None, None
 
 
 def sha256_file(path):

@@ -26,6 +26,10 @@ pub const TARGETS: &[&str] = &[
     "feature_store",
     "recipe1m_layer1",
     "recipe1m_layer2",
+    "det_ingrs",
+    "eval_embeddings",
+    "image",
+    "safetensors",
 ];
 
 /// Arguments of `cargo xtask fuzz`.

@@ -1001,3 +1001,110 @@ fn the_manifest_parser_refuses_bad_entries() {
     let err = format!("{:#}", m.select(&["nope".into()]).unwrap_err());
     assert!(err.contains("--only nope"), "{err}");
 }
+
+/// An archive that writes `len` zero bytes as one file: compressed, a few kilobytes.
+fn zeros_tar(len: usize) -> Vec<u8> {
+    let zeros = vec![0u8; len];
+    tar_bytes(&[(tar::EntryType::Regular, "zeros.bin", "", &zeros)])
+}
+
+#[test]
+fn decompression_bombs_stop_at_the_bound_and_leave_nothing() {
+    // 32 MiB of zeros: tar.gz and zip of a few tens of kilobytes, far past 16 × their size + 1 MiB.
+    let len = 32 << 20;
+    let tgz = gzip(&zeros_tar(len));
+    let zeros = vec![0u8; len];
+    let zip = zip_bytes(&[ZipItem::File("zeros.bin", &zeros)]);
+    for (bytes, kind) in [(tgz, ArchiveKind::TarGz), (zip, ArchiveKind::Zip)] {
+        assert!(bytes.len() < 200_000, "{kind:?}: {} bytes", bytes.len());
+        let bound = archive::Limits::of(kind, bytes.len() as u64).bytes;
+        assert!(
+            bound < len as u64,
+            "{kind:?}: the bound {bound} is below the bomb"
+        );
+        let (dir, r) = try_extract(&bytes, kind);
+        let err = format!("{:#}", r.expect_err("a bomb is refused"));
+        assert!(
+            err.contains(&format!("more than {bound} bytes")),
+            "{kind:?}: {err}"
+        );
+        assert!(files_under(&dir.path().join("dest")).is_empty(), "{err}");
+        assert!(files_under(&dir.path().join("scratch")).is_empty(), "{err}");
+    }
+    // The same bytes as a plain tar may extract to the tar's own size: they do.
+    let (dir, r) = try_extract(&zeros_tar(len), ArchiveKind::Tar);
+    r.unwrap();
+    assert_eq!(
+        fs::metadata(dir.path().join("dest/zeros.bin"))
+            .unwrap()
+            .len(),
+        len as u64
+    );
+}
+
+#[test]
+fn archives_of_too_many_entries_or_bytes_are_refused_for_every_kind() {
+    use tar::EntryType::Regular;
+    let entries: Vec<TarEntry> = vec![
+        (Regular, "a", "", b"1"),
+        (Regular, "b", "", b"2"),
+        (Regular, "c", "", b"3"),
+        (Regular, "d", "", b"4"),
+    ];
+    let t = tar_bytes(&entries);
+    let z = zip_bytes(&[
+        ZipItem::File("a", b"1"),
+        ZipItem::File("b", b"2"),
+        ZipItem::File("c", b"3"),
+        ZipItem::File("d", b"4"),
+    ]);
+    let few = archive::Limits {
+        entries: 3,
+        bytes: 1 << 20,
+    };
+    let small = archive::Limits {
+        entries: 100,
+        bytes: 3,
+    };
+    for (bytes, kind) in [
+        (t.clone(), ArchiveKind::Tar),
+        (gzip(&t), ArchiveKind::TarGz),
+        (z, ArchiveKind::Zip),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("archive");
+        fs::write(&a, &bytes).unwrap();
+        for (limits, words) in [(few, "more than 3 entries"), (small, "more than 3 bytes")] {
+            let dest = dir.path().join("dest");
+            let err = archive::extract_within(&a, kind, &dest, &dir.path().join("scratch"), limits)
+                .expect_err("refused");
+            let err = format!("{err:#}");
+            assert!(err.contains(words), "{kind:?}, {limits:?}: {err}");
+            assert!(files_under(&dest).is_empty(), "{err}");
+        }
+    }
+}
+
+#[test]
+fn a_link_whose_target_climbs_after_a_folder_is_refused() {
+    use tar::EntryType::{Directory, Symlink};
+    // `a/l3 -> ..` stays inside; `l2 -> a/l3/../..` reads as inside letter by letter, but through
+    // the link `a/l3` it would lead to the destination's parent.
+    let entries: Vec<TarEntry> = vec![
+        (Directory, "a/", "", b""),
+        (Symlink, "a/l3", "..", b""),
+        (Symlink, "l2", "a/l3/../..", b""),
+    ];
+    let t = tar_bytes(&entries);
+    assert_refused(&t, ArchiveKind::Tar, "l2", &[]);
+    let err = format!("{:#}", try_extract(&t, ArchiveKind::Tar).1.unwrap_err());
+    assert!(err.contains("with `..` after a folder name"), "{err}");
+    // A leading climb that stays inside is still kept.
+    let ok: Vec<TarEntry> = vec![(Directory, "a/", "", b""), (Symlink, "a/up", "../a", b"")];
+    let (dir, r) = try_extract(&tar_bytes(&ok), ArchiveKind::Tar);
+    r.unwrap();
+    assert!(fs::symlink_metadata(dir.path().join("dest/a/up"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+}
