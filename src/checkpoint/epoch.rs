@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::files::{io, write_atomic};
+use crate::files::{current_dir, io, replace_dir};
 
 /// Where an offline training job (the sentence encoder, the categoriser) stands between epochs:
 /// the fingerprint of its settings and inputs, the epochs done and one record per epoch.
@@ -28,24 +28,37 @@ pub struct EpochState<R> {
 pub type NamedTensors = Vec<(String, tch::Tensor)>;
 
 /// The per-epoch checkpoint directory of an offline training job: `model.safetensors` (the
-/// variables), `optim.safetensors` (the optimiser's state), `metrics.jsonl` and `state.json`,
-/// each written through a temporary file and a rename, `state.json` last, so it only ever names
-/// a complete checkpoint.
+/// variables), `optim.safetensors` (the optimiser's state), `metrics.jsonl` and `state.json`.
+/// Each save writes all four into a sibling folder `.NAME.partial`, which then replaces the
+/// directory ([`replace_dir`]), so a kill at any point leaves the previous epoch's checkpoint or
+/// the new one, never a model of one epoch with the state of another.
 #[derive(Debug, Clone)]
 pub struct EpochCheckpoint {
     dir: PathBuf,
 }
 
 impl EpochCheckpoint {
-    /// The checkpoint in `dir` (created).
+    /// The checkpoint in `dir` (its parent is created; `dir` itself comes with the first save).
     pub fn create(dir: &Path) -> Result<Self> {
-        std::fs::create_dir_all(dir).map_err(|source| Error::Write {
-            path: dir.to_path_buf(),
-            source,
-        })?;
+        if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|source| Error::Write {
+                path: parent.to_path_buf(),
+                source,
+            })?;
+        }
         Ok(Self {
             dir: dir.to_path_buf(),
         })
+    }
+
+    /// `.NAME.partial` beside the directory: where a save is written before it replaces it.
+    fn partial(&self) -> PathBuf {
+        let name = self
+            .dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        self.dir.with_file_name(format!(".{name}.partial"))
     }
 
     /// Saves the variables, the optimiser's state and `state`.
@@ -55,23 +68,21 @@ impl EpochCheckpoint {
         optimiser: &[(String, tch::Tensor)],
         state: &EpochState<R>,
     ) -> Result<()> {
-        // The `.safetensors` extension stays last: tch picks the format by it.
-        let tmp = self.dir.join("model.partial.safetensors");
-        vs.save(&tmp).map_err(|e| Error::torch_file(&tmp, e))?;
-        std::fs::rename(&tmp, self.dir.join("model.safetensors")).map_err(io(&tmp))?;
-        let tmp = self.dir.join("optim.partial.safetensors");
-        let named: Vec<(&str, &tch::Tensor)> =
-            optimiser.iter().map(|(k, t)| (k.as_str(), t)).collect();
-        tch::Tensor::write_safetensors(&named, &tmp).map_err(|e| Error::torch_file(&tmp, e))?;
-        std::fs::rename(&tmp, self.dir.join("optim.safetensors")).map_err(io(&tmp))?;
-        let mut lines = String::new();
-        for r in &state.records {
-            lines.push_str(&serde_json::to_string(r).expect("records serialise"));
-            lines.push('\n');
+        let tmp = self.partial();
+        if tmp.exists() {
+            std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
         }
-        write_atomic(&self.dir.join("metrics.jsonl"), lines.as_bytes())?;
-        let json = serde_json::to_string_pretty(state).expect("the state serialises");
-        write_atomic(&self.dir.join("state.json"), json.as_bytes())
+        std::fs::create_dir_all(&tmp).map_err(|source| Error::Write {
+            path: tmp.clone(),
+            source,
+        })?;
+        if let Err(e) = write_epoch_files(&tmp, vs, optimiser, state) {
+            // Best effort: a full disk should not keep the partial copy; the previous checkpoint
+            // is untouched either way.
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(e);
+        }
+        replace_dir(&tmp, &self.dir)
     }
 
     /// The saved state if there is one and `force` is off: its fingerprint must equal
@@ -85,7 +96,10 @@ impl EpochCheckpoint {
         what: &str,
         vs: &mut tch::nn::VarStore,
     ) -> Result<Option<(EpochState<R>, NamedTensors)>> {
-        let state_path = self.dir.join("state.json");
+        let Some(dir) = current_dir(&self.dir) else {
+            return Ok(None);
+        };
+        let state_path = dir.join("state.json");
         if force || !state_path.exists() {
             return Ok(None);
         }
@@ -100,12 +114,38 @@ impl EpochCheckpoint {
                 problem: format!("it was trained with {what}"),
             });
         }
-        let weights = self.dir.join("model.safetensors");
+        let weights = dir.join("model.safetensors");
+        super::safetensors::check_safetensors(&weights)?;
         vs.load(&weights)
             .map_err(|e| Error::torch_file(&weights, e))?;
-        let optim = self.dir.join("optim.safetensors");
-        let optimiser =
-            tch::Tensor::read_safetensors(&optim).map_err(|e| Error::torch_file(&optim, e))?;
+        let optim = dir.join("optim.safetensors");
+        let optimiser = super::safetensors::read_safetensors(&optim)?;
         Ok(Some((saved, optimiser)))
     }
+}
+
+/// The four files of one save, written into the folder `tmp`; every error names its file.
+fn write_epoch_files<R: Serialize>(
+    tmp: &Path,
+    vs: &tch::nn::VarStore,
+    optimiser: &[(String, tch::Tensor)],
+    state: &EpochState<R>,
+) -> Result<()> {
+    let model = tmp.join("model.safetensors");
+    vs.save(&model).map_err(|e| Error::torch_file(&model, e))?;
+    let optim = tmp.join("optim.safetensors");
+    let named: Vec<(&str, &tch::Tensor)> = optimiser.iter().map(|(k, t)| (k.as_str(), t)).collect();
+    tch::Tensor::write_safetensors(&named, &optim).map_err(|e| Error::torch_file(&optim, e))?;
+    let mut lines = String::new();
+    for r in &state.records {
+        lines.push_str(&serde_json::to_string(r).expect("records serialise"));
+        lines.push('\n');
+    }
+    let write = |name: &str, bytes: &[u8]| {
+        let path = tmp.join(name);
+        std::fs::write(&path, bytes).map_err(|source| Error::Write { path, source })
+    };
+    write("metrics.jsonl", lines.as_bytes())?;
+    let json = serde_json::to_string_pretty(state).expect("the state serialises");
+    write("state.json", json.as_bytes())
 }

@@ -179,26 +179,14 @@ impl RunDir {
             std::fs::remove_dir_all(&tmp).map_err(io(&tmp))?;
         }
         std::fs::create_dir_all(&tmp).map_err(io(&tmp))?;
-        trainer.vs.save(tmp.join("model.safetensors"))?;
-        tch::Tensor::write_safetensors(&trainer.opt.state(), tmp.join("optim.safetensors"))?;
-        if let (Some((dvs, _)), Some(opt_d)) = (&trainer.disc, &trainer.opt_d) {
-            dvs.save(tmp.join("disc.safetensors"))?;
-            tch::Tensor::write_safetensors(&opt_d.state(), tmp.join("optim_disc.safetensors"))?;
+        if let Err(e) = write_checkpoint_files(&tmp, trainer, state) {
+            // Best effort: a full disk should not keep the partial copy; the previous checkpoint
+            // is untouched either way.
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(e);
         }
-        let state_text = serde_json::to_string_pretty(state).expect("a state serialises");
-        std::fs::write(tmp.join("state.json"), state_text).map_err(io(&tmp))?;
         let target = dir.join(name);
-        let old = dir.join(format!(".{name}.old"));
-        if old.exists() {
-            std::fs::remove_dir_all(&old).map_err(io(&old))?;
-        }
-        if target.exists() {
-            std::fs::rename(&target, &old).map_err(io(&target))?;
-        }
-        std::fs::rename(&tmp, &target).map_err(io(&target))?;
-        if old.exists() {
-            std::fs::remove_dir_all(&old).map_err(io(&old))?;
-        }
+        crate::files::replace_dir(&tmp, &target)?;
         tracing::debug!(checkpoint = %target.display(), epoch = state.epoch, "checkpoint written");
         Ok(())
     }
@@ -207,25 +195,31 @@ impl RunDir {
     /// between the two renames of [`RunDir::save_checkpoint`] is recovered from `.name.old`.
     pub fn load_checkpoint(&self, name: &str, trainer: &mut Trainer) -> Result<TrainState> {
         let dir = self.path.join("checkpoints");
-        let mut source = dir.join(name);
-        if !source.exists() && dir.join(format!(".{name}.old")).exists() {
-            source = dir.join(format!(".{name}.old"));
-        }
+        let source = crate::files::current_dir(&dir.join(name)).unwrap_or_else(|| dir.join(name));
         let state_file = source.join("state.json");
         let text = std::fs::read_to_string(&state_file).map_err(io(&state_file))?;
         let state: TrainState = serde_json::from_str(&text).map_err(|e| Error::Config {
             origin: state_file.display().to_string(),
             problem: e.to_string(),
         })?;
-        trainer.vs.load(source.join("model.safetensors"))?;
+        let model = source.join("model.safetensors");
+        crate::checkpoint::safetensors::check_safetensors(&model)?;
+        trainer
+            .vs
+            .load(&model)
+            .map_err(|e| Error::torch_file(&model, e))?;
         trainer.alphas.seek(state.alphas_drawn);
-        trainer.opt.load_state(tch::Tensor::read_safetensors(
-            source.join("optim.safetensors"),
-        )?)?;
+        trainer
+            .opt
+            .load_state(crate::checkpoint::safetensors::read_safetensors(
+                &source.join("optim.safetensors"),
+            )?)?;
         if let (Some((dvs, _)), Some(opt_d)) = (&mut trainer.disc, &mut trainer.opt_d) {
-            dvs.load(source.join("disc.safetensors"))?;
-            opt_d.load_state(tch::Tensor::read_safetensors(
-                source.join("optim_disc.safetensors"),
+            let disc = source.join("disc.safetensors");
+            crate::checkpoint::safetensors::check_safetensors(&disc)?;
+            dvs.load(&disc).map_err(|e| Error::torch_file(&disc, e))?;
+            opt_d.load_state(crate::checkpoint::safetensors::read_safetensors(
+                &source.join("optim_disc.safetensors"),
             )?)?;
         }
         Ok(state)
@@ -233,10 +227,37 @@ impl RunDir {
 
     /// Whether checkpoint `name` exists.
     pub fn has_checkpoint(&self, name: &str) -> bool {
-        let dir = self.path.join("checkpoints");
-        dir.join(name).join("state.json").exists()
-            || dir.join(format!(".{name}.old")).join("state.json").exists()
+        crate::files::current_dir(&self.path.join("checkpoints").join(name))
+            .is_some_and(|d| d.join("state.json").exists())
     }
+}
+
+/// The files of one checkpoint, written into the folder `tmp`; every error names its file.
+fn write_checkpoint_files(tmp: &Path, trainer: &Trainer, state: &TrainState) -> Result<()> {
+    let file = |f: &str| tmp.join(f);
+    let named = |f: &str| {
+        let path = file(f);
+        move |e| Error::torch_file(&path, e)
+    };
+    trainer
+        .vs
+        .save(file("model.safetensors"))
+        .map_err(named("model.safetensors"))?;
+    tch::Tensor::write_safetensors(&trainer.opt.state(), file("optim.safetensors"))
+        .map_err(named("optim.safetensors"))?;
+    if let (Some((dvs, _)), Some(opt_d)) = (&trainer.disc, &trainer.opt_d) {
+        dvs.save(file("disc.safetensors"))
+            .map_err(named("disc.safetensors"))?;
+        tch::Tensor::write_safetensors(&opt_d.state(), file("optim_disc.safetensors"))
+            .map_err(named("optim_disc.safetensors"))?;
+    }
+    let state_text = serde_json::to_string_pretty(state).expect("a state serialises");
+    let state_file = tmp.join("state.json");
+    std::fs::write(&state_file, state_text).map_err(|source| Error::Write {
+        path: state_file.clone(),
+        source,
+    })?;
+    Ok(())
 }
 
 /// The git commit and dirty flag of the source tree this binary was built from, read at run
