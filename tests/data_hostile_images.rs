@@ -89,9 +89,11 @@ fn a_strip_whose_resize_would_be_huge_is_refused_before_resizing() {
     let strip = decode_bytes(grey_png(1, MAX_IMAGE_SIDE)).unwrap();
     let mut rng = rand::rngs::mock::StepRng::new(0, 1);
     let started = Instant::now();
-    let err = geometry(&strip, &TransformConfig::paper(), Mode::Eval, &mut rng)
-        .expect_err("refused")
-        .to_string();
+    // (Not `expect_err`: on a regression it would print the whole resized image.)
+    let err = match geometry(&strip, &TransformConfig::paper(), Mode::Eval, &mut rng) {
+        Ok((img, _)) => panic!("a strip resized to {:?} was not refused", img.dimensions()),
+        Err(e) => e.to_string(),
+    };
     assert!(
         err.contains("1x16384 resized to 256 would be 256x4194304")
             && err.contains(&MAX_RESIZED_PIXELS.to_string()),

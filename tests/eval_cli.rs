@@ -272,3 +272,31 @@ fn predictions_and_categories_equal_to_the_truth_score_one_and_other_ids_are_nam
     let (ok, _, stderr) = run(&["truth", "--root", &cats_s, "--categories", &cats_s]);
     assert!(!ok && stderr.contains("synth.json"), "{stderr}");
 }
+
+#[test]
+fn an_embeddings_file_whose_sizes_overflow_is_refused_without_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    // A header length of 2^64 - 1: `8 + len` overflowed before it was checked.
+    let huge_header = dir.path().join("huge_header.safetensors");
+    std::fs::write(&huge_header, [0xffu8; 16]).unwrap();
+    // A [2^62, 4] F32 matrix: `rows × cols × 4` overflowed.
+    let header = br#"{"image":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,0]},"recipe":{"dtype":"F32","shape":[1,1],"data_offsets":[0,4]}}"#;
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(header);
+    bytes.extend_from_slice(&[0u8; 4]);
+    let huge_shape = dir.path().join("huge_shape.safetensors");
+    std::fs::write(&huge_shape, bytes).unwrap();
+    for (path, words) in [
+        (&huge_header, "declares a header of 18446744073709551615 bytes"),
+        (&huge_shape, "do not hold a [4611686018427387904, 4] F32 matrix"),
+    ] {
+        let err = seje::eval::embeddings::Embeddings::read_safetensors(path)
+            .map(drop)
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            err.contains(&*path.display().to_string()) && err.contains(words),
+            "{err}"
+        );
+    }
+}
