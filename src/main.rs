@@ -38,9 +38,11 @@ enum Command {
     /// weights with torchvision's names): top-k classes with probabilities, on the evaluation
     /// transform (resize, centre crop, ImageNet normalisation).
     Classify(features::ClassifyCommand),
-    /// Phase I features as feature-store files: the weighted term feature f_term (`text`), and
-    /// a stand-in for all three inputs (hashed bag-of-words vectors, NOT the paper's Phase I;
-    /// spec/phase1-stand-in.md).
+    /// Phase I features as feature-store files, one subcommand each: the weighted term feature
+    /// f_term (`text`), the sentence feature f_sent (`sentences`), the image categoriser
+    /// (`categoriser`) and, from it, the category feature f_cat with the pairs' category labels
+    /// (`categories`); and `stand-in`, hashed bag-of-words vectors for all three inputs (NOT the
+    /// paper's Phase I; spec/phase1-stand-in.md).
     Features {
         #[command(subcommand)]
         command: features::Command,
@@ -48,7 +50,8 @@ enum Command {
     /// Train word2vec (skip-gram, hierarchical softmax, as the C tool `word2vec.c`) on a
     /// tokenised corpus, one text per line, and write the `-binary 1` vectors file.
     Word2vec(features::Word2vecCommand),
-    /// Datasets in Recipe1M format: check what a root holds.
+    /// Datasets in Recipe1M format: `check` what a root holds (pairs per split, images found,
+    /// missing or corrupt, why recipes were excluded).
     Data {
         #[command(subcommand)]
         command: data::Command,
@@ -85,7 +88,7 @@ enum Command {
     /// the top 1/5/10.
     #[command(group(clap::ArgGroup::new("query").required(true).args(["image", "recipe", "text", "each_gallery_photo"])))]
     Query(retrieval::QueryCommand),
-    /// Benchmarks: the training step's throughput on synthetic tensors
+    /// Benchmarks: `step`, the training step's throughput on synthetic tensors
     /// (spec/phase2-training-loop.md, "Throughput benchmark").
     Bench {
         #[command(subcommand)]

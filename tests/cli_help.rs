@@ -60,6 +60,30 @@ fn every_command_help_snapshot() {
     insta::assert_snapshot!("every_command_help", all);
 }
 
+/// A command that groups subcommands names every one of them in its description (in backticks),
+/// so that `seje X --help` tells what X can do (issue 28: `seje features --help` described two of
+/// its five).
+#[test]
+fn every_command_group_describes_all_its_subcommands() {
+    let mut pending: Vec<Vec<String>> = vec![Vec::new()];
+    let mut missing = Vec::new();
+    while let Some(path) = pending.pop() {
+        let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
+        args.push("--help");
+        let help = stdout(&args);
+        let about = help.split("\n\nUsage:").next().unwrap_or("");
+        for sub in subcommands(&help) {
+            if !path.is_empty() && !about.contains(&format!("`{sub}`")) {
+                missing.push(format!("seje {} does not describe `{sub}`", path.join(" ")));
+            }
+            let mut next = path.clone();
+            next.push(sub);
+            pending.push(next);
+        }
+    }
+    assert!(missing.is_empty(), "{missing:#?}");
+}
+
 #[test]
 fn the_command_walk_reads_the_commands_list() {
     let help =
