@@ -447,6 +447,33 @@ enum Failure {
     Fatal(anyhow::Error),
     /// A dropped connection, a truncated body, a 5xx answer: try again, resuming.
     Again(anyhow::Error),
+    /// The server cannot be reached at all: its name does not resolve, the connection is refused,
+    /// or TLS cannot be set up. Waiting does not help a machine without network: tried once more,
+    /// then reported with the way to fetch offline (`--mirror`).
+    Unreachable(anyhow::Error),
+}
+
+/// Whether a failed request says the server cannot be reached (see [`Failure::Unreachable`]),
+/// read from the error's chain of causes: a refused connection, a name that does not resolve, a
+/// TLS error. Resets, timeouts and the like stay transient.
+fn unreachable_cause(e: &reqwest::Error) -> Option<&'static str> {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if let Some(io) = c.downcast_ref::<io::Error>() {
+            if io.kind() == io::ErrorKind::ConnectionRefused {
+                return Some("the connection was refused");
+            }
+        }
+        let text = c.to_string().to_lowercase();
+        if text.contains("dns error") || text.contains("lookup address") {
+            return Some("the server's name does not resolve");
+        }
+        if text.contains("tls") || text.contains("certificate") || text.contains("handshake") {
+            return Some("TLS could not be set up");
+        }
+        cause = c.source();
+    }
+    None
 }
 
 /// Downloads `url` into `part`, resuming and retrying as [`Retry`] allows.
@@ -460,10 +487,24 @@ pub fn download(
 ) -> Result<Digests> {
     let mut delay = opts.retry.first_delay;
     let attempts = opts.retry.attempts.max(1);
+    let mut unreachable = 0;
     for attempt in 1..=attempts {
         match try_download(client, url, part, with_md5, opts, name) {
             Ok(d) => return Ok(d),
             Err(Failure::Fatal(e)) => return Err(e),
+            Err(Failure::Unreachable(e)) if unreachable >= 1 || attempt == attempts => {
+                return Err(e.context(format!(
+                    "{name}: {url} cannot be reached, twice in a row: no network, or a proxy or \
+                     firewall in the way (not a passing failure, so it is not retried {attempts} \
+                     times). Without network, fetch from a copy: `cargo xtask fetch --mirror DIR` \
+                     (a directory holding the files at their manifest paths) or `--mirror URL`"
+                )))
+            }
+            Err(Failure::Unreachable(e)) => {
+                unreachable += 1;
+                eprintln!("fetch: {name}: {e:#}; trying once more in {delay:?}");
+                std::thread::sleep(delay);
+            }
             Err(Failure::Again(e)) if attempt == attempts => {
                 return Err(e.context(format!("GET {url}: gave up after {attempts} attempts")))
             }
@@ -505,9 +546,12 @@ fn try_download(
     if have > 0 {
         req = req.header(reqwest::header::RANGE, format!("bytes={have}-"));
     }
-    let mut resp = req
-        .send()
-        .map_err(|e| Again(anyhow::Error::new(e).context(format!("GET {url}"))))?;
+    let mut resp = req.send().map_err(|e| match unreachable_cause(&e) {
+        Some(why) => {
+            Failure::Unreachable(anyhow::Error::new(e).context(format!("GET {url}: {why}")))
+        }
+        None => Again(anyhow::Error::new(e).context(format!("GET {url}"))),
+    })?;
     let status = resp.status();
     let restart = |why: &str| -> Failure {
         match fs::File::create(part) {

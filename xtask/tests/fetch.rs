@@ -435,6 +435,46 @@ fn a_404_names_the_url_and_is_not_retried() {
     assert!(quarantined(dir.path()).is_empty());
 }
 
+#[test]
+fn a_refused_connection_fails_after_one_retry_and_names_the_mirror() {
+    // A port nothing listens on: the loopback refuses the connection at once, as a machine
+    // without network refuses (or cannot resolve) every server.
+    let port = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("http://127.0.0.1:{port}/asset.bin");
+    let m = one_entry(
+        &url,
+        "w/asset.bin",
+        &format!("sha256 = \"{}\"", sha256(b"x")),
+    );
+    let mut opts = options(dir.path());
+    // Eight attempts with backoff would wait 0.3 + 0.6 + 1.2 + 2 × 4 = 10.1 s.
+    opts.retry = Retry {
+        attempts: 8,
+        first_delay: Duration::from_millis(300),
+        max_delay: Duration::from_secs(2),
+    };
+    let started = Instant::now();
+    let err = format!("{:#}", fetch::fetch(&m, &[], &opts).unwrap_err());
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(2),
+        "one retry, not eight: {took:?}"
+    );
+    for words in [
+        "cannot be reached, twice in a row",
+        "the connection was refused",
+        "--mirror DIR",
+        &url,
+    ] {
+        assert!(err.contains(words), "says `{words}`: {err}");
+    }
+    assert!(!dir.path().join("w/asset.bin").exists());
+}
+
 // ---------------------------------------------------------------- (d) truncation
 
 #[test]
