@@ -2,7 +2,7 @@
 //! that writes results (feature stores, run directories, checkpoints, indexes) shares.
 //!
 //! Spec: spec/phase2-run-directory.md (atomic writes, input checksums), spec/untrusted-input.md
-//! (writers on a full disk or killed).
+//! (writers on a full disk or killed), spec/cli.md (outputs checked before work).
 
 use std::path::{Path, PathBuf};
 
@@ -109,4 +109,35 @@ pub fn current_dir(target: &Path) -> Option<PathBuf> {
     }
     let old = old_of(target);
     old.is_dir().then_some(old)
+}
+
+/// What an output path names, for [`prepare_output`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// A file: its parent folders are created.
+    File,
+    /// A folder: it and its parents are created.
+    Dir,
+}
+
+/// Makes sure a command's output can be written before the command does any work: creates the
+/// missing folders (the output folder, or a file's parent folders) and writes and removes a probe
+/// file where the output will go. A path that cannot be written (a parent that is a file, a
+/// read-only folder, a full disk) is refused at once, naming it, instead of after minutes of work.
+pub fn prepare_output(path: &Path, kind: Output) -> Result<()> {
+    let dir = match kind {
+        Output::Dir => path.to_path_buf(),
+        Output::File => match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        },
+    };
+    let refuse = |source: std::io::Error| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    std::fs::create_dir_all(&dir).map_err(refuse)?;
+    let probe = dir.join(format!(".seje-write-probe-{}", std::process::id()));
+    std::fs::write(&probe, b"").map_err(refuse)?;
+    std::fs::remove_file(&probe).map_err(refuse)
 }

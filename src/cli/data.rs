@@ -140,6 +140,11 @@ pub struct SynthArgs {
 
 /// Runs `seje synth`.
 pub fn synth(a: SynthArgs) -> Result<()> {
+    // Both outputs are checked before either is generated (the Food-101 set comes second).
+    seje::files::prepare_output(&a.out, seje::files::Output::Dir)?;
+    if let Some(dir) = &a.food101 {
+        seje::files::prepare_output(dir, seje::files::Output::Dir)?;
+    }
     let preset = match a.preset {
         Preset::Benchmark => SynthConfig::default(),
         Preset::FixtureMini => SynthConfig::fixture_mini(),

@@ -155,11 +155,8 @@ pub fn truth(a: TruthCommand) -> Result<()> {
     if a.terms.is_none() && a.categories.is_none() {
         anyhow::bail!("nothing to measure: give --terms and/or --categories");
     }
-    if let Some(dir) = a.out.as_ref().and_then(|o| o.parent()) {
-        if !dir.as_os_str().is_empty() {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create {}", dir.display()))?;
-        }
+    if let Some(out) = &a.out {
+        seje::files::prepare_output(out, seje::files::Output::File)?;
     }
     // The files the Phase I commands write into the directories given.
     let predictions = a

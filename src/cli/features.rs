@@ -254,8 +254,22 @@ pub enum Command {
 }
 
 /// Runs `seje features …`.
+impl Command {
+    /// The output directory every subcommand writes into.
+    fn out(&self) -> &Path {
+        match self {
+            Command::StandIn { out, .. }
+            | Command::Text { out, .. }
+            | Command::Sentences { out, .. }
+            | Command::Categoriser { out, .. }
+            | Command::Categories { out, .. } => out,
+        }
+    }
+}
+
 pub fn run(command: Command) -> Result<()> {
     let start = Instant::now();
+    seje::files::prepare_output(command.out(), seje::files::Output::Dir)?;
     match command {
         Command::StandIn {
             root,
@@ -589,6 +603,7 @@ pub struct Word2vecCommand {
 
 /// Runs `seje word2vec`.
 pub fn word2vec(a: Word2vecCommand) -> Result<()> {
+    seje::files::prepare_output(&a.out, seje::files::Output::File)?;
     let cfg = a.word2vec.config();
     let bar = Bar::<()>::new("{spinner} word2vec: {pos}/1000 ({elapsed})")?;
     let start = Instant::now();

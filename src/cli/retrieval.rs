@@ -25,6 +25,7 @@ pub struct IndexCommand {
 
 /// Runs `seje index`.
 pub fn index(a: IndexCommand) -> Result<()> {
+    seje::files::prepare_output(&a.out, seje::files::Output::File)?;
     let from = a.from;
     let start = Instant::now();
     let index = seje::retrieval::build_index(

@@ -133,6 +133,7 @@ pub struct StepCommand {
 
 /// Runs `seje step`.
 pub fn step(a: StepCommand) -> Result<()> {
+    seje::files::prepare_output(&a.out, seje::files::Output::Dir)?;
     let cfg =
         TrainConfig::load_with_preset(&a.config, a.behaviour.preset.as_deref(), &a.behaviour.set)?;
     let opts = seje::phase2::trace::TraceOptions {
@@ -186,6 +187,7 @@ pub struct ImportCommand {
 
 /// Runs `seje import-checkpoint`.
 pub fn import_checkpoint(a: ImportCommand) -> Result<()> {
+    seje::files::prepare_output(&a.run_dir, seje::files::Output::Dir)?;
     let record = seje::phase2::authors_import::import_checkpoint(
         &a.checkpoint,
         a.discriminator.as_deref(),
@@ -226,6 +228,7 @@ pub struct EmbedCommand {
 
 /// Runs `seje embed`.
 pub fn embed(a: EmbedCommand) -> Result<()> {
+    seje::files::prepare_output(&a.out, seje::files::Output::File)?;
     let from = a.from;
     let emb = seje::phase2::embed::embed_run(
         &from.run_dir,

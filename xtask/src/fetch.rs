@@ -494,7 +494,7 @@ pub fn download(
             Err(Failure::Fatal(e)) => return Err(e),
             Err(Failure::Unreachable(e)) if unreachable >= 1 || attempt == attempts => {
                 return Err(e.context(format!(
-                    "{name}: {url} cannot be reached, twice in a row: no network, or a proxy or \
+                    "{url} cannot be reached, twice in a row: no network, or a proxy or \
                      firewall in the way (not a passing failure, so it is not retried {attempts} \
                      times). Without network, fetch from a copy: `cargo xtask fetch --mirror DIR` \
                      (a directory holding the files at their manifest paths) or `--mirror URL`"
