@@ -111,6 +111,9 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", cli::error_line(&e));
+            if let Some(next) = cli::next_step(&e) {
+                eprintln!("what to do: {next}");
+            }
             ExitCode::FAILURE
         }
     }

@@ -272,6 +272,42 @@ impl Manifest {
     }
 
     /// The entries selected by `only` (asset names or group names); all of them when empty.
+    /// The entry that provides `rel` (a path relative to the data directory): the file itself,
+    /// or an archive that unpacks into a folder holding it: the most specific folder, and among
+    /// archives unpacking there the one whose description names the file, else the first.
+    pub fn provider_of(&self, rel: &Path) -> Option<&Entry> {
+        if let Some(e) = self.entries.iter().find(|e| Path::new(&e.dest) == rel) {
+            return Some(e);
+        }
+        let depth = |e: &Entry| {
+            let to = Path::new(e.extract_to.as_deref()?);
+            (to != Path::new(".") && rel.starts_with(to)).then(|| to.components().count())
+        };
+        let Some(deepest) = self.entries.iter().filter_map(depth).max() else {
+            // Archives that unpack into the data directory itself (Food-101 into `food-101/`)
+            // are found by the folder their description names.
+            let top = rel.components().next()?.as_os_str().to_string_lossy();
+            return self.entries.iter().find(|e| {
+                e.extract_to.as_deref() == Some(".")
+                    && (e.used_by.contains(&*top)
+                        || e.note.as_deref().is_some_and(|n| n.contains(&*top)))
+            });
+        };
+        let candidates: Vec<&Entry> = self
+            .entries
+            .iter()
+            .filter(|e| depth(e) == Some(deepest))
+            .collect();
+        let name = rel.file_name()?.to_string_lossy();
+        candidates
+            .iter()
+            .find(|e| {
+                e.used_by.contains(&*name) || e.note.as_deref().is_some_and(|n| n.contains(&*name))
+            })
+            .or(candidates.first())
+            .copied()
+    }
+
     pub fn select(&self, only: &[String]) -> Result<Vec<&Entry>> {
         if only.is_empty() {
             return Ok(self.entries.iter().collect());

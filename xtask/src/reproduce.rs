@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -406,16 +406,49 @@ fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
+/// What to do about a data file that is not there: which asset provides it, where a person
+/// obtains that, which command places it, and what runs without it (spec/cli.md).
+pub fn missing_data(base: &Path, file: &Path) -> String {
+    let rel = file.strip_prefix(base).unwrap_or(file);
+    let mut msg = format!(
+        "{}: missing (the reproduce configuration's data need it)",
+        file.display()
+    );
+    let manifest = crate::assets::Manifest::committed().ok();
+    if let Some(e) = manifest.as_ref().and_then(|m| m.provider_of(rel)) {
+        let group = e.group.name();
+        let offline = matches!(e.source(), crate::assets::Source::Mirror(_));
+        msg.push_str(&format!(
+            ". It comes from {} (asset group `{group}`)",
+            e.name
+        ));
+        if let Some(page) = &e.page {
+            msg.push_str(&format!("; obtain it from {page}"));
+            if offline {
+                msg.push_str(" (a registration is needed)");
+            }
+        }
+        msg.push_str(&if offline {
+            format!(
+                ", then `cargo xtask fetch --only {group} --mirror DIR` (DIR: the folder holding \
+                 what you downloaded) verifies it and places it"
+            )
+        } else {
+            format!(", or let `cargo xtask fetch --only {group}` download and place it")
+        });
+    }
+    msg.push_str(
+        ". Without it, `cargo xtask reproduce` (no --config) runs the whole pipeline on the \
+         generated synthetic benchmark, which needs no download",
+    );
+    msg
+}
+
 /// A cheap fingerprint of given data: each file's path under `base`, size and modification time.
 fn data_fingerprint(base: &Path, files: &[PathBuf]) -> Result<String> {
     let mut text = String::new();
     for f in files {
-        let meta = fs::metadata(f).with_context(|| {
-            format!(
-                "{}: missing (the reproduce configuration's data need it)",
-                f.display()
-            )
-        })?;
+        let meta = fs::metadata(f).map_err(|e| anyhow!(e).context(missing_data(base, f)))?;
         let mtime = meta
             .modified()
             .ok()
@@ -986,6 +1019,33 @@ fn choose(root: &Path, args: &ReproduceArgs) -> (PathBuf, String, String) {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_missing_data_file_says_where_it_comes_from_and_what_runs_without_it() {
+        let base = Path::new("/d");
+        let layer1 = missing_data(base, Path::new("/d/recipe1m/layer1.json"));
+        for words in [
+            "/d/recipe1m/layer1.json: missing",
+            "recipe1M_layers.tar.gz",
+            "http://im2recipe.csail.mit.edu/dataset/download (a registration is needed)",
+            "`cargo xtask fetch --only recipe1m --mirror DIR`",
+            "`cargo xtask reproduce` (no --config) runs the whole pipeline on the generated",
+        ] {
+            assert!(layer1.contains(words), "says `{words}`: {layer1}");
+        }
+        let classes = missing_data(base, Path::new("/d/food-101/meta/classes.txt"));
+        assert!(
+            classes.contains("food-101.tar.gz")
+                && classes.contains("`cargo xtask fetch --only food101` download and place it"),
+            "{classes}"
+        );
+        let weights = missing_data(base, Path::new("/d/weights/resnet50-0676ba61.pth"));
+        assert!(
+            weights.contains("`cargo xtask fetch --only weights`"),
+            "{weights}"
+        );
+    }
+
     use super::*;
 
     #[test]
