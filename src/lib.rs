@@ -15,6 +15,7 @@ pub mod data;
 pub mod error;
 pub mod eval;
 pub mod files;
+pub mod html;
 pub mod nn;
 pub mod phase1;
 pub mod phase2;

@@ -38,10 +38,9 @@ enum Command {
     /// weights with torchvision's names): top-k classes with probabilities, on the evaluation
     /// transform (resize, centre crop, ImageNet normalisation).
     Classify(features::ClassifyCommand),
-    /// Phase I features as feature-store files, one subcommand each: the weighted term feature
-    /// f_term (`text`), the sentence feature f_sent (`sentences`), the image categoriser
-    /// (`categoriser`) and, from it, the category feature f_cat with the pairs' category labels
-    /// (`categories`); and `stand-in`, hashed bag-of-words vectors for all three inputs (NOT the
+    /// Phase I features as feature-store files: f_term (`text`), f_sent (`sentences`), the image
+    /// categoriser (`categoriser`) and from it f_cat with the pairs' category labels
+    /// (`categories`); `stand-in`, hashed bag-of-words vectors for all three inputs (NOT the
     /// paper's Phase I; spec/phase1-stand-in.md).
     Features {
         #[command(subcommand)]
@@ -61,12 +60,12 @@ enum Command {
     Synth(data::SynthArgs),
     /// Train the Phase II joint embedding (spec/phase2-training-loop.md): per iteration a
     /// discriminator step then the main step; validation every epoch; the authors' two-stage
-    /// schedule; best and last checkpoints; at the end the best checkpoint is tested.
+    /// schedule; best and last checkpoints; at the end the best checkpoint is tested and the
+    /// run's report written (curves.svg, report.html).
     Train(train::TrainCommand),
-    /// Run N training iterations through the code `seje train` runs and write what they read and
-    /// produced (spec/phase2-training-step.md): init.safetensors and final.safetensors (weights
-    /// under the authors' names), batches.safetensors (every input and α), steps.jsonl (every
-    /// loss term).
+    /// Run N training iterations as `seje train` does and write what they read and produced
+    /// (spec/phase2-training-step.md): init.safetensors, final.safetensors (weights under the
+    /// authors' names), batches.safetensors (every input and α), steps.jsonl (every loss term).
     Step(train::StepCommand),
     /// The authors' released checkpoint as a run directory for `seje embed`, `index` and `query`
     /// (spec/phase2-encoders.md).
@@ -78,6 +77,9 @@ enum Command {
     ImportCheckpoint(train::ImportCommand),
     /// Embed a split with a trained run's checkpoint into an embeddings file for `seje eval`.
     Embed(train::EmbedCommand),
+    /// Write a run's curves.svg (losses, learning rate, validation MedR and R@K per epoch) and
+    /// report.html (self-contained) again from its files; `seje train` writes both at its end.
+    Report(train::ReportCommand),
     /// Build a retrieval index (spec/retrieval.md): embed every pair of a split with a trained
     /// run (image 0 of each pair) into one file with the recipe ids, titles, photo paths, the
     /// run's identity and the Phase I artefacts queries need.
@@ -138,6 +140,7 @@ fn run() -> Result<()> {
         Command::Step(a) => train::step(a),
         Command::ImportCheckpoint(a) => train::import_checkpoint(a),
         Command::Embed(a) => train::embed(a),
+        Command::Report(a) => train::report(a),
         Command::Index(a) => retrieval::index(a),
         Command::Query(a) => retrieval::query(a),
         Command::Bench { command } => bench::run(command),

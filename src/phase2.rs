@@ -14,6 +14,7 @@ pub mod inputs;
 pub mod model;
 pub mod objective;
 pub mod recipe_encoder;
+pub mod report;
 pub mod run_dir;
 pub mod run_model;
 pub mod step;

@@ -287,8 +287,14 @@ fn an_embeddings_file_whose_sizes_overflow_is_refused_without_a_panic() {
     let huge_shape = dir.path().join("huge_shape.safetensors");
     std::fs::write(&huge_shape, bytes).unwrap();
     for (path, words) in [
-        (&huge_header, "declares a header of 18446744073709551615 bytes"),
-        (&huge_shape, "do not hold a [4611686018427387904, 4] F32 matrix"),
+        (
+            &huge_header,
+            "declares a header of 18446744073709551615 bytes",
+        ),
+        (
+            &huge_shape,
+            "do not hold a [4611686018427387904, 4] F32 matrix",
+        ),
     ] {
         let err = seje::eval::embeddings::Embeddings::read_safetensors(path)
             .map(drop)

@@ -83,9 +83,17 @@ fn a_fixture_run_writes_every_file_and_learns() {
     );
     assert!(stdout.contains("image->recipe"), "{stdout}");
 
-    for f in ["config.toml", "manifest.json", "metrics.jsonl", "test.json"] {
+    for f in [
+        "config.toml",
+        "manifest.json",
+        "metrics.jsonl",
+        "test.json",
+        "curves.svg",
+        "report.html",
+    ] {
         assert!(run.join(f).is_file(), "{f} missing");
     }
+    assert!(stdout.contains("report.html"), "{stdout}");
     for c in ["best", "last"] {
         for f in [
             "model.safetensors",

@@ -255,6 +255,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("error", PIPELINE),
     ("runtime", PIPELINE),
     ("files", PIPELINE),
+    ("html", PIPELINE),
     ("checkpoint", PIPELINE),
     ("cpython_random", PIPELINE),
     ("nn", PIPELINE),

@@ -91,6 +91,33 @@ pub fn train(a: TrainCommand) -> Result<()> {
         println!("test of the best checkpoint (written to test.json):");
         print!("{}", seje::eval::report::render_table(report));
     }
+    let files = seje::phase2::report::write_report(&s.run_dir)?;
+    println!(
+        "report     {} (curves: {})",
+        files.html.display(),
+        files.curves.display()
+    );
+    Ok(())
+}
+
+/// Arguments of `seje report`.
+#[derive(clap::Args)]
+pub struct ReportCommand {
+    /// Run directory of `seje train` (its metrics.jsonl, test.json, config.toml, manifest.json).
+    #[arg(long)]
+    run_dir: PathBuf,
+}
+
+/// Runs `seje report`: writes RUN/curves.svg and RUN/report.html again from the run's files.
+pub fn report(a: ReportCommand) -> Result<()> {
+    let files = seje::phase2::report::write_report(&a.run_dir)
+        .with_context(|| format!("reporting on {}", a.run_dir.display()))?;
+    println!(
+        "{} epochs: {} and {}",
+        files.epochs,
+        files.html.display(),
+        files.curves.display()
+    );
     Ok(())
 }
 

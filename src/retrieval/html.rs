@@ -31,21 +31,7 @@ pub fn base64(bytes: &[u8]) -> String {
     out
 }
 
-/// `&`, `<`, `>`, `"` and `'` as entities.
-pub fn escape(text: &str) -> String {
-    let mut s = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => s.push_str("&amp;"),
-            '<' => s.push_str("&lt;"),
-            '>' => s.push_str("&gt;"),
-            '"' => s.push_str("&quot;"),
-            '\'' => s.push_str("&#39;"),
-            c => s.push(c),
-        }
-    }
-    s
-}
+pub use crate::html::escape;
 
 /// The image file at `path` as a `data:` URI (PNG recognised by its signature, else JPEG).
 pub fn data_uri(path: &Path) -> Result<String> {
