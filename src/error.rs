@@ -160,6 +160,19 @@ pub enum Error {
         /// What is wrong.
         problem: String,
     },
+    /// A job sized for a GPU would run on the CPU and the person did not ask for the CPU.
+    #[error(
+        "{job} is sized for a GPU and would run on this CPU: {estimate}. Lighter: {lighter}. To run \
+         it on the CPU anyway, pass --device cpu"
+    )]
+    HeavyOnCpu {
+        /// The job, in words.
+        job: String,
+        /// What a timed batch says about it.
+        estimate: String,
+        /// The lighter alternative.
+        lighter: String,
+    },
     /// A file or directory could not be written.
     #[error("cannot write {}: {source}", path.display())]
     Write {

@@ -8,6 +8,7 @@
 use serde::Serialize;
 
 pub mod cuda;
+pub mod heavy;
 
 pub use cuda::{autocast, device, load_cuda, parse_device, use_bf16_autocast};
 

@@ -162,9 +162,11 @@ pub enum Command {
         /// Seed of the initialisation, the data order and the augmentation.
         #[arg(long, default_value_t = CategoriserTrainingConfig::default().seed)]
         seed: u64,
-        /// cpu, cuda or cuda:N.
-        #[arg(long, default_value = "cpu")]
-        device: String,
+        /// cpu, cuda or cuda:N (default: cpu; a GPU-sized network on the CPU, such as the
+        /// default WideResNet-50-2 at 224 px, runs only when --device cpu is given: without it
+        /// one batch is timed and the estimate shown).
+        #[arg(long)]
+        device: Option<String>,
         /// CPU threads of libtorch (default: libtorch's choice).
         #[arg(long)]
         threads: Option<usize>,
@@ -461,7 +463,21 @@ pub fn run(command: Command) -> Result<()> {
                 seed,
                 ..CategoriserTrainingConfig::default()
             };
-            let device = seje::runtime::cuda::device(&device)?;
+            let explicit = device.is_some();
+            let device = seje::runtime::cuda::device(device.as_deref().unwrap_or("cpu"))?;
+            if device == tch::Device::Cpu
+                && seje::phase1::categoriser_training::sized_for_a_gpu(&cfg)
+            {
+                let estimate =
+                    seje::phase1::categoriser_training::time_first_batch(&food101, &cfg, device)?;
+                seje::runtime::heavy::announce(
+                    &estimate,
+                    explicit,
+                    "`--arch tiny --image-size 36 --crop 32` trains a small network in seconds \
+                     (spec/phase1-categoriser-training.md); on a GPU, --device cuda",
+                )?;
+                eprintln!("note: {}: {}", estimate.job, estimate.describe());
+            }
             let bar = Bar::new(STAGES)?;
             let result = train_categoriser(
                 &food101,

@@ -49,6 +49,7 @@ pub struct TrainCommand {
 pub fn train(a: TrainCommand) -> Result<()> {
     use seje::phase2::train::{Stage, TrainOptions};
     let mut set = a.set;
+    let explicit = a.device.is_some();
     if let Some(d) = a.device {
         set.push(format!("run.device=\"{d}\""));
     }
@@ -57,6 +58,16 @@ pub fn train(a: TrainCommand) -> Result<()> {
         None => seje::phase2::run_dir::RunDir::config_of(&a.run_dir)?,
     };
     let cfg = TrainConfig::load_with_preset(&config, a.preset.as_deref(), &set)?;
+    if cfg.run.device == "cpu" && seje::phase2::throughput::sized_for_a_gpu(&cfg) && !a.resume {
+        let estimate = seje::phase2::throughput::estimate_step(&cfg, &config)?;
+        seje::runtime::heavy::announce(
+            &estimate,
+            explicit,
+            "`--config paper/configs/synthetic.toml` runs the whole method on the generated \
+             benchmark with a small backbone in minutes; on a GPU, --device cuda",
+        )?;
+        eprintln!("note: {}: {}", estimate.job, estimate.describe());
+    }
     let opts = TrainOptions {
         resume: a.resume,
         force: a.force,

@@ -347,6 +347,82 @@ fn save_weights(vs: &nn::VarStore, path: &Path) -> Result<()> {
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }
 
+/// Whether `cfg` is sized for a GPU: a full ResNet-family network (not `tiny`) at 160 pixels or
+/// more (the paper's is WideResNet-50-2 at 224).
+pub fn sized_for_a_gpu(cfg: &CategoriserTrainingConfig) -> bool {
+    cfg.arch != "tiny" && cfg.crop >= 160
+}
+
+/// Estimates the whole training of `cfg` on `device` from timed steps (forward, backward and
+/// update of a fresh model on the first training images), without running a full batch: a
+/// step of 4 images, then one of 8, extrapolated linearly to `cfg.batch` images for the time and
+/// for the peak memory (a batch of at most 8 is timed as it is). Every epoch's batches are counted
+/// (the test passes, forward only, come on top). Nothing is written.
+pub fn time_first_batch(
+    root: &Path,
+    cfg: &CategoriserTrainingConfig,
+    device: Device,
+) -> Result<crate::runtime::heavy::Estimate> {
+    use crate::runtime::heavy::{peak_memory_bytes, Estimate};
+    cfg.validate()?;
+    let set = read_food101(root)?;
+    let arch = BackboneConfig::by_name(&cfg.arch)?.with_classes(Some(set.classes.len() as i64));
+    let vs = nn::VarStore::new(device);
+    let model = Backbone::new(vs.root(), &arch);
+    let mut sgd = Sgd::new(
+        &vs,
+        SgdConfig {
+            lr: cfg.lr,
+            momentum: cfg.momentum,
+            weight_decay: cfg.weight_decay,
+        },
+    );
+    let mut step = |n: usize| -> Result<(f64, Option<u64>)> {
+        let which: Vec<usize> = (0..n.min(set.train.len()).max(2)).collect();
+        let start = std::time::Instant::now();
+        let (x, y) = batch(
+            root,
+            &set.train,
+            &which,
+            &cfg.transform(),
+            Mode::Train,
+            cfg.seed,
+            1,
+            device,
+        )?;
+        sgd.zero_grad();
+        let loss = model.logits(&x, true)?.cross_entropy_for_logits(&y);
+        loss.backward();
+        sgd.step();
+        let _ = loss.double_value(&[]); // waits for the device
+        Ok((start.elapsed().as_secs_f64(), peak_memory_bytes()))
+    };
+    let b = cfg.batch as f64;
+    let (seconds, memory) = if cfg.batch <= 8 {
+        step(cfg.batch)?
+    } else {
+        let (t4, m4) = step(4)?;
+        let (t8, m8) = step(8)?;
+        let per_image = ((t8 - t4) / 4.0).max(t8 / 8.0 * 0.5);
+        let memory = match (m4, m8) {
+            (Some(m4), Some(m8)) => {
+                Some(m8 + (m8.saturating_sub(m4) as f64 * (b - 8.0) / 4.0) as u64)
+            }
+            _ => None,
+        };
+        (t8 + per_image * (b - 8.0), memory)
+    };
+    Ok(Estimate {
+        job: format!(
+            "training the categoriser {} at {} px ({} epochs of batch {})",
+            cfg.arch, cfg.crop, cfg.epochs, cfg.batch
+        ),
+        per_batch: std::time::Duration::from_secs_f64(seconds),
+        batches: Some((cfg.epochs * set.train.len().div_ceil(cfg.batch)) as u64),
+        peak_memory_bytes: memory,
+    })
+}
+
 /// Fine-tunes `cfg.arch` on the Food-101-format directory `root` and writes `out/model.safetensors`,
 /// `out/classes.txt` and `out/categoriser.json`; checkpoints go to `out/checkpoint/` after every
 /// epoch, and a rerun with the same settings, data and `init` resumes after the last completed

@@ -239,3 +239,52 @@ impl StepBenchReport {
         )
     }
 }
+
+/// Whether `cfg` is sized for a GPU: a full ResNet-family backbone (not `tiny`) at a crop of 160
+/// pixels or more (the paper's is ResNeXt-101 32×8d at 224).
+pub fn sized_for_a_gpu(cfg: &TrainConfig) -> bool {
+    cfg.model.backbone != "tiny" && cfg.data.crop >= 160
+}
+
+/// Estimates one training step of `cfg` on the CPU without running a full batch: steps of 4 and
+/// of 8 synthetic pairs ([`bench_step`], one each, fresh models), extrapolated linearly to
+/// `optim.batch_size` pairs for the time and for the peak memory.
+pub fn estimate_step(
+    cfg: &TrainConfig,
+    config_file: &Path,
+) -> Result<crate::runtime::heavy::Estimate> {
+    use crate::runtime::heavy::{peak_memory_bytes, Estimate};
+    let at = |n: usize| -> Result<(f64, Option<u64>)> {
+        let mut small = cfg.clone();
+        small.optim.batch_size = n;
+        let r = bench_step(
+            &small,
+            config_file,
+            &BenchOptions {
+                device: Some("cpu".into()),
+                warmup: 0,
+                iterations: 1,
+            },
+        )?;
+        Ok((r.seconds, peak_memory_bytes()))
+    };
+    let (t4, m4) = at(4)?;
+    let (t8, m8) = at(8)?;
+    let b = cfg.optim.batch_size as f64;
+    let per_pair = ((t8 - t4) / 4.0).max(t8 / 8.0 * 0.5);
+    let memory = match (m4, m8) {
+        (Some(m4), Some(m8)) => {
+            Some(m8 + (m8.saturating_sub(m4) as f64 * (b - 8.0).max(0.0) / 4.0) as u64)
+        }
+        _ => None,
+    };
+    Ok(Estimate {
+        job: format!(
+            "training {} at {} px, batch {} ({} epochs at most)",
+            cfg.model.backbone, cfg.data.crop, cfg.optim.batch_size, cfg.schedule.max_epochs
+        ),
+        per_batch: std::time::Duration::from_secs_f64(t8 + per_pair * (b - 8.0)),
+        batches: None,
+        peak_memory_bytes: memory,
+    })
+}
