@@ -42,6 +42,29 @@ fn time_seje(emb: &Embeddings, size: usize, subsets: usize) -> f64 {
     secs
 }
 
+/// The float32 matrix products alone that 10 subsets × 10K of the Euclidean protocol need, one
+/// `[10000, 1026] · [1026, 10000]` product per subset (libtorch's GEMM, its default threads), in
+/// seconds: the bound an evaluation that must form every score cannot beat.
+fn time_gemm(subsets: usize, size: usize) -> f64 {
+    seje::runtime::seed_everything(99, None);
+    let w = (D + 2) as i64;
+    let a = tch::Tensor::randn([size as i64, w], (tch::Kind::Float, tch::Device::Cpu));
+    let b = tch::Tensor::randn([w, size as i64], (tch::Kind::Float, tch::Device::Cpu));
+    let _ = a.matmul(&b); // warm-up: threads started, pages of the output mapped once
+    let t = Instant::now();
+    for _ in 0..subsets {
+        let s = a.matmul(&b);
+        assert_eq!(s.size(), [size as i64, size as i64]);
+    }
+    let secs = t.elapsed().as_secs_f64();
+    let flop = 2.0 * (subsets * size * size) as f64 * (D + 2) as f64;
+    println!(
+        "float32 GEMM alone, {subsets} x [{size}, {w}]·[{w}, {size}]: {secs:.2} s ({:.1} GFLOP/s)",
+        flop / secs / 1e9
+    );
+    secs
+}
+
 fn main() {
     println!(
         "machine: {} CPU threads for libtorch; libtorch {}",
@@ -58,6 +81,23 @@ fn main() {
 
     let ours_10k = time_seje(&emb, 10_000, 10);
     let ours_1k = time_seje(&emb, 1000, 1);
+    let gemm_10k = time_gemm(10, 10_000);
+    println!(
+        "ratio GEMM alone / seje at 10 x 10K: {:.2}",
+        gemm_10k / ours_10k
+    );
+    common::record(&common::Row {
+        bench: "eval",
+        what: "evaluation, 10 subsets × 10K pairs × both directions, against the float32 GEMM its \
+               scores need (the bound; target: within 1.15×, a ratio of at least 0.87)",
+        ours: ours_10k,
+        unit: common::Unit::Seconds,
+        reference: Some((
+            gemm_10k,
+            "libtorch's float32 matmul alone, 10 × [10000, 1026]·[1026, 10000]",
+        )),
+        no_reference: None,
+    });
 
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
