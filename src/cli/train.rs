@@ -225,7 +225,9 @@ pub struct ImportCommand {
 
 /// Runs `seje import-checkpoint`.
 pub fn import_checkpoint(a: ImportCommand) -> Result<()> {
-    seje::files::prepare_output(&a.run_dir, seje::files::Output::Dir)?;
+    // Its parent only: the import creates the run directory itself, and a refused import must
+    // leave none behind.
+    seje::files::prepare_output(&a.run_dir, seje::files::Output::File)?;
     let record = seje::phase2::authors_import::import_checkpoint(
         &a.checkpoint,
         a.discriminator.as_deref(),

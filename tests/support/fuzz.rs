@@ -226,6 +226,19 @@ pub fn fuzz(test_name: &str, target: impl FnOnce() -> Target) {
         // The worker died on an input (abort, stack overflow, the watchdog's kill): the crash
         // file holds it, unless the worker saved it itself.
         let saved_by_worker = run.stderr.contains("fuzz finding saved");
+        // The worker could not write or remove its crash file (a full disk): the harness failed,
+        // not the reader, and the crash file says nothing; no finding is saved.
+        if run.stderr.contains("the crash file is written")
+            || run.stderr.contains("the crash file is removed")
+        {
+            panic!(
+                "fuzz target `{}`: the harness could not write or remove its crash file {} (a full \
+                 disk?); this is not a finding and nothing was saved\n{}",
+                target.name,
+                crash.display(),
+                run.stderr
+            );
+        }
         let mut note = String::new();
         if !saved_by_worker {
             if let Ok(input) = std::fs::read(&crash) {
