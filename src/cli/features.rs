@@ -163,8 +163,8 @@ pub enum Command {
         #[arg(long, default_value_t = CategoriserTrainingConfig::default().seed)]
         seed: u64,
         /// cpu, cuda or cuda:N (default: cpu; a GPU-sized network on the CPU, such as the
-        /// default WideResNet-50-2 at 224 px, runs only when --device cpu is given: without it
-        /// one batch is timed and the estimate shown).
+        /// default WideResNet-50-2 at 224 px, runs only when --device cpu is given: without it a
+        /// few images are timed and the estimate of the whole training shown).
         #[arg(long)]
         device: Option<String>,
         /// CPU threads of libtorch (default: libtorch's choice).
