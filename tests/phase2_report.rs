@@ -163,3 +163,24 @@ fn a_run_of_one_epoch_and_a_bad_metrics_line_are_handled() {
         "{err}"
     );
 }
+
+#[test]
+fn a_run_that_trained_no_epoch_has_a_report_and_a_folder_without_a_run_is_refused() {
+    // `seje train --set schedule.max_epochs=0` tests the untrained model and writes no epoch
+    // record: its report has no curve but exists.
+    let tmp = tempfile::tempdir().unwrap();
+    run_dir(tmp.path(), 1);
+    std::fs::remove_file(tmp.path().join("metrics.jsonl")).unwrap();
+    let files = seje::phase2::report::write_report(tmp.path()).unwrap();
+    assert_eq!(files.epochs, 0);
+    parse(&std::fs::read_to_string(&files.curves).unwrap());
+    let html = std::fs::read_to_string(&files.html).unwrap();
+    parse(&html);
+    assert!(html.contains("<p>0 epochs."), "{html}");
+    // A folder that holds no run at all is not taken for one.
+    let empty = tempfile::tempdir().unwrap();
+    let err = seje::phase2::report::write_report(empty.path())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("metrics.jsonl"), "{err}");
+}

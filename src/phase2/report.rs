@@ -326,10 +326,21 @@ pub fn curves_svg(records: &[EpochRecord]) -> String {
 }
 
 /// The records of `RUN/metrics.jsonl`, in order; a line that is not an epoch record is an error
-/// naming the file and the line.
+/// naming the file and the line. A run that has not finished an epoch (its `config.toml` there,
+/// no `metrics.jsonl` yet, as after `schedule.max_epochs = 0`) has none; a folder without either
+/// is an error naming the missing file.
 pub fn read_metrics(run_dir: &Path) -> Result<Vec<EpochRecord>> {
     let path = run_dir.join("metrics.jsonl");
-    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e)
+            if e.kind() == std::io::ErrorKind::NotFound
+                && run_dir.join("config.toml").is_file() =>
+        {
+            String::new()
+        }
+        Err(e) => return Err(Error::io(&path, e)),
+    };
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
