@@ -474,3 +474,93 @@ fn a_config_describing_more_parameters_than_the_weights_hold_is_refused_before_b
         .sum();
     assert_eq!(tiny_cfg.parameter_count(), Some(held as u64));
 }
+
+/// A model of 50 million parameters or more (spec/cli.md, heavy work announced): the tiny
+/// model's tokeniser with a 50,000-word, 1024-wide embedding (51 million parameters, one short
+/// layer, so a forward pass stays cheap).
+fn gpu_sized_model(dir: &Path) -> BertConfig {
+    for f in ["tokenizer.json", "vocab.txt", "tokenizer_config.json"] {
+        std::fs::copy(tiny().join(f), dir.join(f)).unwrap();
+    }
+    let text = std::fs::read_to_string(tiny().join("config.json")).unwrap();
+    let mut cfg: Value = serde_json::from_str(&text).unwrap();
+    cfg["vocab_size"] = Value::from(50_000);
+    cfg["hidden_size"] = Value::from(1024);
+    cfg["num_hidden_layers"] = Value::from(1);
+    cfg["intermediate_size"] = Value::from(64);
+    cfg["max_position_embeddings"] = Value::from(32);
+    std::fs::write(
+        dir.join("config.json"),
+        serde_json::to_string(&cfg).unwrap(),
+    )
+    .unwrap();
+    let config = BertConfig::from_file(&dir.join("config.json")).unwrap();
+    let vs = tch::nn::VarStore::new(Device::Cpu);
+    let _model = bert::BertModel::new(&vs.root(), &config, false).unwrap();
+    vs.save(dir.join("model.safetensors")).unwrap();
+    config
+}
+
+#[test]
+fn a_gpu_sized_model_on_the_cpu_is_estimated_and_stops_unless_the_cpu_was_asked_for() {
+    let tiny_cfg = BertConfig::from_file(&tiny().join("config.json")).unwrap();
+    assert!(!bert_rating::sized_for_a_gpu(&tiny_cfg));
+    let model = tempfile::tempdir().unwrap();
+    let config = gpu_sized_model(model.path());
+    assert!(bert_rating::sized_for_a_gpu(&config), "{config:?}");
+
+    // The library: refused with the estimate and the lighter ratings, nothing written.
+    let out = tempfile::tempdir().unwrap();
+    let cfg = TextFeaturesConfig {
+        bert: Some(BertRatingConfig {
+            batch: 4,
+            ..BertRatingConfig::new(model.path())
+        }),
+        ..bert_config()
+    };
+    let err = write_text_features(&mini(), out.path(), &cfg, &|_, _| {})
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("rating key terms with the BERT model in")
+            && err.contains("for 160 recipes is sized for a GPU")
+            && err.contains("its 40 batches would take about")
+            && err.contains("--rating tfidf")
+            && err.ends_with("pass --device cpu"),
+        "{err}"
+    );
+    assert!(!out.path().join(TERM_FILE).exists());
+
+    // The command: without --device it stops with the estimate; with --device cpu it goes on,
+    // saying what it estimated.
+    let run = |device: Option<&str>| {
+        let mut c = seje();
+        c.args(["--log", "warn", "features", "text", "--root"])
+            .arg(mini())
+            .arg("--out")
+            .arg(out.path())
+            .args(["--rating", "bert", "--bert-batch", "16", "--bert"])
+            .arg(model.path())
+            .args(["--size", "8", "--iter", "1", "--min-count", "2"]);
+        if let Some(d) = device {
+            c.args(["--device", d]);
+        }
+        c.output().expect("seje runs")
+    };
+    let refused = run(None);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success());
+    assert!(
+        stderr.contains("its 10 batches would take about") && stderr.contains("--device cpu"),
+        "{stderr}"
+    );
+    let asked = run(Some("cpu"));
+    let stderr = String::from_utf8_lossy(&asked.stderr);
+    assert!(asked.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("note: rating key terms with the BERT model"),
+        "{stderr}"
+    );
+    let store = FeatureStore::open(&out.path().join(TERM_FILE)).expect("store");
+    assert_eq!(store.info("f_term").unwrap().shape, vec![160, 8]);
+}

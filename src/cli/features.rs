@@ -197,9 +197,12 @@ pub enum Command {
         /// Texts per BERT forward pass.
         #[arg(long, default_value_t = 32)]
         bert_batch: usize,
-        /// Where the BERT model runs: cpu, cuda or cuda:N.
-        #[arg(long, default_value = "cpu")]
-        device: String,
+        /// Where the BERT model runs: cpu, cuda or cuda:N (default cpu). A model sized for a
+        /// GPU (50 million parameters or more, as BERT-base) rates on the CPU only when
+        /// --device cpu is given: without it the command times one batch, prints the estimate
+        /// and stops.
+        #[arg(long)]
+        device: Option<String>,
         /// Key terms by the lexicon extractor (default) or by NLTK's averaged-perceptron POS
         /// tagger (`VB*` actions, `NN*` utensils, as the paper), which needs --tagger-model.
         #[arg(long, default_value = "lexicon", value_parser = one_of::<KeyTermKind>(KeyTermKind::NAMES))]
@@ -342,8 +345,9 @@ pub fn run(command: Command) -> Result<()> {
                 bert: match bert {
                     Some(dir) => Some(seje::phase1::bert_rating::BertRatingConfig {
                         dir,
-                        device: seje::runtime::cuda::device(&device)?,
+                        device: seje::runtime::cuda::device(device.as_deref().unwrap_or("cpu"))?,
                         batch: bert_batch,
+                        device_asked: device.is_some(),
                     }),
                     None => None,
                 },

@@ -24,6 +24,10 @@ pub struct BertRatingConfig {
     pub device: Device,
     /// Texts per forward pass (recipes, and terms not seen before).
     pub batch: usize,
+    /// The person asked for this device explicitly (`--device cpu`): a model sized for a GPU
+    /// ([`sized_for_a_gpu`]) then runs on the CPU after its estimate is shown; otherwise it is
+    /// refused there with the estimate (spec/cli.md, heavy work announced).
+    pub device_asked: bool,
 }
 
 impl BertRatingConfig {
@@ -33,8 +37,55 @@ impl BertRatingConfig {
             dir: dir.into(),
             device: Device::Cpu,
             batch: 32,
+            device_asked: false,
         }
     }
+}
+
+/// Parameters from which a BERT model is sized for a GPU when it rates on the CPU: 50 million.
+/// BERT-base has 110 million, DistilBERT 66 million; the models of the tests, a few thousand.
+pub const GPU_SIZED_PARAMETERS: u64 = 50_000_000;
+
+/// Whether rating with the model `config` describes is a GPU-sized job (at least
+/// [`GPU_SIZED_PARAMETERS`] parameters, or more than `u64` can count).
+pub fn sized_for_a_gpu(config: &crate::phase1::bert::BertConfig) -> bool {
+    config
+        .parameter_count()
+        .is_none_or(|n| n >= GPU_SIZED_PARAMETERS)
+}
+
+/// Estimates the rating of `recipes` recipe texts from one timed forward pass of a batch of
+/// texts at the model's full length (`max_position_embeddings` tokens): an upper bound per
+/// batch, since shorter texts are padded only to the longest of their batch. The distinct key
+/// terms, encoded once each, come on top. Nothing is written.
+///
+/// # Errors
+/// Those of [`BertEncoder::encode`].
+pub fn time_first_batch(
+    rater: &BertRater,
+    recipes: usize,
+) -> Result<crate::runtime::heavy::Estimate> {
+    use crate::runtime::heavy::{peak_memory_bytes, Estimate};
+    let config = rater.encoder.model().config();
+    let words = usize::try_from(config.max_position_embeddings).unwrap_or(512);
+    let text = "salt ".repeat(words);
+    let texts = vec![text.as_str(); rater.batch];
+    let start = std::time::Instant::now();
+    let encoded = rater.encoder.encode(&texts)?;
+    drop(encoded);
+    let per_batch = start.elapsed();
+    Ok(Estimate {
+        job: format!(
+            "rating key terms with the BERT model in {} ({} parameters) for {recipes} recipes",
+            rater.dir().display(),
+            config
+                .parameter_count()
+                .map_or_else(|| "uncountably many".to_string(), |n| n.to_string()),
+        ),
+        per_batch,
+        batches: Some(recipes.div_ceil(rater.batch) as u64),
+        peak_memory_bytes: peak_memory_bytes(),
+    })
 }
 
 /// The rating of a cosine: the cosine where it is positive, else 0. The weighted term feature

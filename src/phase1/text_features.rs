@@ -417,6 +417,20 @@ pub fn write_text_features(
         }
         _ => None,
     };
+    if let (Some(rater), Some(b)) = (&bert, &cfg.bert) {
+        if b.device == tch::Device::Cpu
+            && bert_rating::sized_for_a_gpu(rater.encoder().model().config())
+        {
+            let estimate = bert_rating::time_first_batch(rater, candidates.len())?;
+            crate::runtime::heavy::announce(
+                &estimate,
+                b.device_asked,
+                "`--rating tfidf` or `--rating textrank` rate without a model (seconds per \
+                 thousand recipes); on a GPU, --device cuda",
+            )?;
+            eprintln!("note: {}: {}", estimate.job, estimate.describe());
+        }
+    }
     let bert_sha = bert
         .as_ref()
         .map(|b| b.encoder().files_sha256())
