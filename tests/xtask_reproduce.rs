@@ -114,6 +114,24 @@ fn reproduce_runs_the_pipeline_on_the_fixtures_then_reuses_and_resumes() {
     let md = std::fs::read_to_string(tmp.path().join("tables/tables.md")).unwrap();
     assert!(md.contains("not evaluated (test split: 32 pairs)"), "{md}");
     assert!(md.contains("without the image category feature"), "{md}");
+    // Each variant's run report, linked from the tables and copied beside them with no path of
+    // this machine (spec/phase2-run-report.md).
+    let tmp_path = std::fs::canonicalize(tmp.path()).unwrap();
+    for v in &first.variants {
+        let page = v.report.as_deref().expect("a trained variant has a report");
+        assert!(md.contains(&format!("[{page}]({page})")), "{md}");
+        for dir in ["tables", "runs/fixture-mini"] {
+            let html = std::fs::read_to_string(tmp.path().join(dir).join(page)).unwrap();
+            assert!(
+                html.contains("<svg") && html.contains("{stages}/train-"),
+                "{page}"
+            );
+            assert!(
+                !html.contains(tmp_path.to_str().unwrap()),
+                "{page} holds this machine's path"
+            );
+        }
+    }
 
     // A second run computes nothing and gives the same numbers.
     let second = run(tmp.path(), None).expect("not stopped");

@@ -70,6 +70,11 @@ pub struct VariantResult {
     /// The variant plays the paper's baseline (ACME) in the MedR-versus-size table and figure.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub baseline: bool,
+    /// Its training run's report (`seje report`'s `report.html`), copied beside the tables with
+    /// the machine's paths written as names: the path relative to them (`reports/NAME.html`).
+    /// Absent for a variant that did not train, and in results written before reports existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<String>,
 }
 
 /// One reference ranking of the synthetic benchmark (`oracle`, `category-ceiling`).

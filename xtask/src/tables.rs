@@ -453,6 +453,7 @@ pub fn render(r: &Results, paper: &PaperTables) -> Result<Vec<(String, String)>>
         }
     }
 
+    md.push_str(&reports_section(r));
     let references = references_section(r);
     let truth = phase1_truth_section(r);
 
@@ -490,6 +491,32 @@ pub fn render(r: &Results, paper: &PaperTables) -> Result<Vec<(String, String)>>
         files.push(("phase1_truth.csv".to_string(), banner_csv + &truth.1));
     }
     Ok(files)
+}
+
+/// The section "Run reports": a link to each trained variant's report, copied beside the tables
+/// by `reproduce` (spec/phase2-run-report.md). Empty when no variant has one (results written
+/// before reports existed, or a run that trained nothing).
+fn reports_section(r: &Results) -> String {
+    let with: Vec<&VariantResult> = r.variants.iter().filter(|v| v.report.is_some()).collect();
+    if with.is_empty() {
+        return String::new();
+    }
+    let mut md = String::from(
+        "\n## Run reports\n\nEach trained variant's run as `seje report` draws it: every loss term, \
+         the learning rate and the validation MedR and R@1/5/10 per epoch, the test metrics, the \
+         configuration and the manifest (spec/phase2-run-report.md). Copied beside this file, the \
+         machine's paths written `{stages}`, `{data}` and `{root}`.\n\n\
+         | variant | seed | report |\n|---|---|---|\n",
+    );
+    for v in with {
+        let page = v.report.as_deref().unwrap_or_default();
+        md.push_str(&format!(
+            "| {} | {} | [{page}]({page}) |\n",
+            v.name,
+            v.seed.map_or_else(|| "—".to_string(), |s| s.to_string())
+        ));
+    }
+    md
 }
 
 /// The section "Phase I against the generator's truth" and its CSV rows (output, measure,
@@ -968,7 +995,42 @@ pub fn provenance_problems(root: &Path, dir: &Path) -> Result<Vec<String>> {
             p.display()
         ));
     }
+    for v in &results.variants {
+        if let Some(page) = &v.report {
+            problems.extend(report_problems(dir, &v.name, page));
+        }
+    }
     Ok(problems)
+}
+
+/// Why a variant's linked report cannot stand beside committed tables: it is missing, or it
+/// quotes an absolute path (`"/…` or `"C:\…` in its configuration or manifest, which the page
+/// shows HTML-escaped).
+fn report_problems(dir: &Path, variant: &str, page: &str) -> Vec<String> {
+    let f = dir.join(page);
+    let Ok(text) = fs::read_to_string(&f) else {
+        return vec![format!(
+            "{}: the report of `{variant}` that tables.md links is missing",
+            f.display()
+        )];
+    };
+    let mut problems = Vec::new();
+    for (at, _) in text.match_indices("&quot;") {
+        let rest = &text.as_bytes()[at + "&quot;".len()..];
+        let drive = rest.len() > 2 && rest[0].is_ascii_alphabetic() && &rest[1..3] == b":\\";
+        if rest.first() == Some(&b'/') || drive {
+            let end = rest
+                .windows(6)
+                .position(|w| w == b"&quot;")
+                .unwrap_or(rest.len().min(80));
+            problems.push(format!(
+                "{}: holds the absolute path `{}` of the machine that made it",
+                f.display(),
+                String::from_utf8_lossy(&rest[..end])
+            ));
+        }
+    }
+    problems
 }
 
 /// Every string of `v` that is an absolute path (starts with `/` or a drive letter), with where.

@@ -48,6 +48,7 @@ fn results(synthetic: bool) -> Results {
         not_run: None,
         paper_claim: None,
         baseline: false,
+        report: None,
     };
     let all = [1000, 10000, 20000, 30000, 40000, 50000];
     Results {
@@ -388,6 +389,67 @@ fn results_from_a_dirty_tree_a_foreign_commit_or_with_a_machine_path_are_refused
     );
 }
 
+#[test]
+fn each_trained_variant_links_its_run_report_and_a_committed_report_must_be_there_and_portable() {
+    let paper = PaperTables::load(&root().join("paper/tables")).unwrap();
+    let mut r = results(true);
+    // Results written before reports existed render as before: no section.
+    let md = |r: &Results| {
+        let files = tables::render(r, &paper).unwrap();
+        files.into_iter().find(|(n, _)| n == "tables.md").unwrap().1
+    };
+    assert!(!md(&r).contains("## Run reports"));
+    r.commit = xtask::git_commit(&root())
+        .trim_end_matches("-dirty")
+        .to_string();
+    r.variants[0].report = Some("reports/seje-all-features.html".into());
+    let text = md(&r);
+    let section = &text[text.find("## Run reports").expect("a reports section")..];
+    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |e| e + 3)];
+    assert!(
+        section.contains(&format!(
+            "| {} | — | [reports/seje-all-features.html](reports/seje-all-features.html) |",
+            r.variants[0].name
+        )),
+        "{section}"
+    );
+    assert!(
+        !section.contains(&r.variants[1].name),
+        "a variant without a report is not linked: {section}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("results.json"),
+        serde_json::to_string_pretty(&r).unwrap(),
+    )
+    .unwrap();
+    let problems = || tables::provenance_problems(&root(), dir.path()).unwrap();
+    let missing = problems();
+    assert!(
+        missing.len() == 1 && missing[0].contains("links is missing"),
+        "{missing:?}"
+    );
+    std::fs::create_dir(dir.path().join("reports")).unwrap();
+    let page = dir.path().join("reports/seje-all-features.html");
+    let portable = "<pre>data.features = &quot;{stages}/train-0123/features&quot;</pre>";
+    std::fs::write(&page, portable).unwrap();
+    assert_eq!(problems(), Vec::<String>::new());
+    std::fs::write(
+        &page,
+        portable.replace("{stages}", "/home/someone/runs/stages"),
+    )
+    .unwrap();
+    let absolute = problems();
+    assert!(
+        absolute.len() == 1
+            && absolute[0].contains(
+                "holds the absolute path `/home/someone/runs/stages/train-0123/features`"
+            ),
+        "{absolute:?}"
+    );
+}
+
 /// Results of a configuration with seeds: the full model and three variants, each seed's MedR
 /// offset by `seed_shift * seed` (made-up values); a fourth variant not run.
 fn seeded_results() -> Results {
@@ -405,6 +467,7 @@ fn seeded_results() -> Results {
         not_run: None,
         paper_claim: claim,
         baseline: false,
+        report: None,
     };
     let mut variants = Vec::new();
     for (name, scale, claim) in [

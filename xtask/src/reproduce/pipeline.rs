@@ -545,6 +545,7 @@ fn authors_release(
         not_run: None,
         paper_claim: None,
         baseline: false,
+        report: None,
     };
     Ok(Some((result, (words, msje))))
 }
@@ -579,6 +580,7 @@ fn variant(
                 not_run: Some(format!("needs {missing}: {}", req.what)),
                 paper_claim: v.paper_claim,
                 baseline: v.baseline,
+                report: None,
             });
             return Ok(Some(()));
         }
@@ -907,6 +909,7 @@ fn train_and_evaluate(
         let dir = or_stop!(runner, runner.references(&eval, &data.recipe1m, &cfg.eval));
         c.references = read_references(&dir)?;
     }
+    let page = copy_report(ctx, runner, &train.join("run"), name, seed)?;
     c.variants.push(VariantResult {
         name: name.to_string(),
         test_pairs: plan["test_pairs"].as_u64().unwrap_or(0) as usize,
@@ -918,8 +921,54 @@ fn train_and_evaluate(
         not_run: None,
         paper_claim: v.paper_claim,
         baseline: v.baseline,
+        report: Some(page),
     });
     Ok(Some(()))
+}
+
+/// The file name of a variant's report: its name (and seed) in lowercase words joined by `-`.
+fn report_name(variant: &str, seed: Option<u64>) -> String {
+    let mut words: Vec<String> = variant
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    if let Some(s) = seed {
+        words.push(format!("seed-{s}"));
+    }
+    format!("{}.html", words.join("-"))
+}
+
+/// Copies the training run's `report.html` (which `seje train` wrote at its end) into
+/// `reports/` of the summary and the tables directories, every known place of the machine
+/// written as its name (`{stages}`, `{data}`, `{root}`), so the committed copy holds none of its
+/// paths. Returns the copy's path relative to the tables (`reports/NAME.html`).
+fn copy_report(
+    ctx: &RunContext,
+    runner: &Runner,
+    run_dir: &Path,
+    variant: &str,
+    seed: Option<u64>,
+) -> Result<String> {
+    let page = run_dir.join("report.html");
+    let text = fs::read_to_string(&page).with_context(|| {
+        format!(
+            "{}: the run's report is missing (`seje report --run-dir {}` writes it)",
+            page.display(),
+            run_dir.display()
+        )
+    })?;
+    let portable = runner.portable(&text);
+    let relative = format!("reports/{}", report_name(variant, seed));
+    for dir in [&ctx.summary_dir, &ctx.tables_dir] {
+        let dst = dir.join(&relative);
+        if let Some(parent) = dst.parent() {
+            fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
+        }
+        write_atomic(&dst, portable.as_bytes())?;
+    }
+    Ok(relative)
 }
 
 /// `results.json` (first: a table that cannot be rendered loses no computed result), then the
