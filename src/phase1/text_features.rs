@@ -428,7 +428,6 @@ pub fn write_text_features(
                 "`--rating tfidf` or `--rating textrank` rate without a model (seconds per \
                  thousand recipes); on a GPU, --device cuda",
             )?;
-            eprintln!("note: {}: {}", estimate.job, estimate.describe());
         }
     }
     let bert_sha = bert
