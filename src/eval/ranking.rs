@@ -272,6 +272,9 @@ fn merge(parts: Vec<Block>, n: usize) -> Block {
     out
 }
 
+/// An (image, recipe) pair of a subset, by position.
+type Pair = (usize, usize);
+
 /// What one block of scores says before the band is resolved.
 struct Block {
     /// Per row of the block: gallery items certainly closer than the row's positive.
@@ -286,11 +289,13 @@ struct Block {
 
 /// One pass over a block of scores on the host: rows `r0..`, `n` columns, row-major.
 ///
-/// The counting pass is branch-free, so that it vectorises and does not depend on the branch
+/// The counting is branch-free, so that it vectorises and does not depend on the branch
 /// predictor: with scores near their positives (random embeddings put half of a row below it), a
-/// branch per comparison mispredicts half the time. It also notes whether any score of the row
-/// lies inside a band; only such rows (few: the band is a rounding bound) are walked a second
-/// time, with branches, to list the pairs to recompute.
+/// branch per comparison mispredicts half the time. Each chunk of eight scores also yields a mask
+/// of those inside a band; only a chunk whose mask is not empty (few: the band is a rounding
+/// bound) is walked, to list its pairs to recompute. (Walking a whole row whenever it held a band
+/// score, as at ab386b9, walked nearly every row of 10K random unit vectors: about 30 of their
+/// 10,000 scores lie in the band.)
 fn classify_host(s: &[f32], r0: usize, n: usize, lo: &[f32], hi: &[f32]) -> Block {
     let rows = s.len() / n;
     let mut out = Block {
@@ -301,63 +306,73 @@ fn classify_host(s: &[f32], r0: usize, n: usize, lo: &[f32], hi: &[f32]) -> Bloc
     };
     let (lo_cols, hi_cols) = (&lo[..n], &hi[..n]);
     for (q, row) in s.chunks_exact(n).enumerate() {
-        let (lo_q, hi_q) = (lo[r0 + q], hi[r0 + q]);
-        let (sure, banded) = count_row(row, lo_q, hi_q, lo_cols, hi_cols, &mut out.r2i_sure);
-        out.i2r_sure[q] = sure;
-        if banded {
-            for (j, &v) in row.iter().enumerate() {
-                if v >= lo_q && v <= hi_q {
-                    out.i2r_band.push((r0 + q, j));
-                }
-                if v >= lo_cols[j] && v <= hi_cols[j] {
-                    out.r2i_band.push((r0 + q, j));
-                }
-            }
-        }
+        out.i2r_sure[q] = classify_row(
+            row,
+            r0 + q,
+            (lo[r0 + q], hi[r0 + q]),
+            (lo_cols, hi_cols),
+            &mut out.r2i_sure,
+            (&mut out.i2r_band, &mut out.r2i_band),
+        );
     }
     out
 }
 
-/// The branch-free pass of [`classify_host`] over one row: adds 1 to `r2i_sure[j]` for each
+/// The pass of [`classify_host`] over the row of query `query`: adds 1 to `r2i_sure[j]` for each
 /// column whose score is below that column's `lo`, returns how many scores are below the row's
-/// `lo_q`, and whether any score is inside the row's band or its column's. Written over chunks of
-/// eight lanes with integer masks so that the compiler vectorises it.
+/// `lo`, and appends the scores inside the row's band to `bands.0` and those inside their
+/// column's band to `bands.1`, in column order. Written over chunks of eight lanes with integer
+/// masks so that the compiler vectorises it; the branch on a chunk's band mask is rarely taken.
 #[inline]
-fn count_row(
+fn classify_row(
     row: &[f32],
-    lo_q: f32,
-    hi_q: f32,
-    lo: &[f32],
-    hi: &[f32],
+    query: usize,
+    (lo_q, hi_q): (f32, f32),
+    (lo, hi): (&[f32], &[f32]),
     r2i_sure: &mut [u32],
-) -> (u32, bool) {
+    bands: (&mut Vec<Pair>, &mut Vec<Pair>),
+) -> u32 {
     const L: usize = 8;
     let mut sure = [0u32; L];
-    let mut band = [0u32; L];
     let split = row.len() - row.len() % L;
     let chunks = row[..split]
         .chunks_exact(L)
         .zip(lo[..split].chunks_exact(L))
         .zip(hi[..split].chunks_exact(L))
         .zip(r2i_sure[..split].chunks_exact_mut(L));
-    for (((v, lo), hi), col) in chunks {
+    for (c, (((v, lo), hi), col)) in chunks.enumerate() {
+        let mut mask = [0u32; L];
         for k in 0..L {
             let x = v[k];
             sure[k] += u32::from(x < lo_q);
             col[k] += u32::from(x < lo[k]);
-            band[k] |= u32::from(x >= lo_q) & u32::from(x <= hi_q)
-                | u32::from(x >= lo[k]) & u32::from(x <= hi[k]);
+            mask[k] = (u32::from(x >= lo_q) & u32::from(x <= hi_q))
+                | ((u32::from(x >= lo[k]) & u32::from(x <= hi[k])) << 1);
+        }
+        if mask.iter().fold(0, |a, &m| a | m) != 0 {
+            for (k, &m) in mask.iter().enumerate() {
+                if m & 1 != 0 {
+                    bands.0.push((query, c * L + k));
+                }
+                if m & 2 != 0 {
+                    bands.1.push((query, c * L + k));
+                }
+            }
         }
     }
     let mut total: u32 = sure.iter().sum();
-    let mut banded = band.iter().any(|&b| b != 0);
     for j in split..row.len() {
         let x = row[j];
         total += u32::from(x < lo_q);
         r2i_sure[j] += u32::from(x < lo[j]);
-        banded |= (x >= lo_q && x <= hi_q) || (x >= lo[j] && x <= hi[j]);
+        if x >= lo_q && x <= hi_q {
+            bands.0.push((query, j));
+        }
+        if x >= lo[j] && x <= hi[j] {
+            bands.1.push((query, j));
+        }
     }
-    (total, banded)
+    total
 }
 
 /// The same classification with tensor operations, for blocks that live on a CUDA device.
