@@ -707,48 +707,46 @@ fn fit(
         actual: AtomicU64::new(0),
         progress,
     };
-    if let Storage::Plain { avx2 } = storage {
-        let longest = vocab.words.iter().map(|w| w.point.len()).max();
-        let mut w = Plain {
-            size,
-            syn0,
-            syn1,
-            neu1e: vec![0.0; size],
-            dots: vec![0.0; longest.unwrap_or(0)],
-        };
-        if avx2 {
-            run.thread_plain(stream, &mut w);
-        } else {
-            run.thread(0, stream, &mut w);
-        }
-        w.syn0
-    } else {
-        // Thread `id` reads from the first sentence start at or after len · id / threads (the C
-        // tool seeks to file_size / threads · id, possibly mid-word) to the next thread's start.
-        let starts: Vec<usize> = (0..=cfg.threads)
-            .map(|t| {
-                let at = stream.len() * t / cfg.threads;
-                if t == 0 || t == cfg.threads {
-                    return at;
-                }
-                at + stream[at - 1..].iter().position(|&w| w == 0).unwrap_or(0)
-            })
-            .collect();
-        let Storage::Hogwild(way) = storage else {
-            unreachable!("plain storage is handled above")
-        };
-        let syn0 = SharedFloats::new(&syn0, size);
-        let syn1 = SharedFloats::new(&syn1, size);
-        std::thread::scope(|scope| {
-            for t in 0..cfg.threads {
-                let chunk = &stream[starts[t].min(starts[t + 1])..starts[t + 1]];
-                let (run, syn0, syn1) = (&run, &syn0, &syn1);
-                scope.spawn(move || run.thread_shared(t, chunk, syn0, syn1, way));
+    let way = match storage {
+        Storage::Plain { avx2 } => {
+            let longest = vocab.words.iter().map(|w| w.point.len()).max();
+            let mut w = Plain {
+                size,
+                syn0,
+                syn1,
+                neu1e: vec![0.0; size],
+                dots: vec![0.0; longest.unwrap_or(0)],
+            };
+            if avx2 {
+                run.thread_plain(stream, &mut w);
+            } else {
+                run.thread(0, stream, &mut w);
             }
-        });
-        drop(syn1);
-        syn0.into_values()
-    }
+            return w.syn0;
+        }
+        Storage::Hogwild(way) => way,
+    };
+    // Thread `id` reads from the first sentence start at or after len · id / threads (the C
+    // tool seeks to file_size / threads · id, possibly mid-word) to the next thread's start.
+    let starts: Vec<usize> = (0..=cfg.threads)
+        .map(|t| {
+            let at = stream.len() * t / cfg.threads;
+            if t == 0 || t == cfg.threads {
+                return at;
+            }
+            at + stream[at - 1..].iter().position(|&w| w == 0).unwrap_or(0)
+        })
+        .collect();
+    let syn0 = SharedFloats::new(&syn0, size);
+    let syn1 = SharedFloats::new(&syn1, size);
+    std::thread::scope(|scope| {
+        for t in 0..cfg.threads {
+            let chunk = &stream[starts[t].min(starts[t + 1])..starts[t + 1]];
+            let (run, syn0, syn1) = (&run, &syn0, &syn1);
+            scope.spawn(move || run.thread_shared(t, chunk, syn0, syn1, way));
+        }
+    });
+    syn0.into_values()
 }
 
 struct Run<'a> {
