@@ -7,6 +7,7 @@
 
 use serde::Serialize;
 
+pub mod blas_threads;
 pub mod cuda;
 pub mod heavy;
 

@@ -61,8 +61,9 @@ pub struct EvalCommand {
     /// Where the scores are computed.
     #[arg(long, value_enum, default_value = "cpu")]
     device: DeviceArg,
-    /// Largest block of scores computed at once, in elements (memory is about 12 bytes each).
-    #[arg(long, default_value_t = 1 << 24)]
+    /// Largest tile of scores computed at once, in elements (4 bytes each, one tile per CPU
+    /// thread).
+    #[arg(long, default_value_t = 1 << 22)]
     block_elems: usize,
     /// CPU threads for libtorch (default: libtorch's choice).
     #[arg(long)]

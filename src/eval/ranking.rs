@@ -1,23 +1,27 @@
 //! Ranks of the true item for both retrieval directions over one subset of pairs, computed in
-//! blocks of query rows so that memory stays bounded, on the CPU or a CUDA device.
+//! tiles of scores so that memory stays bounded, on the CPU or a CUDA device.
 //!
 //! Spec: spec/eval-protocol.md (ranking, how distances are computed). Authors' code:
 //! `test.py::improved_rank_emb` (git-disl/SEJE @ 694a835):
 //! rank = 1 + |{j : d(q, j) < d(q, q)}|, the optimistic rank, with image→recipe on the rows of the
 //! distance matrix and recipe→image on its columns.
 //!
-//! How: a float32 matrix product gives every score of a block of rows against the whole gallery.
-//! It is used only as a filter: a score below the positive's score by more than a proven bound on
-//! the float32 rounding error (`delta`) counts as closer, one above it by more than `delta` as not
-//! closer, and the few pairs inside the band are recomputed exactly in float64 from the vectors
-//! (differences for the Euclidean distance) and compared with the positive's float64 score. The
-//! result is therefore the ranking by float64 scores computed pair by pair, whatever the device.
+//! How: a float32 matrix product gives the scores of a tile (for the Euclidean distance −2x·y,
+//! to which each direction adds its gallery item's squared norm). They are used only as a
+//! filter: a value below the query's target by more than a proven bound on the float32 rounding
+//! error (`delta`) counts as closer, one above it by more than `delta` as not closer, and the few
+//! pairs inside the band are recomputed exactly in float64 from the vectors (differences for the
+//! Euclidean distance) and compared with the positive's float64 score. The result is therefore
+//! the ranking by float64 scores computed pair by pair, whatever the device or the tiling. On the
+//! CPU each of rayon's threads takes whole tiles: it computes the tile's product on itself alone
+//! and counts the tile, band included, while the tile is in its cache.
 
 use rayon::prelude::*;
 use tch::{Device, Kind, Tensor};
 
 use super::embeddings::Embeddings;
 use crate::error::Result;
+use crate::runtime::blas_threads::OneBlasThread;
 
 /// How a query and a gallery item are compared; smaller scores are closer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,7 +39,8 @@ pub enum Measure {
 pub struct RankOptions {
     /// The device of the matrix products (`Device::Cpu` or `Device::Cuda(i)`).
     pub device: Device,
-    /// Upper bound on the elements of one block of scores (rows × gallery size).
+    /// Upper bound on the elements of one tile of scores: on the CPU tiles of at most 2048
+    /// columns, one per thread at a time (4 bytes each); on a CUDA device blocks of whole rows.
     pub block_elems: usize,
 }
 
@@ -43,7 +48,7 @@ impl Default for RankOptions {
     fn default() -> Self {
         Self {
             device: Device::Cpu,
-            block_elems: 1 << 24,
+            block_elems: 1 << 22,
         }
     }
 }
@@ -60,8 +65,9 @@ pub struct SubsetRanks {
 }
 
 /// Σₖ f(xₖ, yₖ) in float64 over four interleaved lanes (element k goes to lane k mod 4), summed
-/// in a fixed order, so that the same pair of vectors always gives the same bits, whichever block
+/// in a fixed order, so that the same pair of vectors always gives the same bits, whichever tile
 /// or batch it is computed in. Written in chunks of four so that the lanes vectorise.
+#[inline(always)]
 fn lanes(x: &[f32], y: &[f32], f: impl Fn(f64, f64) -> f64) -> f64 {
     let mut acc = [0.0f64; 4];
     let (xc, yc) = (x.chunks_exact(4), y.chunks_exact(4));
@@ -75,6 +81,38 @@ fn lanes(x: &[f32], y: &[f32], f: impl Fn(f64, f64) -> f64) -> f64 {
         acc[l] += f(f64::from(*a), f64::from(*b));
     }
     (acc[0] + acc[1]) + (acc[2] + acc[3])
+}
+
+/// [`lanes`] of `x` against four vectors at once, each sum with exactly the operations and order
+/// of `lanes(x, ys[p], f)` (so the same bits): four independent chains of additions, which the
+/// processor overlaps, where one sum waits on its own additions.
+#[inline(always)]
+fn lanes4(x: &[f32], ys: [&[f32]; 4], f: impl Fn(f64, f64) -> f64) -> [f64; 4] {
+    let [y0, y1, y2, y3] = ys.map(|y| &y[..x.len()]);
+    let (mut a0, mut a1, mut a2, mut a3) = ([0.0f64; 4], [0.0f64; 4], [0.0f64; 4], [0.0f64; 4]);
+    let chunks = x
+        .chunks_exact(4)
+        .zip(y0.chunks_exact(4))
+        .zip(y1.chunks_exact(4).zip(y2.chunks_exact(4)))
+        .zip(y3.chunks_exact(4));
+    for (((xs, b0), (b1, b2)), b3) in chunks {
+        let v = [xs[0], xs[1], xs[2], xs[3]].map(f64::from);
+        for l in 0..4 {
+            a0[l] += f(v[l], f64::from(b0[l]));
+            a1[l] += f(v[l], f64::from(b1[l]));
+            a2[l] += f(v[l], f64::from(b2[l]));
+            a3[l] += f(v[l], f64::from(b3[l]));
+        }
+    }
+    let split = x.len() - x.len() % 4;
+    for (l, k) in (split..x.len()).enumerate() {
+        let v = f64::from(x[k]);
+        a0[l] += f(v, f64::from(y0[k]));
+        a1[l] += f(v, f64::from(y1[k]));
+        a2[l] += f(v, f64::from(y2[k]));
+        a3[l] += f(v, f64::from(y3[k]));
+    }
+    [a0, a1, a2, a3].map(|a| (a[0] + a[1]) + (a[2] + a[3]))
 }
 
 /// The exact (float64, pair by pair) score of image `x` against recipe `y`.
@@ -94,6 +132,79 @@ pub fn exact_score(measure: Measure, x: &[f32], y: &[f32]) -> f64 {
     }
 }
 
+/// [`exact_score`] of `x` against four gallery vectors, the same bits as four calls.
+#[inline(always)]
+fn exact_scores4(measure: Measure, x: &[f32], ys: [&[f32]; 4]) -> [f64; 4] {
+    match measure {
+        Measure::Euclidean => quad::<true>(x, ys),
+        Measure::NegativeDot => quad::<false>(x, ys).map(|s| -s),
+        Measure::Cosine => ys.map(|y| exact_score(measure, x, y)),
+    }
+}
+
+/// [`lanes4`] of (x − y)² (`SQUARED_DIFFERENCE`) or of x·y, with AVX2 where the processor has
+/// it.
+#[inline(always)]
+fn quad<const SQUARED_DIFFERENCE: bool>(x: &[f32], ys: [&[f32]; 4]) -> [f64; 4] {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the processor supports AVX2, checked just above.
+        return unsafe { lanes4_avx2::<SQUARED_DIFFERENCE>(x, ys) };
+    }
+    if SQUARED_DIFFERENCE {
+        lanes4(x, ys, |a, b| (a - b) * (a - b))
+    } else {
+        lanes4(x, ys, |a, b| a * b)
+    }
+}
+
+/// [`lanes4`] written with AVX2 instructions: each sum's four lanes in one register of four
+/// float64, which take element k of their chunk (k mod 4) exactly as [`lanes`] does, with the
+/// same float64 operations in the same order (a conversion, then a subtraction and a
+/// multiplication or one multiplication, then an addition; no fused multiply-add), so the same
+/// bits (unit test `the_avx2_quad_equals_the_portable_lanes`). The compiler does not find this
+/// form itself: it keeps the lanes in halves and shuffles.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn lanes4_avx2<const SQUARED_DIFFERENCE: bool>(x: &[f32], ys: [&[f32]; 4]) -> [f64; 4] {
+    use std::arch::x86_64::{
+        __m256d, _mm256_add_pd, _mm256_cvtps_pd, _mm256_mul_pd, _mm256_setzero_pd, _mm256_sub_pd,
+        _mm_set_ps,
+    };
+    let ys = ys.map(|y| &y[..x.len()]);
+    let mut acc: [__m256d; 4] = [_mm256_setzero_pd(); 4];
+    let split = x.len() - x.len() % 4;
+    for k in (0..split).step_by(4) {
+        let xv = _mm256_cvtps_pd(_mm_set_ps(x[k + 3], x[k + 2], x[k + 1], x[k]));
+        for (a, y) in acc.iter_mut().zip(&ys) {
+            let yv = _mm256_cvtps_pd(_mm_set_ps(y[k + 3], y[k + 2], y[k + 1], y[k]));
+            let term = if SQUARED_DIFFERENCE {
+                let t = _mm256_sub_pd(xv, yv);
+                _mm256_mul_pd(t, t)
+            } else {
+                _mm256_mul_pd(xv, yv)
+            };
+            *a = _mm256_add_pd(*a, term);
+        }
+    }
+    let mut out = [0.0f64; 4];
+    for ((o, a), y) in out.iter_mut().zip(acc).zip(&ys) {
+        // SAFETY: a register of four float64 and an array of four float64 have the same size,
+        // and every bit pattern is a valid float64.
+        let mut lane: [f64; 4] = unsafe { std::mem::transmute::<__m256d, [f64; 4]>(a) };
+        for (l, k) in (split..x.len()).enumerate() {
+            let (p, q) = (f64::from(x[k]), f64::from(y[k]));
+            lane[l] += if SQUARED_DIFFERENCE {
+                (p - q) * (p - q)
+            } else {
+                p * q
+            };
+        }
+        *o = (lane[0] + lane[1]) + (lane[2] + lane[3]);
+    }
+    out
+}
+
 /// γ_n = n·u / (1 − n·u) with u = 2⁻²⁴: the classical bound on the relative error of a float32
 /// sum of n products, valid for any summation order, with or without fused multiply-add.
 fn gamma_f32(n: usize) -> f64 {
@@ -101,25 +212,151 @@ fn gamma_f32(n: usize) -> f64 {
     nu / (1.0 - nu)
 }
 
-fn max_norm(m: &[f32], d: usize) -> f64 {
-    m.chunks(d)
-        .map(|r| lanes(r, r, |a, b| a * b).sqrt())
-        .fold(0.0, f64::max)
+/// The half-width of the rounding band: a bound on how far a float32 filter value (see
+/// [`Filter`]) can be from the real number it stands for, plus a margin that covers the float64
+/// rounding of the exact scores and of the thresholds' targets. `mx` and `my` are the largest
+/// norms of the images and recipes.
+fn band(measure: Measure, d: usize, mx: f64, my: f64) -> f64 {
+    let u = f64::from(f32::EPSILON) / 2.0;
+    let s = (mx + my) * (mx + my);
+    // float64 sums of at most d + 2 terms, each bounded by s (or 4 for unit vectors): the
+    // positive, a gallery item's exact score, a norm and one subtraction, (3d + 2)·2⁻⁵³·s in all
+    let margin = (d as f64 + 8.0) * 2f64.powi(-50) * s.max(4.0);
+    margin
+        + match measure {
+            // −2x·y in float32: γ_d·2‖x‖‖y‖; the offset ‖y‖² rounded once to float32 (u‖y‖²) and
+            // the sum rounded once (u·(‖y‖² + 2‖x‖‖y‖), up to a factor 1 + γ_d): within 4u·s
+            // (the same with x and y swapped for the recipe → image values)
+            Measure::Euclidean => 2.0 * gamma_f32(d) * mx * my + 4.0 * u * s,
+            // −x·y in float32, no offset
+            Measure::NegativeDot => gamma_f32(d) * mx * my,
+            // unit vectors rounded once from float64 (relative error u each, so 2u + u² on the
+            // product), then a float32 product of length d (γ_d·(1 + u)²): within γ_{d+3}
+            Measure::Cosine => gamma_f32(d + 3),
+        }
 }
 
-/// Twice the worst-case float32 error of a block score, so that a score outside
-/// `[p − delta, p + delta]` is on the same side of `p` as the exact score.
-fn band(measure: Measure, d: usize, mx: f64, my: f64) -> f64 {
-    match measure {
-        // a product of length d + 2 over [−2x, ‖x‖², 1]·[y, 1, ‖y‖²]: γ_{d+2} times the sum of
-        // the absolute terms, at most (‖x‖ + ‖y‖)², plus one rounding of each norm
-        Measure::Euclidean => 2.0 * gamma_f32(d + 4) * (mx + my) * (mx + my),
-        Measure::NegativeDot => 2.0 * gamma_f32(d + 1) * mx * my,
-        // unit vectors rounded once from float64 (relative error u each), then a product of
-        // length d
-        Measure::Cosine => 2.0 * gamma_f32(d + 3),
+/// The largest float32 at most `v`.
+fn f32_down(v: f64) -> f32 {
+    let f = v as f32;
+    if f64::from(f) > v {
+        f.next_down()
+    } else {
+        f
     }
 }
+
+/// The smallest float32 at least `v`.
+fn f32_up(v: f64) -> f32 {
+    let f = v as f32;
+    if f64::from(f) < v {
+        f.next_up()
+    } else {
+        f
+    }
+}
+
+/// The float32 filter of one subset. A score `g` of the product (image `i`, recipe `j`) gives the
+/// value `g + col_off[j]` for the image query `i` and `g + row_off[i]` for the recipe query `j`
+/// (the Euclidean offsets are ‖y_j‖² and ‖x_i‖²; zero for the other measures). A value below its
+/// query's `lo` is certainly closer than the query's true item, one above its `hi` certainly not;
+/// the rest (the band, NaN included) is decided exactly.
+struct Filter {
+    /// Per image query i: `lo`, `hi` of the image → recipe values.
+    row_lo: Vec<f32>,
+    row_hi: Vec<f32>,
+    /// Per recipe query j: `lo`, `hi` of the recipe → image values.
+    col_lo: Vec<f32>,
+    col_hi: Vec<f32>,
+    /// ‖x_i‖² rounded to float32 (Euclidean; zero otherwise).
+    row_off: Vec<f32>,
+    /// ‖y_j‖² rounded to float32 (Euclidean; zero otherwise).
+    col_off: Vec<f32>,
+    /// The band's half-width.
+    delta: f64,
+}
+
+impl Filter {
+    fn new(ex: &Exact) -> Self {
+        let (measure, n, d) = (ex.measure, ex.positive.len(), ex.d);
+        let squares = |image: bool| -> Vec<f64> {
+            (0..n)
+                .into_par_iter()
+                .map(|q| {
+                    let r = ex.row(image, q);
+                    lanes(r, r, |a, b| a * b)
+                })
+                .collect()
+        };
+        let (nx, ny) = (squares(true), squares(false));
+        let max_norm = |sq: &[f64]| sq.iter().copied().fold(0.0, f64::max).sqrt();
+        let delta = band(measure, d, max_norm(&nx), max_norm(&ny));
+        // only the Euclidean score leaves part of itself out of the product: the squared norms
+        let (nx, ny) = match measure {
+            Measure::Euclidean => (nx, ny),
+            Measure::NegativeDot | Measure::Cosine => (vec![0.0; n], vec![0.0; n]),
+        };
+        // the value a gallery item must stay under: the positive's score less the query's own
+        // squared norm (the part of the distance the product leaves out)
+        let bounds = |norms: &[f64]| -> (Vec<f32>, Vec<f32>) {
+            ex.positive
+                .iter()
+                .zip(norms)
+                .map(|(p, n)| (f32_down(p - n - delta), f32_up(p - n + delta)))
+                .unzip()
+        };
+        let (row_lo, row_hi) = bounds(&nx);
+        let (col_lo, col_hi) = bounds(&ny);
+        let off = |norms: &[f64]| norms.iter().map(|&v| v as f32).collect();
+        Self {
+            row_lo,
+            row_hi,
+            col_lo,
+            col_hi,
+            row_off: off(&nx),
+            col_off: off(&ny),
+            delta,
+        }
+    }
+}
+
+/// What the exact decision of a band entry needs.
+struct Exact<'a> {
+    measure: Measure,
+    /// Embedding width.
+    d: usize,
+    /// The subset's images and recipes, row-major `[n, d]`: query `q` is pair `subset[q]`.
+    images: &'a [f32],
+    recipes: &'a [f32],
+    /// Each pair's own exact score.
+    positive: &'a [f64],
+}
+
+impl Exact<'_> {
+    /// The image of query `q`.
+    fn image(&self, q: usize) -> &[f32] {
+        &self.images[q * self.d..(q + 1) * self.d]
+    }
+
+    /// The recipe of query `j`.
+    fn recipe(&self, j: usize) -> &[f32] {
+        &self.recipes[j * self.d..(j + 1) * self.d]
+    }
+
+    /// The image (`image`) or the recipe of query `q`.
+    fn row(&self, image: bool, q: usize) -> &[f32] {
+        if image {
+            self.image(q)
+        } else {
+            self.recipe(q)
+        }
+    }
+}
+
+/// Widest tile on the CPU: with the default `block_elems` a tile is 2048 × 2048 scores (16 MB,
+/// half of the project machine's shared cache per thread), large enough for the product to run
+/// near its full speed, small enough to be counted from the cache.
+const TILE_COLS: usize = 2048;
 
 /// Computes the ranks of both directions over the pairs `subset` (indices into `emb`); query `i`
 /// of the subset is the image (or recipe) of pair `subset[i]`, and its true item is the recipe (or
@@ -130,283 +367,512 @@ pub fn subset_ranks(
     measure: Measure,
     opts: RankOptions,
 ) -> Result<SubsetRanks> {
+    ranks_by(emb, subset, measure, opts, opts.device != Device::Cpu)
+}
+
+/// [`subset_ranks`] by the CPU's tiles or, `on_device`, by the blocks and tensor classification
+/// of a CUDA device (also runnable on the CPU, which the tests do).
+fn ranks_by(
+    emb: &Embeddings,
+    subset: &[usize],
+    measure: Measure,
+    opts: RankOptions,
+    on_device: bool,
+) -> Result<SubsetRanks> {
     let (n, d) = (subset.len(), emb.d);
-    let mut x = Vec::with_capacity(n * d);
-    let mut y = Vec::with_capacity(n * d);
-    for &i in subset {
-        x.extend_from_slice(emb.image_row(i));
-        y.extend_from_slice(emb.recipe_row(i));
-    }
-    let positive: Vec<f64> = (0..n)
-        .map(|i| exact_score(measure, &x[i * d..(i + 1) * d], &y[i * d..(i + 1) * d]))
-        .collect();
-    let delta = band(measure, d, max_norm(&x, d), max_norm(&y, d));
-    let lo: Vec<f32> = positive.iter().map(|p| (p - delta) as f32).collect();
-    let hi: Vec<f32> = positive.iter().map(|p| (p + delta) as f32).collect();
-
-    let dev = opts.device;
-    // Query side A and gallery side B such that one product A·Bᵀ is the block of scores:
-    // Euclidean [−2x, ‖x‖², 1]·[y, 1, ‖y‖²] = ‖x − y‖²; dot −x·y; cosine −x̂·ŷ. Norms and unit
-    // vectors are computed in float64 and rounded once; −2x and −x are exact.
-    let (a, bm, width) = sides(measure, &x, &y, d);
-    let at = Tensor::from_slice(&a)
-        .view([n as i64, width as i64])
-        .to_device(dev); // [n, w]
-    let bt = Tensor::from_slice(&bm)
-        .view([n as i64, width as i64])
-        .to_device(dev)
-        .transpose(0, 1); // [w, n]
-    let lo_col = Tensor::from_slice(&lo).to_device(dev).view([1, n as i64]);
-    let hi_col = Tensor::from_slice(&hi).to_device(dev).view([1, n as i64]);
-
-    let mut i2r = vec![1u32; n];
-    let mut r2i = vec![1u32; n];
-    let mut recomputed = 0usize;
-    let rows_per_block = (opts.block_elems / n.max(1)).clamp(1, n.max(1));
-    let mut host_block = Vec::new();
-    let mut r0 = 0;
-    while r0 < n {
-        let r1 = (r0 + rows_per_block).min(n);
-        let b = (r1 - r0) as i64;
-        let s = at.narrow(0, r0 as i64, b).matmul(&bt); // [b, n]
-        let block = if dev == Device::Cpu {
-            host_block.resize((r1 - r0) * n, 0.0f32);
-            s.contiguous().f_copy_data(&mut host_block, (r1 - r0) * n)?;
-            let rows_per_task = (r1 - r0).div_ceil(rayon::current_num_threads()).max(1);
-            let parts: Vec<Block> = host_block
-                .par_chunks(rows_per_task * n)
-                .enumerate()
-                .map(|(t, part)| classify_host(part, r0 + t * rows_per_task, n, &lo, &hi))
-                .collect();
-            merge(parts, n)
-        } else {
-            classify_tensor(&s, r0, &lo_col, &hi_col)?
-        };
-        for (q, c) in block.i2r_sure.iter().enumerate() {
-            i2r[r0 + q] += c;
-        }
-        for (j, c) in block.r2i_sure.iter().enumerate() {
-            r2i[j] += c;
-        }
-        // the band, exactly: image i against recipe j, compared with the positive of the query
-        let exact_less = |&(i, j): &(usize, usize), query: usize| {
-            exact_score(measure, &x[i * d..(i + 1) * d], &y[j * d..(j + 1) * d]) < positive[query]
-        };
-        let hits: Vec<bool> = block
-            .i2r_band
-            .par_iter()
-            .map(|p| exact_less(p, p.0))
-            .collect();
-        for (&(q, _), hit) in block.i2r_band.iter().zip(hits) {
-            i2r[q] += u32::from(hit);
-        }
-        let hits: Vec<bool> = block
-            .r2i_band
-            .par_iter()
-            .map(|p| exact_less(p, p.1))
-            .collect();
-        for (&(_, j), hit) in block.r2i_band.iter().zip(hits) {
-            r2i[j] += u32::from(hit);
-        }
-        recomputed += block.i2r_band.len() + block.r2i_band.len();
-        r0 = r1;
-    }
-    tracing::trace!(n, recomputed, delta, "ranked one subset");
-    Ok(SubsetRanks {
-        image_to_recipe: i2r,
-        recipe_to_image: r2i,
-        recomputed,
-    })
-}
-
-/// The two sides of the score product, row-major, and their width.
-fn sides(measure: Measure, x: &[f32], y: &[f32], d: usize) -> (Vec<f32>, Vec<f32>, usize) {
-    let sq = |r: &[f32]| lanes(r, r, |a, b| a * b);
-    match measure {
-        Measure::Euclidean => {
-            let w = d + 2;
-            let (mut a, mut b) = (
-                Vec::with_capacity(x.len() / d * w),
-                Vec::with_capacity(y.len() / d * w),
-            );
-            for (xr, yr) in x.chunks_exact(d).zip(y.chunks_exact(d)) {
-                a.extend(xr.iter().map(|v| -2.0 * v));
-                a.extend([sq(xr) as f32, 1.0]);
-                b.extend_from_slice(yr);
-                b.extend([1.0, sq(yr) as f32]);
-            }
-            (a, b, w)
-        }
-        Measure::NegativeDot => (x.iter().map(|v| -v).collect(), y.to_vec(), d),
-        Measure::Cosine => {
-            let unit = |m: &[f32], sign: f64| -> Vec<f32> {
-                m.chunks_exact(d)
-                    .flat_map(|r| {
-                        let norm = sq(r).sqrt();
-                        let f = if norm == 0.0 { 0.0 } else { sign / norm };
-                        r.iter().map(move |&v| (f64::from(v) * f) as f32)
-                    })
-                    .collect()
-            };
-            (unit(x, -1.0), unit(y, 1.0), d)
-        }
-    }
-}
-
-/// Concatenates the blocks of consecutive row ranges, in order.
-fn merge(parts: Vec<Block>, n: usize) -> Block {
-    let mut out = Block {
-        i2r_sure: Vec::new(),
-        r2i_sure: vec![0; n],
-        i2r_band: Vec::new(),
-        r2i_band: Vec::new(),
+    // the subset's vectors, contiguous: the exact scores read them row by row, and the recipes
+    // are the product's gallery side as they are (aligned for it)
+    let gather = |all: &[f32]| {
+        let mut m = Aligned::zeros(n * d);
+        m.as_mut_slice()
+            .par_chunks_mut(d.max(1))
+            .zip(subset.par_iter())
+            .for_each(|(out, &i)| out.copy_from_slice(&all[i * d..(i + 1) * d]));
+        m
     };
-    for p in parts {
-        out.i2r_sure.extend(p.i2r_sure);
-        for (acc, c) in out.r2i_sure.iter_mut().zip(p.r2i_sure) {
+    let (images, recipes) = (gather(&emb.image), gather(&emb.recipe));
+    let (images, recipes) = (images.as_slice(), recipes.as_slice());
+    let positive: Vec<f64> = (0..n)
+        .into_par_iter()
+        .map(|q| {
+            let (x, y) = (&images[q * d..(q + 1) * d], &recipes[q * d..(q + 1) * d]);
+            exact_score(measure, x, y)
+        })
+        .collect();
+    let ex = Exact {
+        measure,
+        d,
+        images,
+        recipes,
+        positive: &positive,
+    };
+    let filter = Filter::new(&ex);
+    let mut ranks = SubsetRanks {
+        image_to_recipe: vec![1u32; n],
+        recipe_to_image: vec![1u32; n],
+        recomputed: 0,
+    };
+    if n == 0 {
+        return Ok(ranks);
+    }
+    // Query side A and gallery side B, row-major [n, d], such that A·Bᵀ are the scores before
+    // the offsets: Euclidean −2x·y, dot −x·y, cosine −x̂·ŷ (unit vectors computed in float64
+    // and rounded once; −2x and −x are exact).
+    let (a, b) = sides(&ex);
+    let (a, b) = (a.as_slice(), b.as_ref().map_or(recipes, Aligned::as_slice));
+    ranks.recomputed = if on_device {
+        rank_on_device(a, b, &filter, &ex, opts, &mut ranks)?
+    } else {
+        rank_on_host(a, b, &filter, &ex, opts.block_elems, &mut ranks)?
+    };
+    tracing::trace!(
+        n,
+        recomputed = ranks.recomputed,
+        delta = filter.delta,
+        "ranked one subset"
+    );
+    Ok(ranks)
+}
+
+/// What one tile adds to the ranks.
+struct TileCounts {
+    /// The tile's first row and column.
+    r0: usize,
+    c0: usize,
+    /// Per row: gallery items of the tile closer than the row's true recipe.
+    rows: Vec<u32>,
+    /// Per column: images of the tile closer than the column's true image.
+    cols: Vec<u32>,
+    /// Pairs decided exactly.
+    recomputed: usize,
+}
+
+/// The CPU path: the scores in tiles of at most `block_elems` (rows × [`TILE_COLS`] columns),
+/// the tiles shared out among rayon's threads. Each thread computes its tile's product on itself
+/// alone ([`OneBlasThread`]) and counts the tile, band included, while it is in the cache: no
+/// hand-over between the product's threads and the counting's, and no score matrix larger than
+/// a tile. Returns how many pairs were decided exactly.
+fn rank_on_host(
+    a: &[f32],
+    b: &[f32],
+    filter: &Filter,
+    ex: &Exact,
+    block_elems: usize,
+    ranks: &mut SubsetRanks,
+) -> Result<usize> {
+    let (n, d) = (ex.positive.len(), ex.d);
+    let cols = n.min(TILE_COLS).min(block_elems.max(1));
+    let rows = (block_elems / cols).clamp(1, n);
+    let tiles: Vec<(usize, usize)> = (0..n)
+        .step_by(rows)
+        .flat_map(|r0| (0..n).step_by(cols).map(move |c0| (r0, c0)))
+        .collect();
+    let done: Vec<Result<TileCounts>> = tiles
+        .par_iter()
+        .map_init(
+            || (OneBlasThread::new(), Aligned::default()),
+            |(_, buf), &(r0, c0)| {
+                let (r, c) = (rows.min(n - r0), cols.min(n - c0));
+                buf.resize(r * c);
+                let tile = buf.as_mut_slice();
+                product(&a[r0 * d..(r0 + r) * d], &b[c0 * d..(c0 + c) * d], d, tile)?;
+                let mut counts = TileCounts {
+                    r0,
+                    c0,
+                    rows: vec![0; r],
+                    cols: vec![0; c],
+                    recomputed: 0,
+                };
+                counts.recomputed = rank_rows(
+                    tile,
+                    (r0, c0),
+                    filter,
+                    ex,
+                    &mut counts.rows,
+                    &mut counts.cols,
+                );
+                Ok(counts)
+            },
+        )
+        .collect();
+    let mut recomputed = 0;
+    for t in done {
+        let t = t?;
+        for (acc, c) in ranks.image_to_recipe[t.r0..].iter_mut().zip(&t.rows) {
             *acc += c;
         }
-        out.i2r_band.extend(p.i2r_band);
-        out.r2i_band.extend(p.r2i_band);
+        for (acc, c) in ranks.recipe_to_image[t.c0..].iter_mut().zip(&t.cols) {
+            *acc += c;
+        }
+        recomputed += t.recomputed;
     }
-    out
+    Ok(recomputed)
 }
 
-/// An (image, recipe) pair of a subset, by position.
-type Pair = (usize, usize);
-
-/// What one block of scores says before the band is resolved.
-struct Block {
-    /// Per row of the block: gallery items certainly closer than the row's positive.
-    i2r_sure: Vec<u32>,
-    /// Per column: images of this block certainly closer than the column's positive.
-    r2i_sure: Vec<u32>,
-    /// (image, recipe) pairs within `delta` of the image query's positive.
-    i2r_band: Vec<(usize, usize)>,
-    /// (image, recipe) pairs within `delta` of the recipe query's positive.
-    r2i_band: Vec<(usize, usize)>,
+/// A float32 buffer whose first element is 64-byte aligned (the alignment of libtorch's own
+/// tensors): MKL's product runs about a tenth slower on operands or outputs aligned to 16 bytes
+/// only, what the C allocator gives a large `Vec`.
+#[derive(Default)]
+struct Aligned {
+    v: Vec<f32>,
+    start: usize,
+    len: usize,
 }
 
-/// One pass over a block of scores on the host: rows `r0..`, `n` columns, row-major.
-///
-/// The counting is branch-free, so that it vectorises and does not depend on the branch
-/// predictor: with scores near their positives (random embeddings put half of a row below it), a
-/// branch per comparison mispredicts half the time. Each chunk of eight scores also yields a mask
-/// of those inside a band; only a chunk whose mask is not empty (few: the band is a rounding
-/// bound) is walked, to list its pairs to recompute. (Walking a whole row whenever it held a band
-/// score, as at ab386b9, walked nearly every row of 10K random unit vectors: about 30 of their
-/// 10,000 scores lie in the band.)
-fn classify_host(s: &[f32], r0: usize, n: usize, lo: &[f32], hi: &[f32]) -> Block {
-    let rows = s.len() / n;
-    let mut out = Block {
-        i2r_sure: vec![0; rows],
-        r2i_sure: vec![0; n],
-        i2r_band: Vec::new(),
-        r2i_band: Vec::new(),
+impl Aligned {
+    /// `len` zeros.
+    fn zeros(len: usize) -> Self {
+        let mut a = Self::default();
+        a.resize(len);
+        a
+    }
+
+    /// Makes room for `len` elements (kept values are unspecified).
+    fn resize(&mut self, len: usize) {
+        if self.v.len() < len + 16 {
+            self.v = vec![0.0; len + 16];
+            self.start = self.v.as_ptr().align_offset(64).min(16);
+        }
+        self.len = len;
+    }
+
+    fn as_slice(&self) -> &[f32] {
+        &self.v[self.start..self.start + self.len]
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [f32] {
+        &mut self.v[self.start..self.start + self.len]
+    }
+}
+
+/// `out = a·bᵀ` for row-major `a` `[r, d]`, `b` `[c, d]` and `out` `[r, c]`: libtorch's float32
+/// matrix product, written straight into `out`.
+fn product(a: &[f32], b: &[f32], d: usize, out: &mut [f32]) -> Result<()> {
+    let (r, c) = ((a.len() / d.max(1)) as i64, (b.len() / d.max(1)) as i64);
+    let (f, cpu) = (Kind::Float, Device::Cpu);
+    // SAFETY: the three tensors view memory borrowed for this whole call (`a` and `b` shared,
+    // `out` exclusive), with exactly the shapes of those slices (`r·d`, `c·d` and `r·c`
+    // elements, row-major), and they are dropped before it returns: nothing of them outlives the
+    // borrows. libtorch reads `a` and `b` and writes only the output's memory; the output has the
+    // product's exact shape, so it is not resized (a tensor over outside memory cannot be
+    // resized; libtorch would fail instead of writing elsewhere). No autograd is involved.
+    let (ta, tb, to) = unsafe {
+        (
+            Tensor::f_from_blob(a.as_ptr().cast(), &[r, d as i64], &[], f, cpu)?,
+            Tensor::f_from_blob(b.as_ptr().cast(), &[c, d as i64], &[], f, cpu)?,
+            Tensor::f_from_blob(out.as_mut_ptr().cast(), &[r, c], &[], f, cpu)?,
+        )
     };
-    let (lo_cols, hi_cols) = (&lo[..n], &hi[..n]);
-    for (q, row) in s.chunks_exact(n).enumerate() {
-        out.i2r_sure[q] = classify_row(
-            row,
-            r0 + q,
-            (lo[r0 + q], hi[r0 + q]),
-            (lo_cols, hi_cols),
-            &mut out.r2i_sure,
-            (&mut out.i2r_band, &mut out.r2i_band),
-        );
-    }
-    out
+    let _ = ta.f_matmul_out(&to, &tb.tr())?;
+    Ok(())
 }
 
-/// The pass of [`classify_host`] over the row of query `query`: adds 1 to `r2i_sure[j]` for each
-/// column whose score is below that column's `lo`, returns how many scores are below the row's
-/// `lo`, and appends the scores inside the row's band to `bands.0` and those inside their
-/// column's band to `bands.1`, in column order. Written over chunks of eight lanes with integer
-/// masks so that the compiler vectorises it; the branch on a chunk's band mask is rarely taken.
-#[inline]
+/// [`rank_rows_body`], built for AVX2 where the processor has it (eight float32 lanes in the
+/// counting, four float64 lanes in the exact sums; the same operations, so the same results).
+fn rank_rows(
+    part: &[f32],
+    at: (usize, usize),
+    filter: &Filter,
+    ex: &Exact,
+    counts: &mut [u32],
+    col: &mut [u32],
+) -> usize {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the processor supports AVX2, checked just above.
+        return unsafe { rank_rows_avx2(part, at, filter, ex, counts, col) };
+    }
+    rank_rows_body(part, at, filter, ex, counts, col)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn rank_rows_avx2(
+    part: &[f32],
+    at: (usize, usize),
+    filter: &Filter,
+    ex: &Exact,
+    counts: &mut [u32],
+    col: &mut [u32],
+) -> usize {
+    rank_rows_body(part, at, filter, ex, counts, col)
+}
+
+/// Rows of a tile, one after the other: the float32 pass over the row, then the exact decision
+/// of its band entries, while the row's image vector is hot. Adds to `counts` (one per row) the
+/// gallery items closer than each row's true recipe, and to `col` (one per column of the tile)
+/// the images closer than each column's true image. Returns how many pairs were decided exactly.
+#[inline(always)]
+fn rank_rows_body(
+    part: &[f32],
+    (q0, c0): (usize, usize),
+    filter: &Filter,
+    ex: &Exact,
+    counts: &mut [u32],
+    col: &mut [u32],
+) -> usize {
+    let cols = col.len();
+    let range = c0..c0 + cols;
+    let (off, lo, hi) = (
+        &filter.col_off[range.clone()],
+        &filter.col_lo[range.clone()],
+        &filter.col_hi[range],
+    );
+    let mut band = Vec::new();
+    let mut recomputed = 0;
+    for (k, (row, count)) in part.chunks_exact(cols).zip(counts.iter_mut()).enumerate() {
+        let q = q0 + k;
+        band.clear();
+        let sure = classify_row(
+            row,
+            (filter.row_off[q], filter.row_lo[q], filter.row_hi[q]),
+            (off, lo, hi),
+            col,
+            &mut band,
+        );
+        recomputed += band.len();
+        *count += sure + resolve(ex, q, c0, &band, col);
+    }
+    recomputed
+}
+
+/// A score of a row that lies inside a band: its column in the tile, and whose band (bit 1: the
+/// row's image query, bit 2: the column's recipe query; both can be set).
+type Entry = (u32, u8);
+
+/// The float32 pass over the scores `row` of image query `q`: returns how many values are below
+/// the row's `lo`, adds 1 to `col[j]` for each column whose value is below that column's `lo`,
+/// and lists in `band` the scores inside either band, in column order. Written over chunks of
+/// eight lanes with integer masks so that the compiler vectorises it and does not branch per
+/// score (with random embeddings half of a row lies below its positive, so a branch per
+/// comparison would mispredict half the time); only a chunk whose band mask is not empty (few)
+/// is walked. A NaN value is in the band (neither below `lo` nor above `hi`).
+#[inline(always)]
 fn classify_row(
     row: &[f32],
-    query: usize,
-    (lo_q, hi_q): (f32, f32),
-    (lo, hi): (&[f32], &[f32]),
-    r2i_sure: &mut [u32],
-    bands: (&mut Vec<Pair>, &mut Vec<Pair>),
+    (row_off, lo_q, hi_q): (f32, f32, f32),
+    (off, lo, hi): (&[f32], &[f32], &[f32]),
+    col: &mut [u32],
+    band: &mut Vec<Entry>,
 ) -> u32 {
     const L: usize = 8;
+    let n = row.len();
+    let (off, lo, hi, col) = (&off[..n], &lo[..n], &hi[..n], &mut col[..n]);
     let mut sure = [0u32; L];
-    let split = row.len() - row.len() % L;
+    let split = n - n % L;
     let chunks = row[..split]
         .chunks_exact(L)
-        .zip(lo[..split].chunks_exact(L))
-        .zip(hi[..split].chunks_exact(L))
-        .zip(r2i_sure[..split].chunks_exact_mut(L));
-    for (c, (((v, lo), hi), col)) in chunks.enumerate() {
+        .zip(off[..split].chunks_exact(L))
+        .zip(lo[..split].chunks_exact(L).zip(hi[..split].chunks_exact(L)))
+        .zip(col[..split].chunks_exact_mut(L));
+    for (c, (((g, off), (lo, hi)), col)) in chunks.enumerate() {
         let mut mask = [0u32; L];
         for k in 0..L {
-            let x = v[k];
-            sure[k] += u32::from(x < lo_q);
-            col[k] += u32::from(x < lo[k]);
-            mask[k] = (u32::from(x >= lo_q) & u32::from(x <= hi_q))
-                | ((u32::from(x >= lo[k]) & u32::from(x <= hi[k])) << 1);
+            let (v, w) = (g[k] + off[k], g[k] + row_off);
+            let (v_less, w_less) = (v < lo_q, w < lo[k]);
+            let (v_more, w_more) = (v > hi_q, w > hi[k]);
+            sure[k] += u32::from(v_less);
+            col[k] += u32::from(w_less);
+            // in a band: neither below nor above it (NaN too)
+            mask[k] = u32::from(!(v_less | v_more)) | (u32::from(!(w_less | w_more)) << 1);
         }
         if mask.iter().fold(0, |a, &m| a | m) != 0 {
             for (k, &m) in mask.iter().enumerate() {
-                if m & 1 != 0 {
-                    bands.0.push((query, c * L + k));
-                }
-                if m & 2 != 0 {
-                    bands.1.push((query, c * L + k));
+                if m != 0 {
+                    band.push(((c * L + k) as u32, m as u8));
                 }
             }
         }
     }
     let mut total: u32 = sure.iter().sum();
-    for j in split..row.len() {
-        let x = row[j];
-        total += u32::from(x < lo_q);
-        r2i_sure[j] += u32::from(x < lo[j]);
-        if x >= lo_q && x <= hi_q {
-            bands.0.push((query, j));
-        }
-        if x >= lo[j] && x <= hi[j] {
-            bands.1.push((query, j));
+    for j in split..n {
+        let (v, w) = (row[j] + off[j], row[j] + row_off);
+        let (v_less, w_less) = (v < lo_q, w < lo[j]);
+        total += u32::from(v_less);
+        col[j] += u32::from(w_less);
+        let (v_more, w_more) = (v > hi_q, w > hi[j]);
+        let m = u8::from(!(v_less | v_more)) | (u8::from(!(w_less | w_more)) << 1);
+        if m != 0 {
+            band.push((j as u32, m));
         }
     }
     total
 }
 
-/// The same classification with tensor operations, for blocks that live on a CUDA device.
-fn classify_tensor(s: &Tensor, r0: usize, lo_col: &Tensor, hi_col: &Tensor) -> Result<Block> {
+/// Decides the band entries of image query `q` (columns relative to `c0`) exactly, four gallery
+/// vectors at a time: returns how many recipes are closer to image `q` than its own, and adds 1
+/// to `col[j]` where image `q` is closer to recipe `c0 + j` than that recipe's own image.
+#[inline(always)]
+fn resolve(ex: &Exact, q: usize, c0: usize, band: &[Entry], col: &mut [u32]) -> u32 {
+    let x = ex.image(q);
+    let recipe = |e: &Entry| ex.recipe(c0 + e.0 as usize);
+    let mut closer = 0;
+    let mut decide = |&(j, which): &Entry, score: f64| {
+        if which & 1 != 0 && score < ex.positive[q] {
+            closer += 1;
+        }
+        if which & 2 != 0 && score < ex.positive[c0 + j as usize] {
+            col[j as usize] += 1;
+        }
+    };
+    // four at a time; the last group padded with its own first entry, whose extra scores are
+    // dropped (computing four costs about what one does)
+    for group in band.chunks(4) {
+        let pick = |k: usize| recipe(group.get(k).unwrap_or(&group[0]));
+        let scores = exact_scores4(ex.measure, x, [pick(0), pick(1), pick(2), pick(3)]);
+        for (e, s) in group.iter().zip(scores) {
+            decide(e, s);
+        }
+    }
+    closer
+}
+
+/// The CUDA path: blocks of whole rows (at most `block_elems` scores), classified with tensor
+/// operations on the device; the band entries come back to the host and are decided exactly
+/// there. Returns how many pairs were decided exactly.
+fn rank_on_device(
+    a: &[f32],
+    b: &[f32],
+    filter: &Filter,
+    ex: &Exact,
+    opts: RankOptions,
+    ranks: &mut SubsetRanks,
+) -> Result<usize> {
+    let (n, d, dev) = (ex.positive.len(), ex.d as i64, opts.device);
+    let at = Tensor::from_slice(a).view([n as i64, d]).to_device(dev);
+    let bt = Tensor::from_slice(b)
+        .view([n as i64, d])
+        .to_device(dev)
+        .tr(); // [d, n]
+    let on_dev = |v: &[f32]| Tensor::from_slice(v).to_device(dev);
+    let dev_filter = DeviceFilter {
+        row_lo: on_dev(&filter.row_lo),
+        row_hi: on_dev(&filter.row_hi),
+        row_off: on_dev(&filter.row_off),
+        col_lo: on_dev(&filter.col_lo).view([1, n as i64]),
+        col_hi: on_dev(&filter.col_hi).view([1, n as i64]),
+        col_off: on_dev(&filter.col_off).view([1, n as i64]),
+    };
+    let rows = (opts.block_elems / n).clamp(1, n);
+    let mut recomputed = 0;
+    for r0 in (0..n).step_by(rows) {
+        let r = rows.min(n - r0);
+        let s = at.narrow(0, r0 as i64, r as i64).matmul(&bt);
+        let block = classify_tensor(&s, r0, &dev_filter)?;
+        for (q, c) in block.i2r_sure.iter().enumerate() {
+            ranks.image_to_recipe[r0 + q] += c;
+        }
+        for (j, c) in block.r2i_sure.iter().enumerate() {
+            ranks.recipe_to_image[j] += c;
+        }
+        recomputed += block.band.len();
+        // entries come in row-major order: one run per image query
+        let mut rest = block.band.as_slice();
+        while let Some(&(q, _)) = rest.first() {
+            let run = rest.iter().take_while(|e| e.0 == q).count();
+            let entries: Vec<Entry> = rest[..run].iter().map(|e| e.1).collect();
+            ranks.image_to_recipe[q] += resolve(ex, q, 0, &entries, &mut ranks.recipe_to_image);
+            rest = &rest[run..];
+        }
+    }
+    Ok(recomputed)
+}
+
+/// The filter's vectors on the device: rows as columns of one block, columns as `[1, n]`.
+struct DeviceFilter {
+    row_lo: Tensor,
+    row_hi: Tensor,
+    row_off: Tensor,
+    col_lo: Tensor,
+    col_hi: Tensor,
+    col_off: Tensor,
+}
+
+/// What one block of whole rows says before the band is decided.
+#[derive(Debug, PartialEq)]
+struct Block {
+    /// Per row of the block: gallery items certainly closer than the row's positive.
+    i2r_sure: Vec<u32>,
+    /// Per column: images of this block certainly closer than the column's positive.
+    r2i_sure: Vec<u32>,
+    /// The band entries: (image query, (column, whose band)), row-major.
+    band: Vec<(usize, Entry)>,
+}
+
+/// The classification of [`classify_row`] with tensor operations, for blocks of rows `r0..` that
+/// live on a CUDA device.
+fn classify_tensor(s: &Tensor, r0: usize, f: &DeviceFilter) -> Result<Block> {
     let b = s.size()[0];
-    let lo_row = lo_col.narrow(1, r0 as i64, b).reshape([b, 1]);
-    let hi_row = hi_col.narrow(1, r0 as i64, b).reshape([b, 1]);
-    let counts = |t: Tensor, dim: i64| -> Result<Vec<u32>> {
+    let row = |t: &Tensor| t.narrow(0, r0 as i64, b).reshape([b, 1]);
+    let (lo_q, hi_q) = (row(&f.row_lo), row(&f.row_hi));
+    let v = s + &f.col_off;
+    let w = s + row(&f.row_off);
+    let (v_less, w_less) = (v.lt_tensor(&lo_q), w.lt_tensor(&f.col_lo));
+    let counts = |t: &Tensor, dim: i64| -> Result<Vec<u32>> {
         let v: Vec<i64> = Vec::try_from(
             &t.sum_dim_intlist([dim].as_slice(), false, Kind::Int64)
                 .to_device(Device::Cpu),
         )?;
         Ok(v.into_iter().map(|c| c as u32).collect())
     };
-    let shift = |v: Vec<(usize, usize)>| v.into_iter().map(|(i, j)| (r0 + i, j)).collect();
+    // in the band: neither below lo nor above hi (so NaN is in it)
+    let in_band = |less: &Tensor, t: &Tensor, hi: &Tensor| {
+        less.logical_or(&t.gt_tensor(hi))
+            .logical_not()
+            .to_kind(Kind::Uint8)
+    };
+    let which = in_band(&v_less, &v, &hi_q) + in_band(&w_less, &w, &f.col_hi) * 2;
+    let nz: Vec<i64> = Vec::try_from(&which.nonzero().to_device(Device::Cpu).reshape([-1]))?;
+    let flags: Vec<u8> = Vec::try_from(&which.masked_select(&which.ne(0)).to_device(Device::Cpu))?;
+    let band = nz
+        .chunks_exact(2)
+        .zip(flags)
+        .map(|(p, m)| (r0 + p[0] as usize, (p[1] as u32, m)))
+        .collect();
     Ok(Block {
-        i2r_sure: counts(s.lt_tensor(&lo_row), 1)?,
-        r2i_sure: counts(s.lt_tensor(lo_col), 0)?,
-        i2r_band: shift(pairs(
-            &s.ge_tensor(&lo_row).logical_and(&s.le_tensor(&hi_row)),
-        )?),
-        r2i_band: shift(pairs(
-            &s.ge_tensor(lo_col).logical_and(&s.le_tensor(hi_col)),
-        )?),
+        i2r_sure: counts(&v_less, 1)?,
+        r2i_sure: counts(&w_less, 0)?,
+        band,
     })
 }
 
-/// The (row, column) positions of the true entries of a 2-d boolean tensor.
-fn pairs(mask: &Tensor) -> Result<Vec<(usize, usize)>> {
-    let nz: Vec<i64> = Vec::try_from(&mask.nonzero().to_device(Device::Cpu).reshape([-1]))?;
-    Ok(nz
-        .chunks_exact(2)
-        .map(|p| (p[0] as usize, p[1] as usize))
-        .collect())
+/// The two sides of the score product, row-major `[n, d]` each, built on rayon's threads: the
+/// query side, and the gallery side unless it is the subset's recipes as they are (`None`: all
+/// measures but cosine).
+fn sides(ex: &Exact) -> (Aligned, Option<Aligned>) {
+    let build = |rows: &[f32], f: &(dyn Fn(&[f32], &mut [f32]) + Sync)| {
+        let mut m = Aligned::zeros(rows.len());
+        m.as_mut_slice()
+            .par_chunks_mut(ex.d.max(1))
+            .zip(rows.par_chunks(ex.d.max(1)))
+            .for_each(|(out, r)| f(r, out));
+        m
+    };
+    let scaled = |s: f32| {
+        move |r: &[f32], out: &mut [f32]| {
+            for (o, v) in out.iter_mut().zip(r) {
+                *o = s * v;
+            }
+        }
+    };
+    // unit vectors in float64, rounded once; a zero vector stays zero
+    let unit = |sign: f64| {
+        move |r: &[f32], out: &mut [f32]| {
+            let norm = lanes(r, r, |a, b| a * b).sqrt();
+            let f = if norm == 0.0 { 0.0 } else { sign / norm };
+            for (o, &v) in out.iter_mut().zip(r) {
+                *o = (f64::from(v) * f) as f32;
+            }
+        }
+    };
+    match ex.measure {
+        Measure::Euclidean => (build(ex.images, &scaled(-2.0)), None),
+        Measure::NegativeDot => (build(ex.images, &scaled(-1.0)), None),
+        Measure::Cosine => (
+            build(ex.images, &unit(-1.0)),
+            Some(build(ex.recipes, &unit(1.0))),
+        ),
+    }
 }
 
 #[cfg(test)]
@@ -432,41 +898,187 @@ mod tests {
         assert_eq!(r.image_to_recipe, [1, 1]); // image 1 (5, 5) is also equidistant (√41)
     }
 
-    #[test]
-    fn host_and_tensor_classification_agree() {
-        let s: Vec<f32> = (0..12).map(|i| ((i * 7) % 5) as f32).collect(); // 3 rows × 4 columns
-        let lo = [1.0f32, 2.0, 0.5, 3.0];
-        let hi = [2.0f32, 2.5, 1.0, 4.0];
-        let host = classify_host(&s[4..], 1, 4, &lo, &hi);
-        let t = Tensor::from_slice(&s[4..]).view([2, 4]);
-        let col = |v: &[f32]| Tensor::from_slice(v).view([1, 4]);
-        let dev = classify_tensor(&t, 1, &col(&lo), &col(&hi)).unwrap();
-        assert_eq!(host.i2r_sure, dev.i2r_sure);
-        assert_eq!(host.r2i_sure, dev.r2i_sure);
-        assert_eq!(host.i2r_band, dev.i2r_band);
-        assert_eq!(host.r2i_band, dev.r2i_band);
+    /// A filter for `n` columns whose thresholds and offsets are small multiples of 1/4 (exact
+    /// in float32, so host and tensor sums agree by construction, not by luck).
+    fn quarter_filter(n: usize) -> Filter {
+        let v = |k: usize, m: usize| -> Vec<f32> {
+            (0..n).map(|j| ((j * k % m) as f32) / 4.0).collect()
+        };
+        let (row_lo, col_lo) = (v(11, 17), v(5, 13));
+        Filter {
+            row_hi: row_lo.iter().map(|l| l + 0.5).collect(),
+            col_hi: col_lo.iter().map(|l| l + 0.75).collect(),
+            row_lo,
+            col_lo,
+            row_off: v(3, 5),
+            col_off: v(7, 3),
+            delta: 0.0,
+        }
     }
 
-    /// The branch-free pass and its band walk (rows wider than the eight lanes, with a remainder)
-    /// classify as the tensor operations do, scores on both edges of every band included.
+    /// The host pass of rows `r0..` of a block of `n` columns, as a [`Block`].
+    fn classify_host(s: &[f32], r0: usize, n: usize, f: &Filter) -> Block {
+        let mut out = Block {
+            i2r_sure: Vec::new(),
+            r2i_sure: vec![0; n],
+            band: Vec::new(),
+        };
+        for (k, row) in s.chunks_exact(n).enumerate() {
+            let q = r0 + k;
+            let mut band = Vec::new();
+            let sure = classify_row(
+                row,
+                (f.row_off[q], f.row_lo[q], f.row_hi[q]),
+                (&f.col_off, &f.col_lo, &f.col_hi),
+                &mut out.r2i_sure,
+                &mut band,
+            );
+            out.i2r_sure.push(sure);
+            out.band.extend(band.into_iter().map(|e| (q, e)));
+        }
+        out
+    }
+
+    fn on_cpu(f: &Filter) -> DeviceFilter {
+        let t = |v: &[f32]| Tensor::from_slice(v);
+        let n = f.col_lo.len() as i64;
+        DeviceFilter {
+            row_lo: t(&f.row_lo),
+            row_hi: t(&f.row_hi),
+            row_off: t(&f.row_off),
+            col_lo: t(&f.col_lo).view([1, n]),
+            col_hi: t(&f.col_hi).view([1, n]),
+            col_off: t(&f.col_off).view([1, n]),
+        }
+    }
+
+    /// The branch-free host pass and its band walk (rows wider than the eight lanes, with a
+    /// remainder; offsets on both sides; values on both edges of every band; NaN, which is in
+    /// both bands) classify as the tensor operations of the CUDA path do.
     #[test]
-    fn host_classification_of_wide_rows_agrees_with_tensors() {
+    fn host_and_tensor_classification_agree() {
         let (rows, n) = (5usize, 21usize);
-        let s: Vec<f32> = (0..rows * n)
-            .map(|i| ((i * 37 % 23) as f32) / 4.0)
+        let mut s: Vec<f32> = (0..rows * n)
+            .map(|i| ((i * 37 % 23) as f32) / 4.0 - 1.0)
             .collect();
-        let lo: Vec<f32> = (0..n).map(|j| ((j * 11 % 17) as f32) / 4.0).collect();
-        let hi: Vec<f32> = lo.iter().map(|l| l + 0.5).collect();
-        // rows 2.. of a block that starts at row 2 of the subset: lo and hi span the columns
-        let host = classify_host(&s[2 * n..], 2, n, &lo, &hi);
+        s[2 * n + 9] = f32::NAN;
+        s[4 * n + 20] = f32::NAN;
+        let f = quarter_filter(n);
+        // rows 2.. of a block that starts at row 2 of the subset
+        let host = classify_host(&s[2 * n..], 2, n, &f);
         let t = Tensor::from_slice(&s[2 * n..]).view([(rows - 2) as i64, n as i64]);
-        let col = |v: &[f32]| Tensor::from_slice(v).view([1, n as i64]);
-        let dev = classify_tensor(&t, 2, &col(&lo), &col(&hi)).unwrap();
-        assert!(!host.i2r_band.is_empty() && !host.r2i_band.is_empty());
-        assert_eq!(host.i2r_sure, dev.i2r_sure);
-        assert_eq!(host.r2i_sure, dev.r2i_sure);
-        assert_eq!(host.i2r_band, dev.i2r_band);
-        assert_eq!(host.r2i_band, dev.r2i_band);
+        let dev = classify_tensor(&t, 2, &on_cpu(&f)).unwrap();
+        let both = host.band.iter().filter(|(_, (_, m))| *m == 3).count();
+        assert!(both >= 2, "NaN must be in both bands: {:?}", host.band);
+        assert!(host.band.iter().any(|(_, (_, m))| *m == 1));
+        assert!(host.band.iter().any(|(_, (_, m))| *m == 2));
+        assert!(host.i2r_sure.iter().any(|&c| c > 0) && host.r2i_sure.iter().any(|&c| c > 0));
+        assert_eq!(host, dev);
+    }
+
+    /// Vectors of every length up to 37 (every remainder of the four lanes): the four-at-once
+    /// sums, portable and AVX2, give the bits of four single sums, and so do the exact scores.
+    #[test]
+    fn the_avx2_quad_equals_the_portable_lanes() {
+        let value = |i: usize| ((i * 7919 % 1013) as f32 / 97.0).sin() * 3.0;
+        for len in 0..=37 {
+            let x: Vec<f32> = (0..len).map(value).collect();
+            let ys: Vec<Vec<f32>> = (1..=4)
+                .map(|p| (0..len).map(|i| value(i * 31 + p * 101)).collect())
+                .collect();
+            let ys = [&ys[0][..], &ys[1][..], &ys[2][..], &ys[3][..]];
+            let sq = |a: f64, b: f64| (a - b) * (a - b);
+            let single = ys.map(|y| lanes(&x, y, sq).to_bits());
+            assert_eq!(lanes4(&x, ys, sq).map(f64::to_bits), single, "len {len}");
+            assert_eq!(quad::<true>(&x, ys).map(f64::to_bits), single, "len {len}");
+            let dot = ys.map(|y| lanes(&x, y, |a, b| a * b).to_bits());
+            assert_eq!(quad::<false>(&x, ys).map(f64::to_bits), dot, "len {len}");
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the processor supports AVX2, checked just above.
+                let avx = unsafe { lanes4_avx2::<true>(&x, ys) };
+                assert_eq!(avx.map(f64::to_bits), single, "len {len}");
+            }
+            for m in [Measure::Euclidean, Measure::Cosine, Measure::NegativeDot] {
+                let each = ys.map(|y| exact_score(m, &x, y).to_bits());
+                assert_eq!(
+                    exact_scores4(m, &x, ys).map(f64::to_bits),
+                    each,
+                    "{m:?} len {len}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn directed_rounding_brackets_the_float64_value() {
+        let third = 1.0f64 / 3.0;
+        for v in [
+            third,
+            -third,
+            2.0,
+            -2.0,
+            1e-50,
+            -1e-50,
+            1e300,
+            -1e300,
+            0.1 + 0.2,
+        ] {
+            let (lo, hi) = (f32_down(v), f32_up(v));
+            assert!(f64::from(lo) <= v && v <= f64::from(hi), "{v}: {lo} {hi}");
+            assert!(
+                lo == hi || lo.next_up() == hi,
+                "{v}: {lo} {hi} not adjacent"
+            );
+        }
+        assert_eq!((f32_down(2.0), f32_up(2.0)), (2.0, 2.0));
+        assert_eq!((f32_down(1e300), f32_up(1e300)), (f32::MAX, f32::INFINITY));
+    }
+
+    /// Near ties, where float32 products cannot decide: every recipe is one recipe moved by a
+    /// few units of its last float32 digits, so each image sees its whole gallery within the
+    /// rounding error of a float32 score. The ranks, on the CPU's tiles and on the device path
+    /// run on the CPU, are still the count of float64 scores below the positive's, and many
+    /// pairs went through the exact decision.
+    #[test]
+    fn near_ties_are_decided_by_the_float64_scores() {
+        let (n, d) = (48usize, 300usize);
+        let value = |i: usize| ((i * 7919 % 2003) as f32 / 211.0).sin() * 0.06;
+        let x: Vec<f32> = (0..n * d).map(value).collect();
+        let base: Vec<f32> = (0..d).map(|k| value(k * 13 + 5)).collect();
+        let y: Vec<f32> = (0..n * d)
+            .map(|i| {
+                let v = base[i % d];
+                let ulps = (i * 31 % 7) as i32 - 3;
+                f32::from_bits((v.to_bits() as i32 + ulps) as u32)
+            })
+            .collect();
+        let e = emb(&x, &y, d);
+        let all: Vec<usize> = (0..n).collect();
+        for m in [Measure::Euclidean, Measure::NegativeDot, Measure::Cosine] {
+            let score = |i: usize, j: usize| exact_score(m, e.image_row(i), e.recipe_row(j));
+            let naive_i2r: Vec<u32> = (0..n)
+                .map(|q| 1 + (0..n).filter(|&j| score(q, j) < score(q, q)).count() as u32)
+                .collect();
+            let naive_r2i: Vec<u32> = (0..n)
+                .map(|j| 1 + (0..n).filter(|&i| score(i, j) < score(j, j)).count() as u32)
+                .collect();
+            for (on_device, block) in [(false, 1 << 22), (false, 7), (false, 100), (true, 100)] {
+                let opts = RankOptions {
+                    block_elems: block,
+                    ..RankOptions::default()
+                };
+                let r = ranks_by(&e, &all, m, opts, on_device).unwrap();
+                let what = format!("{m:?} on_device {on_device} block {block}");
+                assert!(
+                    r.recomputed > n * n / 4,
+                    "{what}: only {} exact",
+                    r.recomputed
+                );
+                assert_eq!(r.image_to_recipe, naive_i2r, "{what}");
+                assert_eq!(r.recipe_to_image, naive_r2i, "{what}");
+            }
+        }
     }
 
     #[test]
@@ -477,6 +1089,8 @@ mod tests {
         let all: Vec<usize> = (0..20).rev().collect();
         for m in [Measure::Euclidean, Measure::Cosine, Measure::NegativeDot] {
             let big = subset_ranks(&e, &all, m, RankOptions::default()).unwrap();
+            let device_path = ranks_by(&e, &all, m, RankOptions::default(), true).unwrap();
+            assert_eq!(big, device_path, "{m:?}");
             let small = subset_ranks(
                 &e,
                 &all,
