@@ -16,6 +16,8 @@
 //! CPU each of rayon's threads takes whole tiles: it computes the tile's product on itself alone
 //! and counts the tile, band included, while the tile is in its cache.
 
+use std::sync::{Mutex, PoisonError};
+
 use rayon::prelude::*;
 use tch::{Device, Kind, Tensor};
 
@@ -221,7 +223,13 @@ fn band(measure: Measure, d: usize, mx: f64, my: f64) -> f64 {
     let s = (mx + my) * (mx + my);
     // float64 sums of at most d + 2 terms, each bounded by s (or 4 for unit vectors): the
     // positive, a gallery item's exact score, a norm and one subtraction, (3d + 2)·2⁻⁵³·s in all
-    let margin = (d as f64 + 8.0) * 2f64.powi(-50) * s.max(4.0);
+    // (cosine scores are at most 1 whatever the norms: their own size, not the vectors', counts)
+    let size = if measure == Measure::Cosine {
+        4.0
+    } else {
+        s.max(4.0)
+    };
+    let margin = (d as f64 + 8.0) * 2f64.powi(-50) * size;
     margin
         + match measure {
             // −2x·y in float32: γ_d·2‖x‖‖y‖; the offset ‖y‖² rounded once to float32 (u‖y‖²) and
@@ -290,7 +298,21 @@ impl Filter {
         };
         let (nx, ny) = (squares(true), squares(false));
         let max_norm = |sq: &[f64]| sq.iter().copied().fold(0.0, f64::max).sqrt();
-        let delta = band(measure, d, max_norm(&nx), max_norm(&ny));
+        let (mx, my) = (max_norm(&nx), max_norm(&ny));
+        // The bound assumes that no float32 sum overflows. Every partial sum of a product and
+        // every offset is at most (mx + my)²; past 2¹⁰⁰ (float32 ends near 2¹²⁸) the band is
+        // everything and all pairs are decided exactly: slow, and right. Cosine multiplies unit
+        // vectors, which cannot overflow.
+        let overflows = measure != Measure::Cosine && (mx + my) * (mx + my) >= 2f64.powi(100);
+        let delta = if overflows {
+            tracing::warn!(
+                largest_norms = ?(mx, my),
+                "embeddings too large for the float32 filter; every pair is decided in float64"
+            );
+            f64::INFINITY
+        } else {
+            band(measure, d, mx, my)
+        };
         // only the Euclidean score leaves part of itself out of the product: the squared norms
         let (nx, ny) = match measure {
             Measure::Euclidean => (nx, ny),
@@ -467,33 +489,37 @@ fn rank_on_host(
         .step_by(rows)
         .flat_map(|r0| (0..n).step_by(cols).map(move |c0| (r0, c0)))
         .collect();
+    // one tile buffer per thread of the pool, reused from tile to tile (a thread outside the
+    // pool shares the first: still right, only serialised)
+    let threads = rayon::current_num_threads().max(1);
+    let buffers: Vec<Mutex<Aligned>> = (0..threads).map(|_| Mutex::default()).collect();
     let done: Vec<Result<TileCounts>> = tiles
         .par_iter()
-        .map_init(
-            || (OneBlasThread::new(), Aligned::default()),
-            |(_, buf), &(r0, c0)| {
-                let (r, c) = (rows.min(n - r0), cols.min(n - c0));
-                buf.resize(r * c);
-                let tile = buf.as_mut_slice();
-                product(&a[r0 * d..(r0 + r) * d], &b[c0 * d..(c0 + c) * d], d, tile)?;
-                let mut counts = TileCounts {
-                    r0,
-                    c0,
-                    rows: vec![0; r],
-                    cols: vec![0; c],
-                    recomputed: 0,
-                };
-                counts.recomputed = rank_rows(
-                    tile,
-                    (r0, c0),
-                    filter,
-                    ex,
-                    &mut counts.rows,
-                    &mut counts.cols,
-                );
-                Ok(counts)
-            },
-        )
+        .map(|&(r0, c0)| {
+            let _one = OneBlasThread::new();
+            let slot = rayon::current_thread_index().unwrap_or(0) % threads;
+            let mut buf = buffers[slot].lock().unwrap_or_else(PoisonError::into_inner);
+            let (r, c) = (rows.min(n - r0), cols.min(n - c0));
+            buf.resize(r * c);
+            let tile = buf.as_mut_slice();
+            product(&a[r0 * d..(r0 + r) * d], &b[c0 * d..(c0 + c) * d], d, tile)?;
+            let mut counts = TileCounts {
+                r0,
+                c0,
+                rows: vec![0; r],
+                cols: vec![0; c],
+                recomputed: 0,
+            };
+            counts.recomputed = rank_rows(
+                tile,
+                (r0, c0),
+                filter,
+                ex,
+                &mut counts.rows,
+                &mut counts.cols,
+            );
+            Ok(counts)
+        })
         .collect();
     let mut recomputed = 0;
     for t in done {
@@ -1037,9 +1063,10 @@ mod tests {
 
     /// Near ties, where float32 products cannot decide: every recipe is one recipe moved by a
     /// few units of its last float32 digits, so each image sees its whole gallery within the
-    /// rounding error of a float32 score. The ranks, on the CPU's tiles and on the device path
-    /// run on the CPU, are still the count of float64 scores below the positive's, and many
-    /// pairs went through the exact decision.
+    /// rounding error of a float32 score; then the same with the images tied, for the recipe
+    /// queries. The ranks, on the CPU's tiles and on the device path run on the CPU, are still
+    /// the count of float64 scores below the positive's, and many pairs went through the exact
+    /// decision.
     #[test]
     fn near_ties_are_decided_by_the_float64_scores() {
         let (n, d) = (48usize, 300usize);
@@ -1053,9 +1080,16 @@ mod tests {
                 f32::from_bits((v.to_bits() as i32 + ulps) as u32)
             })
             .collect();
-        let e = emb(&x, &y, d);
         let all: Vec<usize> = (0..n).collect();
-        for m in [Measure::Euclidean, Measure::NegativeDot, Measure::Cosine] {
+        // the near ties among the recipes (image queries: row bands), then among the images
+        // (recipe queries: column bands, decided in tiles that start past column 0)
+        let cases = [
+            ("recipes tied", emb(&x, &y, d)),
+            ("images tied", emb(&y, &x, d)),
+        ];
+        for ((case, e), m) in cases.iter().flat_map(|c| {
+            [Measure::Euclidean, Measure::NegativeDot, Measure::Cosine].map(|m| (c, m))
+        }) {
             let score = |i: usize, j: usize| exact_score(m, e.image_row(i), e.recipe_row(j));
             let naive_i2r: Vec<u32> = (0..n)
                 .map(|q| 1 + (0..n).filter(|&j| score(q, j) < score(q, q)).count() as u32)
@@ -1068,8 +1102,8 @@ mod tests {
                     block_elems: block,
                     ..RankOptions::default()
                 };
-                let r = ranks_by(&e, &all, m, opts, on_device).unwrap();
-                let what = format!("{m:?} on_device {on_device} block {block}");
+                let r = ranks_by(e, &all, m, opts, on_device).unwrap();
+                let what = format!("{case}, {m:?}, on_device {on_device}, block {block}");
                 assert!(
                     r.recomputed > n * n / 4,
                     "{what}: only {} exact",
@@ -1102,6 +1136,32 @@ mod tests {
             )
             .unwrap();
             assert_eq!(big, small, "{m:?}");
+        }
+    }
+
+    /// Vectors scaled by 2⁶⁴ (exact in float32 and float64, so every float64 score is the
+    /// unscaled one times 2¹²⁸ and the ranks are the same) make the float32 products overflow:
+    /// the filter must send such pairs to the exact decision, not count an infinity as "farther".
+    /// Scaled by 2⁻⁶⁰ the products underflow instead.
+    #[test]
+    fn vectors_that_overflow_or_underflow_float32_keep_their_ranks() {
+        let x: Vec<f32> = (0..60).map(|i| ((i * 37 % 11) as f32).sin()).collect();
+        let y: Vec<f32> = (0..60).map(|i| ((i * 13 % 7) as f32).cos()).collect();
+        let all: Vec<usize> = (0..20).collect();
+        for m in [Measure::Euclidean, Measure::Cosine, Measure::NegativeDot] {
+            let plain = subset_ranks(&emb(&x, &y, 3), &all, m, RankOptions::default()).unwrap();
+            for scale in [2f32.powi(64), 2f32.powi(-60)] {
+                let (xs, ys): (Vec<f32>, Vec<f32>) = (
+                    x.iter().map(|v| v * scale).collect(),
+                    y.iter().map(|v| v * scale).collect(),
+                );
+                let e = emb(&xs, &ys, 3);
+                for on_device in [false, true] {
+                    let r = ranks_by(&e, &all, m, RankOptions::default(), on_device).unwrap();
+                    assert_eq!(r.image_to_recipe, plain.image_to_recipe, "{m:?} {scale}");
+                    assert_eq!(r.recipe_to_image, plain.recipe_to_image, "{m:?} {scale}");
+                }
+            }
         }
     }
 }
