@@ -510,14 +510,7 @@ fn rank_on_host(
                 cols: vec![0; c],
                 recomputed: 0,
             };
-            counts.recomputed = rank_rows(
-                tile,
-                (r0, c0),
-                filter,
-                ex,
-                &mut counts.rows,
-                &mut counts.cols,
-            );
+            rank_rows(tile, filter, ex, &mut counts);
             Ok(counts)
         })
         .collect();
@@ -595,48 +588,30 @@ fn product(a: &[f32], b: &[f32], d: usize, out: &mut [f32]) -> Result<()> {
 
 /// [`rank_rows_body`], built for AVX2 where the processor has it (eight float32 lanes in the
 /// counting, four float64 lanes in the exact sums; the same operations, so the same results).
-fn rank_rows(
-    part: &[f32],
-    at: (usize, usize),
-    filter: &Filter,
-    ex: &Exact,
-    counts: &mut [u32],
-    col: &mut [u32],
-) -> usize {
+fn rank_rows(tile: &[f32], filter: &Filter, ex: &Exact, out: &mut TileCounts) {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") {
         // SAFETY: the processor supports AVX2, checked just above.
-        return unsafe { rank_rows_avx2(part, at, filter, ex, counts, col) };
+        return unsafe { rank_rows_avx2(tile, filter, ex, out) };
     }
-    rank_rows_body(part, at, filter, ex, counts, col)
+    rank_rows_body(tile, filter, ex, out)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-fn rank_rows_avx2(
-    part: &[f32],
-    at: (usize, usize),
-    filter: &Filter,
-    ex: &Exact,
-    counts: &mut [u32],
-    col: &mut [u32],
-) -> usize {
-    rank_rows_body(part, at, filter, ex, counts, col)
+fn rank_rows_avx2(tile: &[f32], filter: &Filter, ex: &Exact, out: &mut TileCounts) {
+    rank_rows_body(tile, filter, ex, out)
 }
 
-/// Rows of a tile, one after the other: the float32 pass over the row, then the exact decision
-/// of its band entries, while the row's image vector is hot. Adds to `counts` (one per row) the
-/// gallery items closer than each row's true recipe, and to `col` (one per column of the tile)
-/// the images closer than each column's true image. Returns how many pairs were decided exactly.
+/// The rows of a tile (`out.r0..`, columns `out.c0..`), one after the other: the float32 pass
+/// over the row, then the exact decision of its band entries, while the row's image vector is
+/// hot. Adds to `out.rows` the gallery items closer than each row's true recipe, to `out.cols`
+/// the images closer than each column's true image, and sets how many pairs were decided
+/// exactly.
 #[inline(always)]
-fn rank_rows_body(
-    part: &[f32],
-    (q0, c0): (usize, usize),
-    filter: &Filter,
-    ex: &Exact,
-    counts: &mut [u32],
-    col: &mut [u32],
-) -> usize {
+fn rank_rows_body(tile: &[f32], filter: &Filter, ex: &Exact, out: &mut TileCounts) {
+    let (q0, c0) = (out.r0, out.c0);
+    let (counts, col) = (&mut out.rows, &mut out.cols);
     let cols = col.len();
     let range = c0..c0 + cols;
     let (off, lo, hi) = (
@@ -646,7 +621,7 @@ fn rank_rows_body(
     );
     let mut band = Vec::new();
     let mut recomputed = 0;
-    for (k, (row, count)) in part.chunks_exact(cols).zip(counts.iter_mut()).enumerate() {
+    for (k, (row, count)) in tile.chunks_exact(cols).zip(counts.iter_mut()).enumerate() {
         let q = q0 + k;
         band.clear();
         let sure = classify_row(
@@ -659,7 +634,7 @@ fn rank_rows_body(
         recomputed += band.len();
         *count += sure + resolve(ex, q, c0, &band, col);
     }
-    recomputed
+    out.recomputed = recomputed;
 }
 
 /// A score of a row that lies inside a band: its column in the tile, and whose band (bit 1: the
